@@ -1,0 +1,37 @@
+/* sh_core.h: the few things every libshared file needs: clocks, allocation that
+ * never returns NULL (a worker out of memory dies and the pool replaces it), and
+ * the return-code convention (0 success, -1 error). */
+#ifndef SH_CORE_H
+#define SH_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SH_OK 0
+#define SH_ERROR (-1)
+
+#define SH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define SH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define SH_NORETURN __attribute__((noreturn))
+#else
+#define SH_PRINTF(fmt, args)
+#define SH_NORETURN
+#endif
+
+/* Monotonic clock in microseconds (durations, deadlines). */
+int64_t sh_now_us(void);
+/* Wall clock in microseconds since the epoch (timestamps people read). */
+int64_t sh_wall_us(void);
+
+/* Allocation for long-lived objects: aborts the process on out-of-memory. */
+void *sh_xmalloc(size_t n);
+void *sh_xcalloc(size_t n, size_t size);
+char *sh_xstrdup(const char *s);
+
+/* Logs a fatal event and exits with status 1. */
+SH_NORETURN void sh_fatal(const char *fmt, ...) SH_PRINTF(1, 2);
+
+#endif

@@ -1,0 +1,77 @@
+/* sh_db.h: MySQL for handlers. One connection per worker, opened lazily; every
+ * statement is registered once per worker (in the service's worker-init hook),
+ * prepared on first use and only bound and executed per request. Results are
+ * read whole into the request's arena. A lost server shows as 503
+ * database_unavailable, and the next request reconnects by itself. */
+#ifndef SH_DB_H
+#define SH_DB_H
+
+#include "sh_http.h"
+
+typedef struct sh_db sh_db;
+
+typedef struct {
+    const char *socket;   /* unix socket path, or NULL to use host/port */
+    const char *host;
+    int64_t port;
+    const char *name;     /* schema */
+    const char *user;
+    const char *password;
+    int64_t connect_timeout_ms;
+    int64_t query_timeout_ms;
+} sh_db_config;
+
+/* One row: column values as NUL-terminated strings in the arena (NULL for SQL NULL). */
+typedef struct {
+    char **values;
+    unsigned long *lengths;
+} sh_row;
+
+typedef struct {
+    int nrows;
+    int ncols;
+    sh_row *rows;
+    uint64_t affected_rows;
+    uint64_t insert_id;
+} sh_result;
+
+/* Creates the (unconnected) per-worker handle. The config must outlive it. */
+sh_db *sh_db_create(const sh_db_config *cfg);
+void sh_db_destroy(sh_db *db);
+/* Registers a statement; returns its id for sh_db_query. Call in worker init. */
+int sh_db_register(sh_db *db, const char *sql);
+
+/* The worker's handle (set by the service runtime). */
+sh_db *sh_db_worker(void);
+void sh_db_set_worker(sh_db *db);
+
+/* Marks a request boundary: the first use in a request checks the connection. */
+void sh_db_request_begin(sh_db *db);
+
+/* Executes registered statement `stmt` with parameters described by `types`:
+ *   'i' int64_t   's' const char * (NULL gives SQL NULL)   'S' const char *, size_t
+ *   'b' bool (as int)   'n' SQL NULL (no argument)
+ * Fills *res (may be NULL for statements without rows). Returns 0 or -1. */
+int sh_db_query(sh_req *req, int stmt, sh_result *res, const char *types, ...);
+
+/* Transactions on the worker's connection. A transaction still open when the
+ * request ends is rolled back. */
+int sh_db_begin(sh_req *req);
+int sh_db_commit(sh_req *req);
+void sh_db_rollback(sh_req *req);
+
+/* The MySQL error number of the last failure (ER_DUP_ENTRY = 1062...). */
+unsigned sh_db_errno(void);
+/* True when the last failure was the server being unreachable. */
+bool sh_db_unavailable(void);
+/* Answers the last failure: 503 database_unavailable or 500 internal_error. */
+int sh_db_reply_error(sh_req *req);
+/* Pings the server (connecting if needed): 0 when reachable. */
+int sh_db_ping(sh_req *req);
+
+/* Row accessors. */
+const char *sh_row_str(const sh_row *row, int col);
+int64_t sh_row_int(const sh_row *row, int col);
+bool sh_row_is_null(const sh_row *row, int col);
+
+#endif

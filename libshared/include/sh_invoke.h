@@ -1,0 +1,46 @@
+/* sh_invoke.h: one function invoking another, with a budget no loop can escape.
+ *
+ * Every call tree carries X-Invoke-Depth (hops from the client's request) and
+ * X-Invoke-Budget (invocations the rest of the tree may still make). A request
+ * from a client starts at depth 0 with the configured budget. An invocation
+ * costs 1; the caller hands the callee what it has left minus that 1, and takes
+ * off what the callee reports it spent (X-Invoke-Spent), so the whole tree
+ * together never makes more invocations than the budget, however it fans out.
+ * The headers are trusted only from the internal listener. */
+#ifndef SH_INVOKE_H
+#define SH_INVOKE_H
+
+#include "sh_http.h"
+
+typedef struct {
+    const char *gateway_url;  /* the internal nginx listener, "http://127.0.0.1:8081" */
+    int64_t max_depth;        /* default 8 */
+    int64_t budget;           /* default 32 */
+    int64_t timeout_ms;       /* default 2000 */
+} sh_invoke_config;
+
+void sh_invoke_configure(const sh_invoke_config *ic);
+
+/* Dispatcher hook: reads depth and budget; answers 508 invocation_depth_exceeded
+ * past the limit (without running the handler). */
+int sh_invoke_check_or_reply(sh_req *req);
+/* Adds X-Invoke-Spent to an internal response. */
+void sh_invoke_reply_headers(sh_req *req);
+
+/* The outcome of an invocation. */
+typedef struct {
+    int status;          /* HTTP status, or 0 when no response came */
+    json_object *body;   /* parsed JSON response (owned by the request), or NULL */
+    const char *error;   /* when status == 0 or an error: a short reason */
+} sh_invoke_result;
+
+/* Invokes `method path` (e.g. "GET", "/api/projects/7") through the gateway,
+ * forwarding the caller's Authorization and X-Request-Id. `body` may be NULL.
+ * Returns 0 when a response came (see res->status), or -1 when the call was
+ * refused or failed: then the matching error reply has been sent
+ * (508 budget, 504 upstream_timeout, 503 service_unavailable) and
+ * *status_out holds its status, for the handler to return. */
+int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
+                       sh_invoke_result *res, int *status_out);
+
+#endif

@@ -1,0 +1,52 @@
+/* sh_pool.h: the pool manager, Pilotlight's Lambda (modelled on php-fpm). A master
+ * process owns the listening socket and never serves; it forks workers that accept
+ * and serve connections. In `ondemand` mode the pool holds zero workers while idle
+ * and the master sleeps in poll(2) with no timer; the first waiting connection
+ * forks a worker from the already-initialised master (no exec), so a cold start
+ * costs about a fork. */
+#ifndef SH_POOL_H
+#define SH_POOL_H
+
+#include "sh_scoreboard.h"
+
+typedef enum { SH_POOL_ONDEMAND = 0, SH_POOL_DYNAMIC, SH_POOL_STATIC } sh_pool_mode;
+
+extern const char *const sh_pool_mode_names[]; /* "ondemand", "dynamic", "static", NULL */
+
+typedef struct {
+    int mode;                    /* sh_pool_mode */
+    int64_t max_children;
+    int64_t start_children;      /* dynamic: workers at start */
+    int64_t min_spare;           /* dynamic */
+    int64_t max_spare;           /* dynamic */
+    int64_t idle_timeout_ms;     /* ondemand: an idle worker exits after this */
+    int64_t max_requests;        /* recycle a worker after this many requests; 0 = never */
+    int64_t shutdown_timeout_ms; /* SIGTERM: in-flight requests get this long */
+    int64_t backlog;
+    const char *listen;          /* "unix:/path" or "host:port" */
+    int64_t listen_mode;         /* unix socket file mode */
+    const char *listen_group;    /* unix socket group, or NULL */
+} sh_pool_config;
+
+typedef struct {
+    void *ctx;
+    /* In each new worker after fork, before its first connection; -1 ends the worker. */
+    int (*worker_init)(void *ctx);
+    /* Serves one accepted connection; owns and closes fd. */
+    void (*serve)(int fd, void *ctx);
+    /* In a worker about to exit normally. */
+    void (*worker_exit)(void *ctx);
+} sh_pool_callbacks;
+
+/* Opens the listening socket described by cfg->listen. Returns the fd or -1 (logged). */
+int sh_pool_listen(const sh_pool_config *cfg);
+
+/* Runs the master loop until SIGTERM/SIGINT; returns the process exit status. */
+int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb);
+
+/* In a worker: its scoreboard slot (NULL in the master or outside a pool). */
+sh_sb_slot *sh_pool_my_slot(void);
+/* In a worker: the scoreboard. */
+sh_scoreboard *sh_pool_scoreboard(void);
+
+#endif

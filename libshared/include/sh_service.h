@@ -1,0 +1,46 @@
+/* sh_service.h: what a service is (a name, a route table, its own config rows
+ * and two hooks) and the one call that runs it: sh_service_main() loads and
+ * validates the configuration, compiles the routes, opens the socket and runs
+ * the pool; each worker serves FastCGI requests through the dispatcher. */
+#ifndef SH_SERVICE_H
+#define SH_SERVICE_H
+
+#include "sh_config.h"
+#include "sh_db.h"
+#include "sh_http.h"
+#include "sh_pool.h"
+
+typedef struct {
+    const char *name;               /* "accounts": also the URL prefix /api/<name>/ */
+    const sh_route *routes;         /* SH_ROUTE_END-terminated */
+    const sh_conf_row *config_rows; /* the service's own env vars, or NULL */
+    void *config;                   /* where config_rows write */
+    int (*setup)(void);             /* once, in the master, after config: -1 stops start */
+    int (*worker_init)(sh_db *db);  /* in each worker: register statements; -1 ends it */
+} sh_service;
+
+/* Configuration every service shares (PL_* variables). */
+typedef struct {
+    sh_pool_config pool;
+    sh_db_config db;
+    int64_t max_body_bytes;
+    int64_t json_max_depth;
+    bool test_routes;
+    const char *pid_file;
+    int log_level;
+    const char *public_url;
+    const char *internal_url;
+} sh_common_config;
+
+extern sh_common_config sh_conf; /* read-only once the service runs */
+
+/* Runs the service; returns the process exit status. */
+int sh_service_main(int argc, char **argv, const sh_service *svc);
+
+/* The service being run (for libshared internals). */
+const sh_service *sh_service_current(void);
+
+/* Serves one request on an accepted FastCGI connection (the pool's serve hook). */
+void sh_service_serve_connection(int fd, void *ctx);
+
+#endif

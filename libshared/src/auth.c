@@ -1,0 +1,244 @@
+/* auth.c: JWT (EdDSA) verification for every service, signing for accounts. */
+#include "sh_auth.h"
+#include "sh_log.h"
+#include "sh_str.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static sh_auth_config sh_auth_cfg;
+
+void sh_auth_configure(const sh_auth_config *ac)
+{
+    sh_auth_cfg = *ac;
+}
+
+const sh_auth_config *sh_auth_config_get(void)
+{
+    return &sh_auth_cfg;
+}
+
+char *sh_b64url_encode(sh_arena *a, const unsigned char *data, size_t len)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = sh_arena_alloc(a, cap);
+    sodium_bin2base64(out, cap, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return out;
+}
+
+long sh_b64url_decode(unsigned char *out, size_t cap, const char *s, size_t len)
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (len == 0)
+        return 0;
+    if (sodium_base642bin(out, cap, s, len, NULL, &bin_len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return -1;
+    if (end != s + len)
+        return -1;
+    return (long)bin_len;
+}
+
+int sh_auth_load_public_keys(sh_auth_config *ac, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open public keys %s", path);
+        return -1;
+    }
+    char line[512];
+    ac->nkeys = 0;
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || line[0] == '#')
+            continue;
+        char kid[SH_AUTH_KID_MAX], key[128];
+        if (sscanf(line, "%63s %127s", kid, key) != 2 || ac->nkeys == SH_AUTH_MAX_KEYS) {
+            snprintf(err, errlen, "%s:%d: expected \"kid base64url-key\" (at most %d keys)", path, lineno,
+                     SH_AUTH_MAX_KEYS);
+            fclose(f);
+            return -1;
+        }
+        sh_auth_key *k = &ac->keys[ac->nkeys];
+        if (sh_b64url_decode(k->pk, sizeof(k->pk), key, strlen(key)) != (long)sizeof(k->pk)) {
+            snprintf(err, errlen, "%s:%d: the key is not a base64url Ed25519 public key", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        snprintf(k->kid, sizeof(k->kid), "%s", kid);
+        ac->nkeys++;
+    }
+    fclose(f);
+    if (ac->nkeys == 0) {
+        snprintf(err, errlen, "%s holds no key", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Decodes one base64url JSON segment into an object (caller puts). */
+static json_object *sh_jwt_json_segment(const char *s, size_t len)
+{
+    unsigned char buf[2048];
+    if (len > 2700)
+        return NULL;
+    long n = sh_b64url_decode(buf, sizeof(buf) - 1, s, len);
+    if (n <= 0)
+        return NULL;
+    const char *why;
+    json_object *o = sh_json_parse((const char *)buf, (size_t)n, 4, &why);
+    if (o != NULL && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static bool sh_jwt_int_claim(json_object *claims, const char *name, int64_t *out)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(claims, name, &v))
+        return false;
+    if (!json_object_is_type(v, json_type_int))
+        return false;
+    *out = json_object_get_int64(v);
+    return true;
+}
+
+int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_arena *a, sh_principal *p,
+                  const char **why)
+{
+    memset(p, 0, sizeof(*p));
+    size_t tlen = strlen(token);
+    if (tlen > 4096) {
+        *why = "the token is too long";
+        return -1;
+    }
+    const char *dot1 = memchr(token, '.', tlen);
+    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', tlen - (size_t)(dot1 + 1 - token)) : NULL;
+    if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', tlen - (size_t)(dot2 + 1 - token)) != NULL) {
+        *why = "the token must have three segments";
+        return -1;
+    }
+    size_t hlen = (size_t)(dot1 - token), plen = (size_t)(dot2 - dot1 - 1), slen = tlen - (size_t)(dot2 + 1 - token);
+    if (hlen == 0 || plen == 0 || slen == 0) {
+        *why = "a token segment is empty";
+        return -1;
+    }
+
+    json_object *header = sh_jwt_json_segment(token, hlen);
+    if (header == NULL) {
+        *why = "the token header is not base64url JSON";
+        return -1;
+    }
+    const char *alg = sh_json_get_str(header, "alg");
+    const char *kid = sh_json_get_str(header, "kid");
+    json_object *crit;
+    bool has_crit = json_object_object_get_ex(header, "crit", &crit);
+    const sh_auth_key *key = NULL;
+    for (int i = 0; kid != NULL && i < ac->nkeys; i++)
+        if (strcmp(ac->keys[i].kid, kid) == 0)
+            key = &ac->keys[i];
+    int bad = alg == NULL || strcmp(alg, "EdDSA") != 0 ? 1 : key == NULL ? 2 : has_crit ? 3 : 0;
+    json_object_put(header);
+    if (bad) {
+        *why = bad == 1 ? "the token algorithm must be EdDSA" : bad == 2 ? "the token key id is unknown"
+                                                                          : "the token has critical extensions";
+        return -1;
+    }
+
+    unsigned char sig[crypto_sign_BYTES + 1];
+    if (sh_b64url_decode(sig, sizeof(sig), dot2 + 1, slen) != crypto_sign_BYTES) {
+        *why = "the token signature is malformed";
+        return -1;
+    }
+    if (crypto_sign_verify_detached(sig, (const unsigned char *)token, (unsigned long long)(dot2 - token),
+                                    key->pk) != 0) {
+        *why = "the token signature does not verify";
+        return -1;
+    }
+
+    json_object *claims = sh_jwt_json_segment(dot1 + 1, plen);
+    if (claims == NULL) {
+        *why = "the token claims are not base64url JSON";
+        return -1;
+    }
+    int64_t exp = 0, nbf = 0, uid = 0;
+    const char *iss = sh_json_get_str(claims, "iss");
+    const char *sub = sh_json_get_str(claims, "sub");
+    const char *role = sh_json_get_str(claims, "role");
+    const char *email = sh_json_get_str(claims, "email");
+    int rc = -1;
+    if (!sh_jwt_int_claim(claims, "exp", &exp))
+        *why = "the token has no expiry";
+    else if (exp + ac->leeway_s < now)
+        *why = "the token has expired";
+    else if (json_object_object_get_ex(claims, "nbf", NULL) &&
+             (!sh_jwt_int_claim(claims, "nbf", &nbf) || nbf - ac->leeway_s > now))
+        *why = "the token is not valid yet";
+    else if (iss == NULL || strcmp(iss, ac->issuer) != 0)
+        *why = "the token issuer is not accepted";
+    else if (sub == NULL || sh_parse_int64(sub, strlen(sub), 1, INT64_MAX, &uid) != 0)
+        *why = "the token subject is not a user id";
+    else if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "admin") != 0))
+        *why = "the token role is unknown";
+    else {
+        p->present = true;
+        p->user_id = uid;
+        p->subject = sh_arena_strdup(a, sub);
+        p->role = strcmp(role, "admin") == 0 ? "admin" : "user";
+        p->is_admin = strcmp(role, "admin") == 0;
+        p->email = email ? sh_arena_strdup(a, email) : NULL;
+        p->token = sh_arena_strdup(a, token);
+        p->expires_at = exp;
+        rc = 0;
+    }
+    json_object_put(claims);
+    return rc;
+}
+
+char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_sign_SECRETKEYBYTES],
+                  json_object *claims)
+{
+    json_object *header = json_object_new_object();
+    json_object_object_add(header, "alg", json_object_new_string("EdDSA"));
+    json_object_object_add(header, "typ", json_object_new_string("JWT"));
+    json_object_object_add(header, "kid", json_object_new_string(kid));
+    size_t hlen, clen;
+    const char *hjson = sh_json_to_string(header, &hlen);
+    char *h64 = sh_b64url_encode(a, (const unsigned char *)hjson, hlen);
+    json_object_put(header);
+    const char *cjson = sh_json_to_string(claims, &clen);
+    char *c64 = sh_b64url_encode(a, (const unsigned char *)cjson, clen);
+    char *signing_input = sh_arena_sprintf(a, "%s.%s", h64, c64);
+    unsigned char sig[crypto_sign_BYTES];
+    crypto_sign_detached(sig, NULL, (const unsigned char *)signing_input, strlen(signing_input), sk);
+    return sh_arena_sprintf(a, "%s.%s", signing_input, sh_b64url_encode(a, sig, sizeof(sig)));
+}
+
+int sh_auth_require_or_reply(sh_req *req, bool admin)
+{
+    const char *h = sh_req_header(req, "Authorization");
+    if (h == NULL) {
+        sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\"");
+        return sh_reply_error(req, 401, "missing_token", "This request needs an access token (Authorization: Bearer).");
+    }
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_request\"");
+        return sh_reply_error(req, 401, "invalid_token", "The Authorization header must be \"Bearer <token>\".");
+    }
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    const char *why = NULL;
+    if (sh_jwt_verify(&sh_auth_cfg, token, (int64_t)time(NULL), req->arena, &req->auth, &why) != 0) {
+        sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_token\"");
+        return sh_reply_error(req, 401, "invalid_token", "The access token is not valid: %s.", why);
+    }
+    if (admin && !req->auth.is_admin)
+        return sh_reply_error(req, 403, "forbidden", "Only an admin may do this.");
+    return 0;
+}

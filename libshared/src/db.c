@@ -1,0 +1,473 @@
+/* db.c: the worker's MySQL connection and its registered prepared statements. */
+#include "sh_db.h"
+#include "sh_log.h"
+
+#include <errno.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SH_DB_MAX_BIND 24
+
+typedef struct {
+    char *sql;
+    MYSQL_STMT *stmt; /* NULL until first use on the current connection */
+} sh_db_stmt;
+
+struct sh_db {
+    const sh_db_config *cfg;
+    MYSQL *conn;
+    sh_db_stmt *stmts;
+    int nstmts;
+    int cap;
+    bool checked; /* connection verified in this request */
+    bool in_tx;
+    bool broken;  /* a connection error was seen: reconnect before the next use */
+};
+
+static sh_db *sh_db_current;
+static unsigned sh_db_last_errno;
+static bool sh_db_last_unavailable;
+
+sh_db *sh_db_worker(void) { return sh_db_current; }
+void sh_db_set_worker(sh_db *db) { sh_db_current = db; }
+unsigned sh_db_errno(void) { return sh_db_last_errno; }
+bool sh_db_unavailable(void) { return sh_db_last_unavailable; }
+
+sh_db *sh_db_create(const sh_db_config *cfg)
+{
+    sh_db *db = sh_xcalloc(1, sizeof(*db));
+    db->cfg = cfg;
+    return db;
+}
+
+static void sh_db_disconnect(sh_db *db)
+{
+    for (int i = 0; i < db->nstmts; i++) {
+        if (db->stmts[i].stmt != NULL)
+            mysql_stmt_close(db->stmts[i].stmt);
+        db->stmts[i].stmt = NULL;
+    }
+    if (db->conn != NULL)
+        mysql_close(db->conn);
+    db->conn = NULL;
+    db->in_tx = false;
+}
+
+void sh_db_destroy(sh_db *db)
+{
+    if (db == NULL)
+        return;
+    sh_db_disconnect(db);
+    for (int i = 0; i < db->nstmts; i++)
+        free(db->stmts[i].sql);
+    free(db->stmts);
+    free(db);
+}
+
+int sh_db_register(sh_db *db, const char *sql)
+{
+    if (db->nstmts == db->cap) {
+        db->cap = db->cap ? db->cap * 2 : 16;
+        sh_db_stmt *grown = realloc(db->stmts, (size_t)db->cap * sizeof(*grown));
+        if (grown == NULL)
+            sh_fatal("out of memory registering statements");
+        db->stmts = grown;
+    }
+    db->stmts[db->nstmts].sql = sh_xstrdup(sql);
+    db->stmts[db->nstmts].stmt = NULL;
+    return db->nstmts++;
+}
+
+void sh_db_request_begin(sh_db *db)
+{
+    if (db != NULL) {
+        db->checked = false;
+        if (db->broken) {
+            sh_db_disconnect(db);
+            db->broken = false;
+        }
+    }
+}
+
+static bool sh_db_is_connection_error(unsigned err)
+{
+    switch (err) {
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR:
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_LOST:
+    case CR_SERVER_LOST_EXTENDED:
+    case CR_UNKNOWN_HOST:
+    case CR_COMMANDS_OUT_OF_SYNC:
+    case ER_CON_COUNT_ERROR:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */
+        return true;
+    default:
+        return err >= 2000 && err < 3000; /* client library errors: the link is unusable */
+    }
+}
+
+/* Records a failure; a connection failure drops the link so the next use reconnects. */
+static int sh_db_fail(sh_db *db, unsigned err, const char *msg, const char *sql)
+{
+    sh_db_last_errno = err;
+    sh_db_last_unavailable = sh_db_is_connection_error(err);
+    if (sh_db_last_unavailable) {
+        sh_log_msgf(SH_LOG_WARN, "db_unavailable", "MySQL error %u: %s", err, msg);
+        if (db != NULL)
+            db->broken = true; /* statements may still be in use up the stack */
+    } else if (err != ER_DUP_ENTRY) {
+        sh_logline l;
+        sh_log_begin(&l, SH_LOG_ERROR, "db_error");
+        sh_log_int(&l, "mysql_errno", err);
+        sh_log_str(&l, "msg", msg);
+        sh_log_str(&l, "sql", sql);
+        sh_log_end(&l);
+    }
+    return -1;
+}
+
+static int sh_db_connect(sh_db *db)
+{
+    const sh_db_config *c = db->cfg;
+    MYSQL *conn = mysql_init(NULL);
+    if (conn == NULL)
+        return sh_db_fail(db, CR_OUT_OF_MEMORY, "mysql_init failed", "");
+    unsigned connect_s = (unsigned)((c->connect_timeout_ms + 999) / 1000);
+    unsigned query_s = (unsigned)((c->query_timeout_ms + 999) / 1000);
+    my_bool no = 0;
+    mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
+    mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &query_s);
+    mysql_options(conn, MYSQL_OPT_WRITE_TIMEOUT, &query_s);
+    mysql_options(conn, MYSQL_OPT_RECONNECT, &no);
+    mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    mysql_options(conn, MYSQL_INIT_COMMAND,
+                  "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
+                  "NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
+    if (mysql_real_connect(conn, c->socket ? NULL : c->host, c->user, c->password, c->name,
+                           c->socket ? 0 : (unsigned)c->port, c->socket, CLIENT_FOUND_ROWS) == NULL) {
+        unsigned err = mysql_errno(conn);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s", mysql_error(conn));
+        mysql_close(conn);
+        sh_db_last_errno = err;
+        /* Any failure to connect (refused, access denied, unknown schema) is the
+         * dependency being unavailable from the request's point of view. */
+        sh_db_last_unavailable = true;
+        sh_log_msgf(SH_LOG_WARN, "db_unavailable", "connect failed (%u): %s", err, msg);
+        return -1;
+    }
+    db->conn = conn;
+    db->checked = true;
+    sh_log_msg(SH_LOG_INFO, "db_connect", "connected");
+    return 0;
+}
+
+/* Makes sure the link is usable before the first statement of a request: a
+ * socket that is readable while we expect nothing means the server closed it
+ * (restart, timeout), so we reconnect before sending anything. */
+static int sh_db_ready(sh_db *db)
+{
+    if (db == NULL) {
+        sh_db_last_unavailable = true;
+        return -1;
+    }
+    if (db->broken) {
+        if (db->in_tx) {
+            /* never continue a transaction on a new connection */
+            sh_db_last_unavailable = true;
+            return -1;
+        }
+        sh_db_disconnect(db);
+        db->broken = false;
+    }
+    if (db->conn != NULL && !db->checked && !db->in_tx) {
+        struct pollfd p = {.fd = (int)mysql_get_socket(db->conn), .events = POLLIN | POLLRDHUP};
+        if (p.fd < 0 || poll(&p, 1, 0) != 0)
+            sh_db_disconnect(db);
+    }
+    db->checked = true;
+    if (db->conn == NULL)
+        return sh_db_connect(db);
+    return 0;
+}
+
+static int sh_db_prepare(sh_db *db, sh_db_stmt *st)
+{
+    if (st->stmt != NULL)
+        return 0;
+    MYSQL_STMT *s = mysql_stmt_init(db->conn);
+    if (s == NULL)
+        return sh_db_fail(db, mysql_errno(db->conn), "mysql_stmt_init failed", st->sql);
+    if (mysql_stmt_prepare(s, st->sql, strlen(st->sql)) != 0) {
+        unsigned err = mysql_stmt_errno(s);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(s));
+        mysql_stmt_close(s);
+        return sh_db_fail(db, err, msg, st->sql);
+    }
+    my_bool yes = 1;
+    mysql_stmt_attr_set(s, STMT_ATTR_UPDATE_MAX_LENGTH, &yes);
+    st->stmt = s;
+    return 0;
+}
+
+typedef struct {
+    MYSQL_BIND bind[SH_DB_MAX_BIND];
+    long long ints[SH_DB_MAX_BIND];
+    unsigned long lens[SH_DB_MAX_BIND];
+    my_bool nulls[SH_DB_MAX_BIND];
+    int n;
+} sh_db_params;
+
+static int sh_db_bind_params(sh_db_params *p, const char *types, va_list ap)
+{
+    memset(p, 0, sizeof(*p));
+    for (const char *t = types; *t; t++) {
+        if (p->n == SH_DB_MAX_BIND)
+            return -1;
+        MYSQL_BIND *b = &p->bind[p->n];
+        int i = p->n++;
+        switch (*t) {
+        case 'i':
+            p->ints[i] = va_arg(ap, int64_t);
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = &p->ints[i];
+            break;
+        case 'b':
+            p->ints[i] = va_arg(ap, int) ? 1 : 0;
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = &p->ints[i];
+            break;
+        case 's':
+        case 'S': {
+            const char *s = va_arg(ap, const char *);
+            size_t len = *t == 'S' ? va_arg(ap, size_t) : (s ? strlen(s) : 0);
+            b->buffer_type = MYSQL_TYPE_STRING;
+            if (s == NULL) {
+                b->buffer_type = MYSQL_TYPE_NULL;
+                break;
+            }
+            b->buffer = (void *)s;
+            p->lens[i] = (unsigned long)len;
+            b->buffer_length = (unsigned long)len;
+            b->length = &p->lens[i];
+            break;
+        }
+        case 'n':
+            b->buffer_type = MYSQL_TYPE_NULL;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads every row of the executed statement into the arena. */
+static int sh_db_fetch_all(sh_db *db, sh_db_stmt *st, sh_arena *a, sh_result *res)
+{
+    MYSQL_STMT *s = st->stmt;
+    MYSQL_RES *meta = mysql_stmt_result_metadata(s);
+    if (meta == NULL)
+        return 0; /* no result set */
+    if (mysql_stmt_store_result(s) != 0) {
+        mysql_free_result(meta);
+        return sh_db_fail(db, mysql_stmt_errno(s), mysql_stmt_error(s), st->sql);
+    }
+    int ncols = (int)mysql_num_fields(meta);
+    MYSQL_FIELD *fields = mysql_fetch_fields(meta);
+    MYSQL_BIND *bind = sh_arena_calloc(a, sizeof(MYSQL_BIND) * (size_t)ncols);
+    unsigned long *lens = sh_arena_calloc(a, sizeof(unsigned long) * (size_t)ncols);
+    my_bool *nulls = sh_arena_calloc(a, sizeof(my_bool) * (size_t)ncols);
+    my_bool *errs = sh_arena_calloc(a, sizeof(my_bool) * (size_t)ncols);
+    for (int c = 0; c < ncols; c++) {
+        unsigned long size = fields[c].max_length > 64 ? fields[c].max_length + 1 : 65;
+        bind[c].buffer_type = MYSQL_TYPE_STRING;
+        bind[c].buffer = sh_arena_alloc(a, size);
+        bind[c].buffer_length = size;
+        bind[c].length = &lens[c];
+        bind[c].is_null = &nulls[c];
+        bind[c].error = &errs[c];
+    }
+    int rc = 0;
+    if (mysql_stmt_bind_result(s, bind) != 0) {
+        rc = sh_db_fail(db, mysql_stmt_errno(s), mysql_stmt_error(s), st->sql);
+        goto done;
+    }
+    res->ncols = ncols;
+    res->nrows = 0;
+    int nrows = (int)mysql_stmt_num_rows(s);
+    res->rows = sh_arena_calloc(a, sizeof(sh_row) * (size_t)(nrows ? nrows : 1));
+    for (;;) {
+        int f = mysql_stmt_fetch(s);
+        if (f == MYSQL_NO_DATA)
+            break;
+        if (f == 1) {
+            rc = sh_db_fail(db, mysql_stmt_errno(s), mysql_stmt_error(s), st->sql);
+            goto done;
+        }
+        if (res->nrows == nrows)
+            break;
+        sh_row *row = &res->rows[res->nrows++];
+        row->values = sh_arena_calloc(a, sizeof(char *) * (size_t)ncols);
+        row->lengths = sh_arena_calloc(a, sizeof(unsigned long) * (size_t)ncols);
+        for (int c = 0; c < ncols; c++) {
+            if (nulls[c])
+                continue;
+            row->lengths[c] = lens[c];
+            if (lens[c] < bind[c].buffer_length) {
+                row->values[c] = sh_arena_strndup(a, bind[c].buffer, lens[c]);
+                continue;
+            }
+            /* truncated: fetch the column again into a buffer of its size */
+            char *big = sh_arena_alloc(a, lens[c] + 1);
+            MYSQL_BIND one;
+            memset(&one, 0, sizeof(one));
+            unsigned long got = 0;
+            one.buffer_type = MYSQL_TYPE_STRING;
+            one.buffer = big;
+            one.buffer_length = lens[c] + 1;
+            one.length = &got;
+            if (mysql_stmt_fetch_column(s, &one, (unsigned)c, 0) != 0) {
+                rc = sh_db_fail(db, mysql_stmt_errno(s), mysql_stmt_error(s), st->sql);
+                goto done;
+            }
+            big[lens[c]] = '\0';
+            row->values[c] = big;
+        }
+    }
+done:
+    mysql_stmt_free_result(s);
+    mysql_free_result(meta);
+    return rc;
+}
+
+int sh_db_query(sh_req *req, int stmt, sh_result *res, const char *types, ...)
+{
+    sh_db *db = sh_db_current;
+    sh_result ignored;
+    if (res == NULL)
+        res = &ignored;
+    memset(res, 0, sizeof(*res));
+    if (sh_db_ready(db) != 0)
+        return -1;
+    if (stmt < 0 || stmt >= db->nstmts)
+        return sh_db_fail(db, 0, "unknown statement id", "");
+    sh_db_stmt *st = &db->stmts[stmt];
+
+    sh_db_params params;
+    va_list ap;
+    va_start(ap, types);
+    int bound = sh_db_bind_params(&params, types, ap);
+    va_end(ap);
+    if (bound != 0)
+        return sh_db_fail(db, 0, "bad parameter types", st->sql);
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sh_db_prepare(db, st) != 0)
+            return -1;
+        if (mysql_stmt_param_count(st->stmt) != (unsigned long)params.n)
+            return sh_db_fail(db, 0, "parameter count does not match the statement", st->sql);
+        if (mysql_stmt_bind_param(st->stmt, params.bind) != 0)
+            return sh_db_fail(db, mysql_stmt_errno(st->stmt), mysql_stmt_error(st->stmt), st->sql);
+        if (mysql_stmt_execute(st->stmt) == 0)
+            break;
+        unsigned err = mysql_stmt_errno(st->stmt);
+        if (attempt == 0 && (err == ER_NEED_REPREPARE || err == ER_UNKNOWN_STMT_HANDLER)) {
+            /* the table changed under a prepared statement: prepare again, once */
+            mysql_stmt_close(st->stmt);
+            st->stmt = NULL;
+            continue;
+        }
+        return sh_db_fail(db, err, mysql_stmt_error(st->stmt), st->sql);
+    }
+    res->affected_rows = mysql_stmt_affected_rows(st->stmt);
+    res->insert_id = mysql_stmt_insert_id(st->stmt);
+    if (res->affected_rows == (uint64_t)-1)
+        res->affected_rows = 0;
+    return sh_db_fetch_all(db, st, req->arena, res);
+}
+
+static void sh_db_rollback_cleanup(void *data)
+{
+    sh_db *db = data;
+    if (db->in_tx && db->conn != NULL && !db->broken) {
+        if (mysql_rollback(db->conn) != 0)
+            db->broken = true;
+    }
+    db->in_tx = false;
+}
+
+int sh_db_begin(sh_req *req)
+{
+    sh_db *db = sh_db_current;
+    if (sh_db_ready(db) != 0)
+        return -1;
+    if (mysql_query(db->conn, "START TRANSACTION") != 0)
+        return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "START TRANSACTION");
+    db->in_tx = true;
+    sh_arena_cleanup(req->arena, sh_db_rollback_cleanup, db);
+    return 0;
+}
+
+int sh_db_commit(sh_req *req)
+{
+    (void)req;
+    sh_db *db = sh_db_current;
+    if (db == NULL || db->conn == NULL || !db->in_tx)
+        return sh_db_fail(db, CR_COMMANDS_OUT_OF_SYNC, "commit without a transaction", "COMMIT");
+    db->in_tx = false;
+    if (mysql_commit(db->conn) != 0)
+        return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "COMMIT");
+    return 0;
+}
+
+void sh_db_rollback(sh_req *req)
+{
+    (void)req;
+    if (sh_db_current != NULL)
+        sh_db_rollback_cleanup(sh_db_current);
+}
+
+int sh_db_ping(sh_req *req)
+{
+    (void)req;
+    sh_db *db = sh_db_current;
+    if (sh_db_ready(db) != 0)
+        return -1;
+    if (mysql_ping(db->conn) != 0)
+        return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "PING");
+    return 0;
+}
+
+int sh_db_reply_error(sh_req *req)
+{
+    if (sh_db_last_unavailable)
+        return sh_reply_error(req, 503, "database_unavailable", "The database is unavailable; retry shortly.");
+    return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
+}
+
+const char *sh_row_str(const sh_row *row, int col)
+{
+    return row->values[col];
+}
+
+int64_t sh_row_int(const sh_row *row, int col)
+{
+    const char *v = row->values[col];
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+bool sh_row_is_null(const sh_row *row, int col)
+{
+    return row->values[col] == NULL;
+}

@@ -1,0 +1,526 @@
+/* http.c: one FastCGI request from parameters to response: the dispatcher
+ * (routing, generic checks, parameter and body validation), the response
+ * writers, and the request log line. */
+#include "sh_http.h"
+#include "sh_auth.h"
+#include "sh_db.h"
+#include "sh_invoke.h"
+#include "sh_log.h"
+#include "sh_service.h"
+#include "sh_str.h"
+
+#include <fcgiapp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* --- status reasons ------------------------------------------------------------- */
+
+const char *sh_status_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 508: return "Loop Detected";
+    default: return "Status";
+    }
+}
+
+/* --- request accessors -------------------------------------------------------------- */
+
+static FCGX_Request *sh_fcgi(sh_req *req)
+{
+    return (FCGX_Request *)req->fcgi;
+}
+
+const char *sh_req_fcgi_param(sh_req *req, const char *name)
+{
+    return req->fcgi ? FCGX_GetParam(name, sh_fcgi(req)->envp) : NULL;
+}
+
+const char *sh_req_header(sh_req *req, const char *name)
+{
+    char key[128] = "HTTP_";
+    size_t o = 5;
+    for (const char *p = name; *p && o + 1 < sizeof(key); p++, o++) {
+        char c = *p;
+        key[o] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+    }
+    key[o] = '\0';
+    const char *v = sh_req_fcgi_param(req, key);
+    return v != NULL && *v != '\0' ? v : NULL; /* nginx sends stripped headers as "" */
+}
+
+const char *sh_req_cookie(sh_req *req, const char *name)
+{
+    const char *h = sh_req_header(req, "Cookie");
+    size_t nlen = strlen(name);
+    while (h != NULL && *h) {
+        while (*h == ' ' || *h == ';')
+            h++;
+        const char *end = strchr(h, ';');
+        size_t len = end ? (size_t)(end - h) : strlen(h);
+        if (len > nlen && h[nlen] == '=' && memcmp(h, name, nlen) == 0)
+            return sh_arena_strndup(req->arena, h + nlen + 1, len - nlen - 1);
+        h = end;
+    }
+    return NULL;
+}
+
+static const sh_value sh_value_absent;
+
+static const sh_value *sh_lookup(const sh_rule *rules, const sh_value *values, const char *name)
+{
+    for (int i = 0; rules != NULL && rules[i].name != NULL; i++)
+        if (strcmp(rules[i].name, name) == 0)
+            return &values[i];
+    return &sh_value_absent;
+}
+
+const sh_value *sh_req_param(sh_req *req, const char *name)
+{
+    return req->route ? sh_lookup(req->route->params, req->params, name) : &sh_value_absent;
+}
+
+const sh_value *sh_req_field(sh_req *req, const char *name)
+{
+    return req->route ? sh_lookup(req->route->fields, req->fields, name) : &sh_value_absent;
+}
+
+const char *sh_param_str(sh_req *req, const char *name)
+{
+    const sh_value *v = sh_req_param(req, name);
+    return v->present && !v->is_null ? v->s : NULL;
+}
+
+int64_t sh_param_int(sh_req *req, const char *name, int64_t fallback)
+{
+    const sh_value *v = sh_req_param(req, name);
+    return v->present && !v->is_null ? v->i : fallback;
+}
+
+const char *sh_field_str(sh_req *req, const char *name)
+{
+    const sh_value *v = sh_req_field(req, name);
+    return v->present && !v->is_null ? v->s : NULL;
+}
+
+int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback)
+{
+    const sh_value *v = sh_req_field(req, name);
+    return v->present && !v->is_null ? v->i : fallback;
+}
+
+static void sh_put_json(void *obj)
+{
+    json_object_put(obj);
+}
+
+json_object *sh_req_own(sh_req *req, json_object *obj)
+{
+    if (obj != NULL)
+        sh_arena_cleanup(req->arena, sh_put_json, obj);
+    return obj;
+}
+
+/* --- responses ------------------------------------------------------------------------ */
+
+void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = sh_arena_vsprintf(req->arena, fmt, ap);
+    va_end(ap);
+    for (char *p = v; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    if (sh_strcaseeq(name, "Cache-Control"))
+        req->has_cache_control = true;
+    if (req->headers.arena == NULL)
+        sh_buf_init(&req->headers, req->arena, 256);
+    sh_buf_printf(&req->headers, "%s: %s\r\n", name, v);
+}
+
+int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *body, size_t len)
+{
+    if (req->responded) {
+        sh_log_msgf(SH_LOG_ERROR, "double_reply", "handler %s answered twice",
+                    req->route ? req->route->name : "-");
+        return req->status;
+    }
+    req->responded = true;
+    req->status = status;
+    sh_invoke_reply_headers(req);
+    sh_buf head;
+    sh_buf_init(&head, req->arena, 512);
+    sh_buf_printf(&head, "Status: %d %s\r\n", status, sh_status_reason(status));
+    if (content_type != NULL)
+        sh_buf_printf(&head, "Content-Type: %s\r\n", content_type);
+    sh_buf_printf(&head, "X-Request-Id: %s\r\n", req->request_id);
+    if (!req->has_cache_control)
+        sh_buf_puts(&head, "Cache-Control: no-store\r\n");
+    if (req->headers.arena != NULL)
+        sh_buf_append(&head, req->headers.data, req->headers.len);
+    sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
+    if (req->fcgi != NULL) {
+        FCGX_Stream *out = sh_fcgi(req)->out;
+        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 ||
+            (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
+            sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
+    }
+    return status;
+}
+
+int sh_reply_json(sh_req *req, int status, json_object *body)
+{
+    size_t len;
+    const char *s = sh_json_to_string(body, &len);
+    int rc = sh_reply_raw(req, status, "application/json", s, len);
+    json_object_put(body);
+    return rc;
+}
+
+int sh_reply_empty(sh_req *req, int status)
+{
+    return sh_reply_raw(req, status, NULL, "", 0);
+}
+
+static int sh_reply_error_v(sh_req *req, int status, const char *code, const char *field, const char *fmt,
+                            va_list ap)
+{
+    char *msg = sh_arena_vsprintf(req->arena, fmt, ap);
+    json_object *err = json_object_new_object();
+    json_object_object_add(err, "code", json_object_new_string(code));
+    json_object_object_add(err, "message", json_object_new_string(msg));
+    if (field != NULL)
+        json_object_object_add(err, "field", json_object_new_string(field));
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "error", err);
+    req->error_code = code;
+    return sh_reply_json(req, status, root);
+}
+
+int sh_reply_error(sh_req *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sh_reply_error_v(req, status, code, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int sh_reply_field_error(sh_req *req, int status, const char *code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sh_reply_error_v(req, status, code, field, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* --- the dispatcher --------------------------------------------------------------------- */
+
+/* Finds a query parameter's raw value; -1 when it appears more than once. */
+static int sh_query_find(const char *query, const char *name, const char **val, size_t *len)
+{
+    size_t nlen = strlen(name);
+    int found = 0;
+    const char *p = query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t plen = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        size_t klen = eq ? (size_t)(eq - p) : plen;
+        if (klen == nlen && memcmp(p, name, nlen) == 0) {
+            if (found++)
+                return -1;
+            *val = eq ? eq + 1 : p + plen;
+            *len = eq ? plen - klen - 1 : 0;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return found;
+}
+
+static int sh_check_params(sh_req *req, const sh_match *m)
+{
+    const sh_param *params = req->route->params;
+    for (int i = 0; params != NULL && params[i].name != NULL; i++) {
+        const sh_param *p = &params[i];
+        const char *raw;
+        size_t len;
+        const char *why = NULL;
+        if (!(p->flags & SH_QUERY)) {
+            raw = m->values[i];
+            len = m->lens[i];
+        } else {
+            int found = sh_query_find(req->query, p->name, &raw, &len);
+            if (found < 0)
+                return sh_reply_field_error(req, 400, "invalid_parameter", p->name,
+                                            "Query parameter %s is given more than once.", p->name);
+            if (found == 0) {
+                if (p->flags & SH_REQUIRED)
+                    return sh_reply_field_error(req, 400, "missing_parameter", p->name,
+                                                "Query parameter %s is required.", p->name);
+                continue;
+            }
+            char *decoded = sh_arena_alloc(req->arena, len + 1);
+            long dlen = sh_percent_decode(decoded, raw, len, true);
+            if (dlen < 0)
+                return sh_reply_field_error(req, 400, "invalid_parameter", p->name,
+                                            "Query parameter %s is not correctly percent-encoded.", p->name);
+            raw = decoded;
+            len = (size_t)dlen;
+        }
+        if (sh_rule_check_text(p, raw, len, req->arena, &req->params[i], &why) != 0)
+            return sh_reply_field_error(req, 400, "invalid_parameter", p->name, "Parameter %s %s.", p->name,
+                                        why);
+    }
+    return 0;
+}
+
+static bool sh_content_type_is_json(const char *ct)
+{
+    static const char json[] = "application/json";
+    if (ct == NULL || strncasecmp(ct, json, sizeof(json) - 1) != 0)
+        return false;
+    char next = ct[sizeof(json) - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+static int sh_read_body(sh_req *req)
+{
+    const char *cl = sh_req_fcgi_param(req, "CONTENT_LENGTH");
+    int64_t len = 0;
+    if (cl != NULL && *cl != '\0' && sh_parse_int64(cl, strlen(cl), 0, INT64_MAX, &len) != 0)
+        return sh_reply_error(req, 400, "invalid_request", "Content-Length is not a valid length.");
+    if (len > sh_conf.max_body_bytes)
+        return sh_reply_error(req, 413, "payload_too_large", "The request body is larger than %lld bytes.",
+                              (long long)sh_conf.max_body_bytes);
+    if (len > 0 && !sh_content_type_is_json(sh_req_fcgi_param(req, "CONTENT_TYPE")))
+        return sh_reply_error(req, 415, "unsupported_media_type", "The request body must be application/json.");
+    char *body = sh_arena_alloc(req->arena, (size_t)len + 1);
+    int64_t got = 0;
+    while (got < len) {
+        int n = FCGX_GetStr(body + got, (int)(len - got), sh_fcgi(req)->in);
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    if (got != len)
+        return sh_reply_error(req, 400, "invalid_request", "The request body ended early.");
+    body[len] = '\0';
+    req->body = body;
+    req->body_len = (size_t)len;
+    return 0;
+}
+
+static int sh_check_body(sh_req *req)
+{
+    int rc = sh_read_body(req);
+    if (rc != 0)
+        return rc;
+    const char *why = NULL;
+    req->json = sh_req_own(req, sh_json_parse(req->body, req->body_len, (int)sh_conf.json_max_depth, &why));
+    if (req->json == NULL)
+        return sh_reply_error(req, 400, "invalid_json", "The request body is not valid JSON: %s.", why);
+    if (!json_object_is_type(req->json, json_type_object))
+        return sh_reply_error(req, 400, "invalid_json", "The request body must be a JSON object.");
+    const sh_field *fields = req->route->fields;
+    if (fields == NULL)
+        return 0;
+    json_object_object_foreach(req->json, key, val) {
+        (void)val;
+        bool known = false;
+        for (int i = 0; fields[i].name != NULL && !known; i++)
+            known = strcmp(fields[i].name, key) == 0;
+        if (!known) {
+            /* echo at most a short, printable prefix of an unknown key */
+            char shown[41];
+            size_t k = 0;
+            for (const char *p = key; *p && k < sizeof(shown) - 1; p++)
+                shown[k++] = (*p >= 0x20 && *p < 0x7f && *p != '"') ? *p : '?';
+            shown[k] = '\0';
+            return sh_reply_field_error(req, 422, "unknown_field", sh_arena_strdup(req->arena, shown),
+                                        "Field \"%s\" is not accepted here.", shown);
+        }
+    }
+    for (int i = 0; fields[i].name != NULL; i++) {
+        json_object *v = NULL;
+        const char *why2 = NULL;
+        if (!json_object_object_get_ex(req->json, fields[i].name, &v)) {
+            if (fields[i].flags & SH_REQUIRED)
+                return sh_reply_field_error(req, 422, "missing_field", fields[i].name, "Field %s is required.",
+                                            fields[i].name);
+            continue;
+        }
+        if (sh_rule_check_json(&fields[i], v, req->arena, &req->fields[i], &why2) != 0)
+            return sh_reply_field_error(req, 422, "invalid_field", fields[i].name, "Field %s %s.",
+                                        fields[i].name, why2);
+    }
+    return 0;
+}
+
+int sh_dispatch(sh_req *req, const sh_router *router)
+{
+    sh_match m;
+    sh_match_result r = sh_router_match(router, req->method, req->path, &m);
+    if (r == SH_MATCH_FOUND) {
+        const sh_route *route = router->routes[m.route_index].route;
+        if ((route->flags & (SH_INTERNAL | SH_TEST)) && !req->internal)
+            r = SH_MATCH_NOT_FOUND; /* internal pages do not exist on the public listener */
+    }
+    if (r == SH_MATCH_NOT_FOUND)
+        return sh_reply_error(req, 404, "not_found", "Nothing is at %s %s.", req->method, req->path);
+    if (r == SH_MATCH_BAD_METHOD) {
+        sh_resp_header(req, "Allow", "%s", m.allow);
+        return sh_reply_error(req, 405, "method_not_allowed", "%s is not allowed here; use %s.", req->method,
+                              m.allow);
+    }
+    req->route_index = m.route_index;
+    req->route = router->routes[m.route_index].route;
+    sh_sb_slot *slot = sh_pool_my_slot();
+    if (slot != NULL)
+        atomic_store(&slot->handler, req->route_index);
+
+    int rc = sh_invoke_check_or_reply(req);
+    if (rc != 0)
+        return rc;
+    if (req->route->flags & (SH_AUTH | SH_ADMIN)) {
+        rc = sh_auth_require_or_reply(req, (req->route->flags & SH_ADMIN) != 0);
+        if (rc != 0)
+            return rc;
+    }
+    rc = sh_check_params(req, &m);
+    if (rc != 0)
+        return rc;
+    if (req->route->flags & SH_JSON) {
+        rc = sh_check_body(req);
+        if (rc != 0)
+            return rc;
+    }
+    rc = req->route->handler(req);
+    if (!req->responded) {
+        sh_log_msgf(SH_LOG_ERROR, "no_reply", "handler %s returned %d without answering", req->route->name, rc);
+        return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
+    }
+    return req->status;
+}
+
+/* --- one FastCGI request ---------------------------------------------------------------- */
+
+static bool sh_request_id_ok(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+              c == '_' || c == '.'))
+            return false;
+    }
+    return n > 0 && n <= 64;
+}
+
+static const char *sh_new_request_id(sh_arena *a)
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        memset(raw, 0, sizeof(raw));
+    char *id = sh_arena_alloc(a, 33);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    return id;
+}
+
+/* The path to route on: nginx's normalized $uri, or else REQUEST_URI's path. */
+static const char *sh_request_path(sh_req *req)
+{
+    const char *p = sh_req_fcgi_param(req, "DOCUMENT_URI");
+    if (p != NULL && *p == '/')
+        return p;
+    const char *uri = sh_req_fcgi_param(req, "REQUEST_URI");
+    if (uri == NULL || *uri != '/')
+        return "/";
+    size_t len = strcspn(uri, "?");
+    char *decoded = sh_arena_alloc(req->arena, len + 1);
+    if (sh_percent_decode(decoded, uri, len, false) < 0)
+        return sh_arena_strndup(req->arena, uri, len);
+    return decoded;
+}
+
+static void sh_log_request(sh_req *req, int64_t duration_us)
+{
+    sh_logline l;
+    sh_log_begin(&l, req->status >= 500 ? SH_LOG_WARN : SH_LOG_INFO, "request");
+    sh_log_str(&l, "request_id", req->request_id);
+    sh_log_str(&l, "method", req->method);
+    sh_log_str(&l, "path", req->path);
+    sh_log_str(&l, "handler", req->route ? req->route->name : "-");
+    sh_log_int(&l, "status", req->status);
+    sh_log_int(&l, "duration_us", duration_us);
+    if (req->error_code != NULL)
+        sh_log_str(&l, "error", req->error_code);
+    if (req->auth.present)
+        sh_log_int(&l, "user_id", req->auth.user_id);
+    if (req->invoke_depth > 0)
+        sh_log_int(&l, "invoke_depth", req->invoke_depth);
+    if (req->invoke_spent > 0)
+        sh_log_int(&l, "invocations", req->invoke_spent);
+    sh_log_end(&l);
+}
+
+void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router)
+{
+    sh_req req;
+    memset(&req, 0, sizeof(req));
+    req.arena = arena;
+    req.fcgi = fcgi_request;
+    req.start_us = sh_now_us();
+    req.route_index = -1;
+    req.method = sh_req_fcgi_param(&req, "REQUEST_METHOD");
+    if (req.method == NULL || *req.method == '\0')
+        req.method = "GET";
+    req.path = sh_request_path(&req);
+    req.query = sh_req_fcgi_param(&req, "QUERY_STRING");
+    if (req.query == NULL)
+        req.query = "";
+    const char *pin = sh_req_fcgi_param(&req, "PL_INTERNAL");
+    req.internal = pin != NULL && strcmp(pin, "1") == 0;
+    const char *https = sh_req_fcgi_param(&req, "HTTPS");
+    req.https = https != NULL && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0);
+    const char *rid = sh_req_fcgi_param(&req, "REQUEST_ID");
+    req.request_id = rid != NULL && sh_request_id_ok(rid) ? rid : sh_new_request_id(arena);
+    req.remote_addr = sh_req_fcgi_param(&req, "REMOTE_ADDR");
+
+    sh_db_request_begin(sh_db_worker());
+    sh_dispatch(&req, router);
+
+    int64_t duration = sh_now_us() - req.start_us;
+    sh_log_request(&req, duration);
+    sh_scoreboard *sb = sh_pool_scoreboard();
+    if (sb != NULL)
+        sh_sb_record(sb, req.route_index, req.status, duration);
+    sh_arena_reset(arena);
+}

@@ -1,0 +1,242 @@
+/* invoke.c: depth and budget accounting, and the HTTP client (libcurl) that
+ * carries one function's call to another through the internal gateway. */
+#include "sh_invoke.h"
+#include "sh_log.h"
+#include "sh_pool.h"
+#include "sh_str.h"
+
+#include <curl/curl.h>
+#include <string.h>
+
+#define SH_INVOKE_MAX_RESPONSE (1024 * 1024)
+
+static sh_invoke_config sh_invoke_cfg = {"http://127.0.0.1:8081", 8, 32, 2000};
+static CURL *sh_invoke_curl; /* one per worker, reused: keeps its connection */
+
+void sh_invoke_configure(const sh_invoke_config *ic)
+{
+    sh_invoke_cfg = *ic;
+}
+
+static void sh_invoke_log_refusal(sh_req *req, const char *reason)
+{
+    sh_logline l;
+    sh_log_begin(&l, SH_LOG_WARN, "invoke_refused");
+    sh_log_str(&l, "request_id", req->request_id);
+    sh_log_str(&l, "reason", reason);
+    sh_log_int(&l, "depth", req->invoke_depth);
+    sh_log_int(&l, "budget", req->invoke_budget);
+    sh_log_str(&l, "handler", req->route ? req->route->name : "-");
+    sh_log_end(&l);
+}
+
+static int sh_invoke_header_int(sh_req *req, const char *name, int64_t *out)
+{
+    const char *v = sh_req_header(req, name);
+    if (v == NULL)
+        return 0;
+    if (sh_parse_int64(v, strlen(v), 0, 1000000, out) != 0)
+        return -1;
+    return 1;
+}
+
+int sh_invoke_check_or_reply(sh_req *req)
+{
+    req->invoke_depth = 0;
+    req->invoke_budget = sh_invoke_cfg.budget;
+    req->invoke_spent = 0;
+    if (!req->internal)
+        return 0; /* a client's request: nginx strips the headers, and we ignore them */
+    int64_t depth = 0, budget = 0;
+    int d = sh_invoke_header_int(req, "X-Invoke-Depth", &depth);
+    int b = sh_invoke_header_int(req, "X-Invoke-Budget", &budget);
+    if (d < 0 || b < 0)
+        return sh_reply_error(req, 400, "invalid_request", "X-Invoke-Depth and X-Invoke-Budget must be small non-negative integers.");
+    if (d > 0)
+        req->invoke_depth = depth;
+    if (b > 0)
+        req->invoke_budget = budget < sh_invoke_cfg.budget ? budget : sh_invoke_cfg.budget;
+    if (req->invoke_depth > sh_invoke_cfg.max_depth) {
+        sh_scoreboard *sb = sh_pool_scoreboard();
+        if (sb != NULL)
+            atomic_fetch_add(&sb->invoke_refused_depth, 1);
+        sh_invoke_log_refusal(req, "depth");
+        return sh_reply_error(req, 508, "invocation_depth_exceeded",
+                              "This call chain is deeper than %lld invocations.", (long long)sh_invoke_cfg.max_depth);
+    }
+    return 0;
+}
+
+void sh_invoke_reply_headers(sh_req *req)
+{
+    if (req->internal && req->invoke_depth > 0)
+        sh_resp_header(req, "X-Invoke-Spent", "%lld", (long long)req->invoke_spent);
+}
+
+typedef struct {
+    sh_req *req;
+    sh_buf body;
+    bool too_big;
+    int64_t spent;
+    bool has_spent;
+} sh_invoke_io;
+
+static size_t sh_invoke_on_body(char *data, size_t size, size_t n, void *userdata)
+{
+    sh_invoke_io *io = userdata;
+    size_t len = size * n;
+    if (io->body.len + len > SH_INVOKE_MAX_RESPONSE) {
+        io->too_big = true;
+        return 0;
+    }
+    sh_buf_append(&io->body, data, len);
+    return len;
+}
+
+static size_t sh_invoke_on_header(char *data, size_t size, size_t n, void *userdata)
+{
+    sh_invoke_io *io = userdata;
+    size_t len = size * n;
+    static const char name[] = "x-invoke-spent:";
+    if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        const char *v = data + sizeof(name) - 1;
+        size_t vlen = len - (sizeof(name) - 1);
+        while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            vlen--;
+        }
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        int64_t spent;
+        if (sh_parse_int64(v, vlen, 0, INT64_MAX, &spent) == 0) {
+            io->spent = spent;
+            io->has_spent = true;
+        }
+    }
+    return len;
+}
+
+static void sh_invoke_free_headers(void *list)
+{
+    curl_slist_free_all(list);
+}
+
+static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, bool has_body)
+{
+    struct curl_slist *h = NULL;
+    const char *auth = sh_req_header(req, "Authorization");
+    if (auth != NULL)
+        h = curl_slist_append(h, sh_arena_sprintf(req->arena, "Authorization: %s", auth));
+    h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Request-Id: %s", req->request_id));
+    h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Depth: %lld", (long long)req->invoke_depth + 1));
+    h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Budget: %lld", (long long)child_budget));
+    h = curl_slist_append(h, "Accept: application/json");
+    h = curl_slist_append(h, has_body ? "Content-Type: application/json" : "Expect:");
+    if (h != NULL)
+        sh_arena_cleanup(req->arena, sh_invoke_free_headers, h);
+    return h;
+}
+
+static int sh_invoke_refuse_budget(sh_req *req, int *status_out)
+{
+    sh_scoreboard *sb = sh_pool_scoreboard();
+    if (sb != NULL)
+        atomic_fetch_add(&sb->invoke_refused_budget, 1);
+    sh_invoke_log_refusal(req, "budget");
+    *status_out = sh_reply_error(req, 508, "invocation_budget_exceeded",
+                                 "This call tree has used its budget of %lld invocations.",
+                                 (long long)sh_invoke_cfg.budget);
+    return -1;
+}
+
+int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
+                       sh_invoke_result *res, int *status_out)
+{
+    memset(res, 0, sizeof(*res));
+    *status_out = 0;
+    if (req->invoke_budget <= 0)
+        return sh_invoke_refuse_budget(req, status_out);
+    if (req->invoke_depth + 1 > sh_invoke_cfg.max_depth) {
+        sh_scoreboard *sb = sh_pool_scoreboard();
+        if (sb != NULL)
+            atomic_fetch_add(&sb->invoke_refused_depth, 1);
+        sh_invoke_log_refusal(req, "depth");
+        *status_out = sh_reply_error(req, 508, "invocation_depth_exceeded",
+                                     "This call chain is deeper than %lld invocations.",
+                                     (long long)sh_invoke_cfg.max_depth);
+        return -1;
+    }
+    if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL) {
+        *status_out = sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
+        return -1;
+    }
+    int64_t child_budget = req->invoke_budget - 1;
+    CURL *c = sh_invoke_curl;
+    curl_easy_reset(c);
+    sh_invoke_io io = {.req = req};
+    sh_buf_init(&io.body, req->arena, 1024);
+    size_t body_len = 0;
+    const char *body_str = body ? sh_json_to_string(body, &body_len) : NULL;
+    char *url = sh_arena_sprintf(req->arena, "%s%s", sh_invoke_cfg.gateway_url, path);
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, sh_invoke_headers(req, child_budget, body != NULL));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sh_invoke_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sh_invoke_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &io);
+    if (body_str != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_str);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    }
+    CURLcode cc = curl_easy_perform(c);
+
+    /* Account before anything else: what was sent is spent, whatever came back.
+     * No answer about the subtree means it may have spent all it was given. */
+    int64_t spent = io.has_spent ? io.spent : child_budget;
+    if (spent > child_budget)
+        spent = child_budget;
+    req->invoke_budget -= 1 + spent;
+    req->invoke_spent += 1 + spent;
+    sh_scoreboard *sb = sh_pool_scoreboard();
+    if (sb != NULL)
+        atomic_fetch_add(&sb->invocations_made, 1);
+
+    if (cc != CURLE_OK) {
+        sh_logline l;
+        sh_log_begin(&l, SH_LOG_WARN, "invoke_failed");
+        sh_log_str(&l, "request_id", req->request_id);
+        sh_log_str(&l, "target", path);
+        sh_log_str(&l, "error", curl_easy_strerror(cc));
+        sh_log_end(&l);
+        res->error = curl_easy_strerror(cc);
+        if (cc == CURLE_OPERATION_TIMEDOUT)
+            *status_out = sh_reply_error(req, 504, "upstream_timeout", "A service this request depends on did not answer in time.");
+        else
+            *status_out = sh_reply_error(req, 503, "service_unavailable", "A service this request depends on is unavailable.");
+        return -1;
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    res->status = (int)status;
+    if (io.body.len > 0) {
+        const char *why;
+        res->body = sh_req_own(req, sh_json_parse(io.body.data, io.body.len, 64, &why));
+    }
+    if (res->status == 508) {
+        /* a refusal deeper in the tree ends the whole tree */
+        json_object *err = NULL, *code = NULL;
+        const char *c508 = "invocation_budget_exceeded";
+        if (res->body && json_object_object_get_ex(res->body, "error", &err) &&
+            json_object_object_get_ex(err, "code", &code) && json_object_is_type(code, json_type_string))
+            c508 = sh_arena_strdup(req->arena, json_object_get_string(code));
+        *status_out = sh_reply_error(req, 508, c508, "A call further down this call tree was refused: its limits were reached.");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,692 @@
+/* pool.c: the master loop (spawn, reap, reload, shutdown) and the worker loop.
+ *
+ * How ondemand works without a timer: workers publish IDLE/BUSY in the
+ * scoreboard. A worker that takes the last idle slot writes one byte to the
+ * master's notify pipe. Only then (no idle worker of the current generation and
+ * room for another) does the master poll the listening socket; a readable socket
+ * means a connection waits that nobody will take, so it forks. A worker that has
+ * been idle for idle_timeout exits by itself, so with zero workers the master
+ * sleeps in poll(2) on its signal pipe, notify pipe and listening socket only. */
+#include "sh_pool.h"
+#include "sh_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const sh_pool_mode_names[] = {"ondemand", "dynamic", "static", NULL};
+
+/* --- shared state of this process ------------------------------------------ */
+
+static sh_scoreboard *sh_pool_sb;
+static sh_sb_slot *sh_pool_slot;          /* worker only */
+static int sh_pool_signal_pipe[2] = {-1, -1};
+static int sh_pool_notify_pipe[2] = {-1, -1};
+static char sh_pool_unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* worker stop requests, set by signal handlers */
+#define SH_STOP_NONE 0
+#define SH_STOP_QUIT 1     /* reload/trim: finish the current request, exit */
+#define SH_STOP_DRAIN 2    /* shutdown: also serve what waits in the backlog, exit */
+static volatile sig_atomic_t sh_worker_stop = SH_STOP_NONE;
+static pid_t sh_pool_master_pid;
+static int64_t sh_pool_max_children;
+
+sh_sb_slot *sh_pool_my_slot(void) { return sh_pool_slot; }
+sh_scoreboard *sh_pool_scoreboard(void) { return sh_pool_sb; }
+
+/* --- the listening socket ----------------------------------------------------- */
+
+static int sh_pool_listen_unix(const sh_pool_config *cfg, const char *path)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "unix socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* A socket file left by a dead master is removed; a live one is refused. */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            sh_log_msgf(SH_LOG_ERROR, "listen_failed", "%s exists and is not a socket", path);
+            close(fd);
+            return -1;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            close(probe);
+            close(fd);
+            sh_log_msgf(SH_LOG_ERROR, "listen_failed", "%s is in use by a running pool", path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            sh_log_msgf(SH_LOG_ERROR, "listen_failed", "unlink %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    mode_t old = umask(0177); /* never world-accessible, even for an instant */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "bind %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (cfg->listen_group != NULL) {
+        struct group *gr = getgrnam(cfg->listen_group);
+        if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+            sh_log_msgf(SH_LOG_ERROR, "listen_failed", "cannot give %s to group %s", path, cfg->listen_group);
+            close(fd);
+            unlink(path);
+            return -1;
+        }
+    }
+    if (chmod(path, (mode_t)cfg->listen_mode) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "chmod %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    snprintf(sh_pool_unix_path, sizeof(sh_pool_unix_path), "%s", path);
+    return fd;
+}
+
+static int sh_pool_listen_tcp(const char *spec)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (colon == NULL || colon == spec || (size_t)(colon - spec) >= sizeof(host)) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "PL_LISTEN=%s: expected unix:/path or host:port", spec);
+        return -1;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    struct addrinfo hints, *res;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, colon + 1, &hints, &res);
+    if (gai != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "PL_LISTEN=%s: %s", spec, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "bind %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int sh_pool_listen(const sh_pool_config *cfg)
+{
+    int fd = strncmp(cfg->listen, "unix:", 5) == 0 ? sh_pool_listen_unix(cfg, cfg->listen + 5)
+                                                   : sh_pool_listen_tcp(cfg->listen);
+    if (fd < 0)
+        return -1;
+    if (listen(fd, (int)cfg->backlog) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "listen %s: %s", cfg->listen, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* --- signals ------------------------------------------------------------------ */
+
+static void sh_master_on_signal(int signo)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)signo;
+    ssize_t w = write(sh_pool_signal_pipe[1], &b, 1);
+    (void)w; /* a full pipe already holds a wake-up */
+    errno = saved;
+}
+
+static void sh_worker_on_signal(int signo)
+{
+    if (signo == SIGTERM)
+        sh_worker_stop = SH_STOP_DRAIN;
+    else if (sh_worker_stop == SH_STOP_NONE)
+        sh_worker_stop = SH_STOP_QUIT;
+}
+
+static void sh_set_handler(int signo, void (*fn)(int), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signo, &sa, NULL);
+}
+
+/* --- the worker --------------------------------------------------------------- */
+
+static void sh_slot_set(sh_sb_slot *s, sh_slot_state state)
+{
+    atomic_store(&s->state, (int)state);
+    atomic_store(&s->state_since_us, sh_now_us());
+}
+
+/* Counts "max_children reached" at most once a second, however long it lasts. */
+static void sh_pool_note_saturated(sh_scoreboard *sb)
+{
+    int64_t now = sh_now_us();
+    int64_t last = atomic_load(&sb->saturated_at_us);
+    if (now - last < 1000000 || !atomic_compare_exchange_strong(&sb->saturated_at_us, &last, now))
+        return;
+    atomic_fetch_add(&sb->max_children_reached, 1);
+    sh_log_msgf(SH_LOG_WARN, "max_children_reached",
+                "all %lld workers are busy; connections wait in the backlog",
+                (long long)sh_pool_max_children);
+}
+
+/* After going busy: if no idle worker of this generation is left, wake the master
+ * so it watches the socket (a connection arriving now would otherwise wait), or,
+ * at max_children, count the saturation: the master could not help anyway. */
+static void sh_worker_maybe_notify(void)
+{
+    uint32_t gen = atomic_load(&sh_pool_slot->generation);
+    if (sh_sb_count(sh_pool_sb, SH_SLOT_IDLE, gen) + sh_sb_count(sh_pool_sb, SH_SLOT_STARTING, gen) > 0)
+        return;
+    if (sh_sb_count(sh_pool_sb, SH_SLOT_BUSY, gen) >= sh_pool_max_children) {
+        sh_pool_note_saturated(sh_pool_sb);
+        return;
+    }
+    unsigned char b = 1;
+    ssize_t w = write(sh_pool_notify_pipe[1], &b, 1);
+    (void)w; /* a full pipe already holds a wake-up */
+}
+
+static void sh_worker_serve_one(int fd, const sh_pool_callbacks *cb)
+{
+    sh_slot_set(sh_pool_slot, SH_SLOT_BUSY);
+    sh_worker_maybe_notify();
+    cb->serve(fd, cb->ctx);
+    atomic_fetch_add(&sh_pool_slot->requests, 1);
+    atomic_store(&sh_pool_slot->handler, -1);
+    sh_slot_set(sh_pool_slot, SH_SLOT_IDLE);
+}
+
+/* Serves connections already waiting (shutdown), without blocking. */
+static void sh_worker_drain(int listen_fd, const sh_pool_callbacks *cb)
+{
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return;
+        }
+        sh_worker_serve_one(fd, cb);
+    }
+}
+
+static SH_NORETURN void sh_worker_exit(sh_exit_reason reason, const sh_pool_callbacks *cb, int status)
+{
+    if (cb->worker_exit != NULL)
+        cb->worker_exit(cb->ctx);
+    atomic_store(&sh_pool_slot->exit_reason, (int)reason);
+    sh_slot_set(sh_pool_slot, SH_SLOT_EXITING);
+    _exit(status);
+}
+
+static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd, const sh_pool_callbacks *cb)
+{
+    sh_log_after_fork();
+    close(sh_pool_signal_pipe[0]);
+    close(sh_pool_signal_pipe[1]);
+    close(sh_pool_notify_pipe[0]);
+
+    /* Every signal is blocked since fork (see sh_master_spawn). The stop signals
+     * are only taken while waiting for a connection, so a request in progress
+     * always finishes. */
+    sigset_t block, wait_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGQUIT);
+    sigaddset(&block, SIGINT);
+    sigemptyset(&wait_mask);
+    sh_set_handler(SIGTERM, sh_worker_on_signal, 0);
+    sh_set_handler(SIGQUIT, sh_worker_on_signal, 0);
+    sh_set_handler(SIGINT, sh_worker_on_signal, 0);
+    sh_set_handler(SIGHUP, SIG_IGN, 0);
+    sh_set_handler(SIGCHLD, SIG_DFL, 0);
+    sh_set_handler(SIGPIPE, SIG_IGN, 0);
+    sigprocmask(SIG_SETMASK, &block, NULL);
+    /* A worker outliving its master would serve an orphaned socket: stop with it. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != sh_pool_master_pid)
+        _exit(0);
+
+    if (cb->worker_init != NULL && cb->worker_init(cb->ctx) != 0)
+        sh_worker_exit(SH_EXIT_FAILED, cb, 1);
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "worker_failed", "epoll: %s", strerror(errno));
+        sh_worker_exit(SH_EXIT_FAILED, cb, 1);
+    }
+
+    bool ondemand = cfg->mode == SH_POOL_ONDEMAND;
+    int64_t idle_since = sh_now_us();
+    sh_slot_set(sh_pool_slot, SH_SLOT_IDLE);
+    for (;;) {
+        if (sh_worker_stop == SH_STOP_DRAIN) {
+            sh_worker_drain(listen_fd, cb);
+            sh_worker_exit(SH_EXIT_STOPPED, cb, 0);
+        }
+        if (sh_worker_stop == SH_STOP_QUIT)
+            sh_worker_exit(SH_EXIT_STOPPED, cb, 0);
+
+        int timeout = -1;
+        if (ondemand) {
+            int64_t left_us = idle_since + cfg->idle_timeout_ms * 1000 - sh_now_us();
+            if (left_us <= 0) {
+                atomic_fetch_add(&sh_pool_sb->idle_exits, 1);
+                sh_worker_exit(SH_EXIT_IDLE, cb, 0);
+            }
+            timeout = (int)((left_us + 999) / 1000);
+        }
+        struct epoll_event got;
+        int n = epoll_pwait(ep, &got, 1, timeout, &wait_mask);
+        if (n <= 0)
+            continue; /* a signal, or the idle deadline: both are checked above */
+
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                continue; /* another worker took it */
+            sh_log_msgf(SH_LOG_ERROR, "accept_failed", "accept: %s", strerror(errno));
+            struct timespec pause = {0, 10 * 1000 * 1000}; /* EMFILE and kin: don't spin */
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        sh_worker_serve_one(fd, cb);
+        idle_since = sh_now_us();
+        if (cfg->max_requests > 0 && (int64_t)atomic_load(&sh_pool_slot->requests) >= cfg->max_requests) {
+            atomic_fetch_add(&sh_pool_sb->recycled, 1);
+            sh_worker_exit(SH_EXIT_RECYCLED, cb, 0);
+        }
+    }
+}
+
+/* --- the master --------------------------------------------------------------- */
+
+typedef struct {
+    const sh_pool_config *cfg;
+    const sh_pool_callbacks *cb;
+    sh_scoreboard *sb;
+    int listen_fd;
+    uint32_t generation;
+    bool stopping;
+    int64_t stop_deadline_us;
+    int64_t spawn_not_before_us; /* crash-loop backoff */
+    int64_t backoff_us;
+    int64_t next_tick_us;        /* dynamic mode upkeep */
+} sh_master;
+
+static int sh_master_spawn(sh_master *m)
+{
+    sh_scoreboard *sb = m->sb;
+    int slot = -1;
+    for (int i = 0; i < sb->nslots; i++) {
+        if (atomic_load(&sb->slots[i].state) == SH_SLOT_EMPTY) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot < 0)
+        return -1;
+    sh_sb_slot *s = &sb->slots[slot];
+    atomic_store(&s->generation, m->generation);
+    atomic_store(&s->requests, 0);
+    atomic_store(&s->exit_reason, SH_EXIT_NONE);
+    atomic_store(&s->handler, -1);
+    atomic_store(&s->started_wall_us, sh_wall_us());
+    sh_slot_set(s, SH_SLOT_STARTING);
+
+    /* No signal may reach the child before it has its own handlers: the master's
+     * would write into the master's signal pipe. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        sh_log_msgf(SH_LOG_ERROR, "spawn_failed", "fork: %s", strerror(errno));
+        sh_slot_set(s, SH_SLOT_EMPTY);
+        return -1;
+    }
+    if (pid == 0) {
+        sh_pool_slot = s;
+        atomic_store(&s->pid, (int)getpid());
+        sh_worker_stop = m->stopping ? SH_STOP_DRAIN : SH_STOP_NONE;
+        sh_worker_main(m->cfg, m->listen_fd, m->cb);
+    }
+    atomic_store(&s->pid, (int)pid);
+    atomic_fetch_add(&sb->spawns, 1);
+    uint64_t workers = (uint64_t)sh_sb_workers(sb);
+    uint64_t peak = atomic_load(&sb->peak_workers);
+    while (workers > peak && !atomic_compare_exchange_weak(&sb->peak_workers, &peak, workers))
+        ;
+    sh_logline l;
+    sh_log_begin(&l, SH_LOG_INFO, "worker_spawn");
+    sh_log_int(&l, "worker_pid", pid);
+    sh_log_int(&l, "generation", m->generation);
+    sh_log_int(&l, "workers", (long long)workers);
+    sh_log_end(&l);
+    return 0;
+}
+
+static int sh_master_current(const sh_master *m, sh_slot_state state)
+{
+    return sh_sb_count(m->sb, state, m->generation);
+}
+
+static int sh_master_current_workers(const sh_master *m)
+{
+    return sh_master_current(m, SH_SLOT_STARTING) + sh_master_current(m, SH_SLOT_IDLE) +
+           sh_master_current(m, SH_SLOT_BUSY);
+}
+
+static int sh_master_idle(const sh_master *m)
+{
+    return sh_master_current(m, SH_SLOT_STARTING) + sh_master_current(m, SH_SLOT_IDLE);
+}
+
+static sh_sb_slot *sh_master_slot_of(sh_master *m, pid_t pid)
+{
+    for (int i = 0; i < m->sb->nslots; i++)
+        if (atomic_load(&m->sb->slots[i].pid) == (int)pid && atomic_load(&m->sb->slots[i].state) != SH_SLOT_EMPTY)
+            return &m->sb->slots[i];
+    return NULL;
+}
+
+static void sh_master_reap(sh_master *m)
+{
+    static const char *const reasons[] = {"none", "idle_timeout", "max_requests", "stopped", "failed"};
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        sh_sb_slot *s = sh_master_slot_of(m, pid);
+        int reason = s ? atomic_load(&s->exit_reason) : SH_EXIT_NONE;
+        uint64_t served = s ? atomic_load(&s->requests) : 0;
+        sh_logline l;
+        if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+            atomic_fetch_add(&m->sb->crashes, 1);
+            sh_log_begin(&l, SH_LOG_ERROR, "worker_crash");
+            sh_log_int(&l, "worker_pid", pid);
+            if (WIFSIGNALED(status)) {
+                sh_log_int(&l, "signal", WTERMSIG(status));
+                sh_log_str(&l, "signal_name", strsignal(WTERMSIG(status)));
+            } else {
+                sh_log_int(&l, "exit_status", WEXITSTATUS(status));
+            }
+            sh_log_int(&l, "requests", (long long)served);
+            sh_log_end(&l);
+            /* Back off when workers die before serving anything: a crash loop
+             * must not turn into a fork loop. */
+            if (served == 0 && !m->stopping) {
+                m->backoff_us = m->backoff_us ? m->backoff_us * 2 : 10000;
+                if (m->backoff_us > 2000000)
+                    m->backoff_us = 2000000;
+                m->spawn_not_before_us = sh_now_us() + m->backoff_us;
+            } else {
+                m->backoff_us = 0;
+            }
+        } else {
+            sh_log_begin(&l, SH_LOG_INFO, "worker_exit");
+            sh_log_int(&l, "worker_pid", pid);
+            sh_log_str(&l, "reason", reasons[reason >= 0 && reason <= SH_EXIT_FAILED ? reason : 0]);
+            sh_log_int(&l, "requests", (long long)served);
+            sh_log_end(&l);
+        }
+        if (s != NULL) {
+            atomic_store(&s->pid, 0);
+            atomic_store(&s->handler, -1);
+            sh_slot_set(s, SH_SLOT_EMPTY);
+        }
+    }
+}
+
+static void sh_master_signal_workers(sh_master *m, int signo, bool old_generation_only)
+{
+    for (int i = 0; i < m->sb->nslots; i++) {
+        sh_sb_slot *s = &m->sb->slots[i];
+        int pid = atomic_load(&s->pid);
+        if (pid <= 0 || atomic_load(&s->state) == SH_SLOT_EMPTY)
+            continue;
+        if (old_generation_only && atomic_load(&s->generation) == m->generation)
+            continue;
+        kill(pid, signo);
+    }
+}
+
+/* Brings the pool to the size its mode wants (static, dynamic), never above max. */
+static void sh_master_maintain(sh_master *m)
+{
+    if (m->stopping || sh_now_us() < m->spawn_not_before_us)
+        return;
+    const sh_pool_config *c = m->cfg;
+    int current = sh_master_current_workers(m);
+    if (c->mode == SH_POOL_STATIC) {
+        while (current < c->max_children && sh_master_spawn(m) == 0)
+            current++;
+    } else if (c->mode == SH_POOL_DYNAMIC) {
+        int idle = sh_master_idle(m);
+        while (idle < c->min_spare && current < c->max_children && sh_master_spawn(m) == 0) {
+            idle++;
+            current++;
+        }
+    }
+}
+
+/* Dynamic mode: ends one idle worker per tick above max_spare (the longest idle). */
+static void sh_master_trim_spares(sh_master *m)
+{
+    if (m->cfg->mode != SH_POOL_DYNAMIC || sh_master_current(m, SH_SLOT_IDLE) <= m->cfg->max_spare)
+        return;
+    sh_sb_slot *oldest = NULL;
+    for (int i = 0; i < m->sb->nslots; i++) {
+        sh_sb_slot *s = &m->sb->slots[i];
+        if (atomic_load(&s->state) != SH_SLOT_IDLE || atomic_load(&s->generation) != m->generation)
+            continue;
+        if (oldest == NULL || atomic_load(&s->state_since_us) < atomic_load(&oldest->state_since_us))
+            oldest = s;
+    }
+    if (oldest != NULL)
+        kill(atomic_load(&oldest->pid), SIGQUIT);
+}
+
+/* A connection waits and nobody idle will take it: fork, if the limit allows. */
+static void sh_master_on_waiting_connection(sh_master *m)
+{
+    if (sh_master_idle(m) > 0 || sh_now_us() < m->spawn_not_before_us)
+        return;
+    if (sh_master_current_workers(m) >= m->cfg->max_children) {
+        sh_pool_note_saturated(m->sb);
+        return;
+    }
+    sh_master_spawn(m);
+}
+
+static void sh_master_reload(sh_master *m)
+{
+    m->generation++;
+    atomic_store(&m->sb->generation, m->generation);
+    sh_log_msgf(SH_LOG_INFO, "pool_reload", "replacing workers, generation %u", m->generation);
+    sh_master_signal_workers(m, SIGQUIT, true);
+    sh_master_maintain(m);
+}
+
+static void sh_master_begin_stop(sh_master *m)
+{
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    m->stop_deadline_us = sh_now_us() + m->cfg->shutdown_timeout_ms * 1000;
+    sh_log_msgf(SH_LOG_INFO, "pool_stopping", "finishing in-flight requests (at most %lld ms)",
+                (long long)m->cfg->shutdown_timeout_ms);
+    /* New connections are refused from now on; queued ones are still served. */
+    if (sh_pool_unix_path[0] != '\0')
+        unlink(sh_pool_unix_path);
+    sh_master_signal_workers(m, SIGTERM, false);
+}
+
+static bool sh_listen_has_waiting(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb)
+{
+    sh_pool_sb = sb;
+    sh_pool_master_pid = getpid();
+    sh_pool_max_children = cfg->max_children;
+    if (pipe2(sh_pool_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
+        pipe2(sh_pool_notify_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "pool_failed", "pipe: %s", strerror(errno));
+        return 1;
+    }
+    sh_set_handler(SIGTERM, sh_master_on_signal, SA_RESTART);
+    sh_set_handler(SIGINT, sh_master_on_signal, SA_RESTART);
+    sh_set_handler(SIGQUIT, sh_master_on_signal, SA_RESTART);
+    sh_set_handler(SIGHUP, sh_master_on_signal, SA_RESTART);
+    sh_set_handler(SIGCHLD, sh_master_on_signal, SA_RESTART | SA_NOCLDSTOP);
+    sh_set_handler(SIGPIPE, SIG_IGN, 0);
+
+    sh_master m = {.cfg = cfg, .cb = cb, .sb = sb, .listen_fd = listen_fd, .generation = 0};
+    sh_logline l;
+    sh_log_begin(&l, SH_LOG_INFO, "pool_start");
+    sh_log_str(&l, "listen", cfg->listen);
+    sh_log_str(&l, "mode", sh_pool_mode_names[cfg->mode]);
+    sh_log_int(&l, "max_children", cfg->max_children);
+    sh_log_int(&l, "idle_timeout_ms", cfg->idle_timeout_ms);
+    sh_log_end(&l);
+
+    if (cfg->mode == SH_POOL_DYNAMIC) {
+        for (int64_t i = 0; i < cfg->start_children && i < cfg->max_children; i++)
+            sh_master_spawn(&m);
+        m.next_tick_us = sh_now_us() + 1000000;
+    }
+    sh_master_maintain(&m);
+
+    for (;;) {
+        int64_t now = sh_now_us();
+        if (m.stopping) {
+            if (sh_sb_workers(sb) == 0 && !sh_listen_has_waiting(listen_fd))
+                break;
+            if (now >= m.stop_deadline_us) {
+                sh_log_msg(SH_LOG_WARN, "pool_stop_timeout", "killing workers still busy");
+                sh_master_signal_workers(&m, SIGKILL, false);
+                while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+                    ;
+                break;
+            }
+        }
+
+        /* Watch the socket only when a waiting connection would find nobody. */
+        bool watch = sh_master_idle(&m) == 0 &&
+                     (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_current_workers(&m) < cfg->max_children);
+        int64_t deadline = -1;
+        if (m.stopping)
+            deadline = m.stop_deadline_us;
+        if (m.spawn_not_before_us > now) {
+            watch = false;
+            if (deadline < 0 || m.spawn_not_before_us < deadline)
+                deadline = m.spawn_not_before_us;
+        }
+        if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && (deadline < 0 || m.next_tick_us < deadline))
+            deadline = m.next_tick_us;
+        int timeout = deadline < 0 ? -1 : (int)((deadline - now + 999) / 1000);
+        if (timeout < 0 && deadline >= 0)
+            timeout = 0;
+
+        struct pollfd fds[3] = {
+            {.fd = sh_pool_signal_pipe[0], .events = POLLIN},
+            {.fd = sh_pool_notify_pipe[0], .events = POLLIN},
+            {.fd = listen_fd, .events = POLLIN},
+        };
+        int rc = poll(fds, watch ? 3 : 2, timeout);
+        if (rc < 0 && errno != EINTR) {
+            sh_log_msgf(SH_LOG_ERROR, "pool_failed", "poll: %s", strerror(errno));
+            return 1;
+        }
+
+        if (rc > 0 && (fds[0].revents & POLLIN)) {
+            unsigned char sigs[64];
+            ssize_t n = read(sh_pool_signal_pipe[0], sigs, sizeof(sigs));
+            for (ssize_t i = 0; i < n; i++) {
+                switch (sigs[i]) {
+                case SIGCHLD: sh_master_reap(&m); break;
+                case SIGHUP: if (!m.stopping) sh_master_reload(&m); break;
+                default: sh_master_begin_stop(&m); break;
+                }
+            }
+        }
+        if (rc > 0 && (fds[1].revents & POLLIN)) {
+            unsigned char drain[256];
+            while (read(sh_pool_notify_pipe[0], drain, sizeof(drain)) > 0)
+                ;
+        }
+        if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && sh_now_us() >= m.next_tick_us) {
+            sh_master_trim_spares(&m);
+            m.next_tick_us = sh_now_us() + 1000000;
+        }
+        if (!m.stopping) {
+            sh_master_maintain(&m);
+            if (watch && rc > 0 && (fds[2].revents & POLLIN))
+                sh_master_on_waiting_connection(&m);
+        } else if (watch && rc > 0 && (fds[2].revents & POLLIN) && sh_sb_workers(sb) == 0) {
+            sh_master_spawn(&m); /* born draining: serves the backlog, then exits */
+        }
+    }
+    close(listen_fd);
+    if (sh_pool_unix_path[0] != '\0')
+        unlink(sh_pool_unix_path);
+    sh_log_msg(SH_LOG_INFO, "pool_stopped", "all workers have exited");
+    return 0;
+}

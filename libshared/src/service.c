@@ -1,0 +1,383 @@
+/* service.c: sh_service_main: configuration, route table, the built-in routes
+ * every service has (health, status, metrics, test routes), and the worker's
+ * FastCGI connection handler. */
+#include "sh_service.h"
+#include "sh_auth.h"
+#include "sh_invoke.h"
+#include "sh_log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <mysql.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router);
+
+sh_common_config sh_conf;
+
+static const sh_service *sh_svc;
+static sh_router sh_svc_router;
+static sh_arena *sh_worker_arena;
+static sh_db *sh_worker_db;
+static sh_invoke_config sh_svc_invoke;
+static const char *sh_svc_public_keys;
+static sh_auth_config sh_svc_auth;
+static int sh_builtin_first; /* index of the first built-in route */
+
+const sh_service *sh_service_current(void) { return sh_svc; }
+
+static const char *const sh_log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define C(field) offsetof(sh_common_config, field)
+static const sh_conf_row sh_common_rows[] = {
+    {"PL_LISTEN", SH_CONF_STRING, C(pool.listen), NULL, 0, 0, NULL, SH_CONF_REQUIRED,
+     "where the pool listens: unix:/path/to.sock or host:port"},
+    {"PL_LISTEN_MODE", SH_CONF_OCTAL, C(pool.listen_mode), "0660", 0, 0, NULL, 0, "unix socket file mode"},
+    {"PL_LISTEN_GROUP", SH_CONF_STRING, C(pool.listen_group), NULL, 0, 0, NULL, 0,
+     "unix socket group (nginx's workers must be in it)"},
+    {"PL_LISTEN_BACKLOG", SH_CONF_INT, C(pool.backlog), "511", 1, 65535, NULL, 0, "listen(2) backlog"},
+    {"PL_POOL_MODE", SH_CONF_ENUM, C(pool.mode), "ondemand", 0, 0, sh_pool_mode_names, 0,
+     "ondemand (0 workers when idle) | dynamic | static"},
+    {"PL_MAX_CHILDREN", SH_CONF_INT, C(pool.max_children), "8", 1, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "most workers at once (static: the fixed count)"},
+    {"PL_START_CHILDREN", SH_CONF_INT, C(pool.start_children), "2", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "dynamic: workers at start"},
+    {"PL_MIN_SPARE", SH_CONF_INT, C(pool.min_spare), "1", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "dynamic: fewest idle workers"},
+    {"PL_MAX_SPARE", SH_CONF_INT, C(pool.max_spare), "3", 1, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "dynamic: most idle workers"},
+    {"PL_IDLE_TIMEOUT_MS", SH_CONF_INT, C(pool.idle_timeout_ms), "10000", 1, 86400000, NULL, 0,
+     "ondemand: an idle worker exits after this"},
+    {"PL_MAX_REQUESTS", SH_CONF_INT, C(pool.max_requests), "10000", 0, INT64_MAX, NULL, 0,
+     "recycle a worker after this many requests (0: never)"},
+    {"PL_SHUTDOWN_TIMEOUT_MS", SH_CONF_INT, C(pool.shutdown_timeout_ms), "10000", 0, 600000, NULL, 0,
+     "SIGTERM: how long in-flight requests may take"},
+    {"PL_DB_SOCKET", SH_CONF_STRING, C(db.socket), NULL, 0, 0, NULL, 0,
+     "MySQL unix socket (used instead of host/port)"},
+    {"PL_DB_HOST", SH_CONF_STRING, C(db.host), "127.0.0.1", 0, 0, NULL, 0, "MySQL host"},
+    {"PL_DB_PORT", SH_CONF_INT, C(db.port), "3306", 1, 65535, NULL, 0, "MySQL port"},
+    {"PL_DB_NAME", SH_CONF_STRING, C(db.name), NULL, 0, 0, NULL, 0, "schema (default: the service name)"},
+    {"PL_DB_USER", SH_CONF_STRING, C(db.user), NULL, 0, 0, NULL, 0, "MySQL user (default: the service name)"},
+    {"PL_DB_PASSWORD", SH_CONF_SECRET, C(db.password), NULL, 0, 0, NULL, 0, "MySQL password"},
+    {"PL_DB_CONNECT_TIMEOUT_MS", SH_CONF_INT, C(db.connect_timeout_ms), "2000", 1, 60000, NULL, 0,
+     "MySQL connect timeout"},
+    {"PL_DB_QUERY_TIMEOUT_MS", SH_CONF_INT, C(db.query_timeout_ms), "10000", 1, 600000, NULL, 0,
+     "MySQL read/write timeout"},
+    {"PL_MAX_BODY_BYTES", SH_CONF_INT, C(max_body_bytes), "1048576", 1, 64 * 1024 * 1024, NULL, 0,
+     "largest request body (413 above)"},
+    {"PL_JSON_MAX_DEPTH", SH_CONF_INT, C(json_max_depth), "32", 1, 1000, NULL, 0, "deepest JSON nesting accepted"},
+    {"PL_TEST_ROUTES", SH_CONF_BOOL, C(test_routes), "0", 0, 0, NULL, 0,
+     "1: serve the test-only routes (internal listener only)"},
+    {"PL_PID_FILE", SH_CONF_STRING, C(pid_file), NULL, 0, 0, NULL, 0, "the master writes its pid here"},
+    {"PL_LOG_LEVEL", SH_CONF_ENUM, C(log_level), "info", 0, 0, sh_log_levels, 0, "debug | info | warn | error"},
+    {"PL_PUBLIC_URL", SH_CONF_STRING, C(public_url), "http://127.0.0.1:8080", 0, 0, NULL, 0,
+     "the public base URL (links, cookies)"},
+    SH_CONF_END,
+};
+#undef C
+
+#define I(field) offsetof(sh_invoke_config, field)
+static const sh_conf_row sh_invoke_rows[] = {
+    {"PL_GATEWAY_URL", SH_CONF_STRING, I(gateway_url), "http://127.0.0.1:8081", 0, 0, NULL, 0,
+     "the internal nginx listener that invocations go through"},
+    {"PL_INVOKE_MAX_DEPTH", SH_CONF_INT, I(max_depth), "8", 1, 64, NULL, 0, "deepest call chain (508 beyond)"},
+    {"PL_INVOKE_BUDGET", SH_CONF_INT, I(budget), "32", 0, 100000, NULL, 0,
+     "invocations one client request's whole call tree may make (508 beyond)"},
+    {"PL_INVOKE_TIMEOUT_MS", SH_CONF_INT, I(timeout_ms), "2000", 1, 600000, NULL, 0,
+     "timeout of one invocation (504 upstream_timeout)"},
+    SH_CONF_END,
+};
+#undef I
+
+#define A(field) offsetof(sh_auth_config, field)
+static const sh_conf_row sh_auth_rows[] = {
+    {"PL_JWT_ISSUER", SH_CONF_STRING, A(issuer), "pilotlight", 0, 0, NULL, 0, "the iss of access tokens"},
+    {"PL_JWT_LEEWAY_S", SH_CONF_INT, A(leeway_s), "30", 0, 600, NULL, 0, "clock skew allowed on exp/nbf"},
+    SH_CONF_END,
+};
+#undef A
+
+static const sh_conf_row sh_key_rows[] = {
+    {"PL_JWT_PUBLIC_KEYS_FILE", SH_CONF_STRING, 0, NULL, 0, 0, NULL, 0,
+     "file of \"kid base64url-Ed25519-public-key\" lines that verify access tokens"},
+    SH_CONF_END,
+};
+
+/* --- built-in routes ------------------------------------------------------------- */
+
+static int sh_builtin_health(sh_req *req)
+{
+    if (sh_db_ping(req) != 0)
+        return sh_db_reply_error(req);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    json_object_object_add(o, "service", json_object_new_string(sh_svc->name));
+    json_object_object_add(o, "database", json_object_new_string("ok"));
+    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    return sh_reply_json(req, 200, o);
+}
+
+static int sh_builtin_status(sh_req *req)
+{
+    return sh_reply_json(req, 200, sh_sb_to_json(sh_pool_scoreboard()));
+}
+
+static int sh_builtin_metrics(sh_req *req)
+{
+    sh_buf out;
+    sh_buf_init(&out, req->arena, 16384);
+    sh_sb_to_prometheus(sh_pool_scoreboard(), &out);
+    return sh_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+}
+
+static int sh_builtin_test_sleep(sh_req *req)
+{
+    int64_t ms = sh_param_int(req, "ms", 0);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "slept_ms", json_object_new_int64(ms));
+    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    return sh_reply_json(req, 200, o);
+}
+
+static int sh_builtin_test_echo(sh_req *req)
+{
+    return sh_reply_json(req, 200, json_object_get(req->json));
+}
+
+static int sh_builtin_test_crash(sh_req *req)
+{
+    (void)req;
+    sh_log_msg(SH_LOG_WARN, "test_crash", "crashing on purpose (test route)");
+    abort();
+}
+
+static const sh_param sh_sleep_params[] = {SH_QUERY_INT("ms", 0, 60000), SH_RULE_END};
+
+/* Builds the full table: the service's routes, then the built-ins under /api/<name>/. */
+static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
+{
+    int n = 0;
+    while (svc->routes[n].method != NULL)
+        n++;
+    sh_route *all = sh_xcalloc((size_t)n + 7, sizeof(sh_route));
+    memcpy(all, svc->routes, (size_t)n * sizeof(sh_route));
+    sh_builtin_first = n;
+    char path[128];
+#define SH_ADD(m, suffix, fn, fl, pr)                                                  \
+    do {                                                                               \
+        snprintf(path, sizeof(path), "/api/%s/%s", svc->name, suffix);                  \
+        all[n++] = (sh_route){m, sh_xstrdup(path), fn, #fn, fl, pr, NULL};               \
+    } while (0)
+    SH_ADD("GET", "health", sh_builtin_health, 0, NULL);
+    SH_ADD("GET", "_status", sh_builtin_status, SH_INTERNAL, NULL);
+    SH_ADD("GET", "_metrics", sh_builtin_metrics, SH_INTERNAL, NULL);
+    if (test_routes) {
+        SH_ADD("GET", "_test/sleep", sh_builtin_test_sleep, SH_TEST, sh_sleep_params);
+        SH_ADD("POST", "_test/echo", sh_builtin_test_echo, SH_TEST | SH_JSON, NULL);
+        SH_ADD("POST", "_test/crash", sh_builtin_test_crash, SH_TEST, NULL);
+    }
+#undef SH_ADD
+    return all;
+}
+
+/* --- the worker ------------------------------------------------------------------------ */
+
+static int sh_service_worker_init(void *ctx)
+{
+    (void)ctx;
+    sh_worker_arena = sh_arena_create(64 * 1024);
+    sh_worker_db = sh_db_create(&sh_conf.db);
+    sh_db_set_worker(sh_worker_db);
+    if (sh_svc->worker_init != NULL && sh_svc->worker_init(sh_worker_db) != 0)
+        return -1;
+    return 0;
+}
+
+static void sh_service_worker_exit(void *ctx)
+{
+    (void)ctx;
+    sh_db_set_worker(NULL);
+    sh_db_destroy(sh_worker_db);
+    sh_arena_destroy(sh_worker_arena);
+    sh_worker_db = NULL;
+    sh_worker_arena = NULL;
+}
+
+void sh_service_serve_connection(int fd, void *ctx)
+{
+    (void)ctx;
+    FCGX_Request fr;
+    /* The pool accepted the connection: hand libfcgi the open fd (keepConnection
+     * keeps FCGX_Accept_r from closing it, and no listening socket is given, so
+     * it can never block in accept). */
+    FCGX_InitRequest(&fr, -1, 0);
+    fr.ipcFd = fd;
+    fr.keepConnection = 1;
+    if (FCGX_Accept_r(&fr) != 0) {
+        if (fr.ipcFd >= 0)
+            close(fr.ipcFd);
+        FCGX_Free(&fr, 0);
+        return;
+    }
+    sh_http_handle(&fr, sh_worker_arena, &sh_svc_router);
+    FCGX_Finish_r(&fr);
+    if (fr.ipcFd >= 0)
+        FCGX_Free(&fr, 1); /* one request per connection: no FastCGI keep-alive */
+}
+
+/* --- main ------------------------------------------------------------------------------- */
+
+static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
+{
+    memset(&sh_conf, 0, sizeof(sh_conf));
+    if (sh_config_load(sh_common_rows, &sh_conf, err, errlen) != 0 ||
+        sh_config_load(sh_invoke_rows, &sh_svc_invoke, err, errlen) != 0 ||
+        sh_config_load(sh_auth_rows, &sh_svc_auth, err, errlen) != 0)
+        return -1;
+    if (svc->config_rows != NULL && sh_config_load(svc->config_rows, svc->config, err, errlen) != 0)
+        return -1;
+    const char *keys = getenv("PL_JWT_PUBLIC_KEYS_FILE");
+    sh_svc_public_keys = keys && *keys ? keys : NULL;
+    if (sh_conf.db.name == NULL)
+        sh_conf.db.name = svc->name;
+    if (sh_conf.db.user == NULL)
+        sh_conf.db.user = svc->name;
+    if (sh_conf.db.password == NULL)
+        sh_conf.db.password = "";
+    sh_pool_config *p = &sh_conf.pool;
+    if (p->mode == SH_POOL_DYNAMIC &&
+        (p->min_spare > p->max_spare || p->max_spare > p->max_children || p->start_children > p->max_children)) {
+        snprintf(err, errlen, "dynamic pool: need PL_MIN_SPARE <= PL_MAX_SPARE <= PL_MAX_CHILDREN and "
+                              "PL_START_CHILDREN <= PL_MAX_CHILDREN");
+        return -1;
+    }
+    bool needs_auth = false;
+    for (const sh_route *r = svc->routes; r->method != NULL; r++)
+        needs_auth |= (r->flags & (SH_AUTH | SH_ADMIN)) != 0;
+    if (sh_svc_public_keys != NULL) {
+        if (sh_auth_load_public_keys(&sh_svc_auth, sh_svc_public_keys, err, errlen) != 0)
+            return -1;
+    } else if (needs_auth) {
+        snprintf(err, errlen, "PL_JWT_PUBLIC_KEYS_FILE is required: %s has routes that need a token", svc->name);
+        return -1;
+    }
+    return 0;
+}
+
+static void sh_print_help(const sh_service *svc)
+{
+    printf("pl-%s: the %s service of Pilotlight (a FastCGI worker pool)\n\n"
+           "usage: pl-%s [--help | --check-config]\n\n"
+           "Configured by environment variables:\n",
+           svc->name, svc->name, svc->name);
+    sh_config_print_help(stdout, sh_common_rows);
+    sh_config_print_help(stdout, sh_invoke_rows);
+    sh_config_print_help(stdout, sh_auth_rows);
+    sh_config_print_help(stdout, sh_key_rows);
+    if (svc->config_rows != NULL)
+        sh_config_print_help(stdout, svc->config_rows);
+}
+
+static int sh_write_pid_file(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return -1;
+    return 0;
+}
+
+int sh_service_main(int argc, char **argv, const sh_service *svc)
+{
+    sh_svc = svc;
+    sh_log_init(svc->name, SH_LOG_INFO);
+    bool check_only = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            sh_print_help(svc);
+            return 0;
+        }
+        if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = true;
+            continue;
+        }
+        fprintf(stderr, "pl-%s: unknown argument %s (try --help)\n", svc->name, argv[i]);
+        return 2;
+    }
+
+    char err[512];
+    if (sh_load_config(svc, err, sizeof(err)) != 0) {
+        sh_log_msg(SH_LOG_ERROR, "config_error", err);
+        fprintf(stderr, "pl-%s: configuration error: %s\n", svc->name, err);
+        return 1;
+    }
+    sh_log_init(svc->name, (sh_log_level)sh_conf.log_level);
+    sh_route *routes = sh_build_routes(svc, sh_conf.test_routes);
+    if (sh_router_init(&sh_svc_router, routes, err, sizeof(err)) != 0) {
+        sh_log_msg(SH_LOG_ERROR, "config_error", err);
+        fprintf(stderr, "pl-%s: route table error: %s\n", svc->name, err);
+        return 1;
+    }
+    if (check_only) {
+        printf("pl-%s: configuration is valid (%d routes)\n", svc->name, sh_svc_router.nroutes);
+        return 0;
+    }
+    sh_invoke_configure(&sh_svc_invoke);
+    sh_auth_configure(&sh_svc_auth);
+
+    /* Everything a worker needs is loaded here, once, so that a fork is all a
+     * cold start costs. */
+    if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0 || FCGX_Init() != 0 ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        sh_log_msg(SH_LOG_ERROR, "startup_failed", "library initialisation failed");
+        return 1;
+    }
+    if (svc->setup != NULL && svc->setup() != 0)
+        return 1;
+
+    int nslots = (int)sh_conf.pool.max_children * 2;
+    sh_scoreboard *sb = sh_sb_create(svc->name, nslots, (int)sh_conf.pool.max_children,
+                                     sh_pool_mode_names[sh_conf.pool.mode]);
+    if (sb == NULL) {
+        sh_log_msg(SH_LOG_ERROR, "startup_failed", "cannot map the scoreboard");
+        return 1;
+    }
+    for (int i = 0; i < sh_svc_router.nroutes; i++)
+        sh_sb_add_handler(sb, routes[i].name);
+
+    int fd = sh_pool_listen(&sh_conf.pool);
+    if (fd < 0)
+        return 1;
+    if (sh_conf.pid_file != NULL && sh_write_pid_file(sh_conf.pid_file) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "startup_failed", "cannot write pid file %s", sh_conf.pid_file);
+        return 1;
+    }
+    sh_pool_callbacks cb = {.ctx = NULL,
+                            .worker_init = sh_service_worker_init,
+                            .serve = sh_service_serve_connection,
+                            .worker_exit = sh_service_worker_exit};
+    int rc = sh_pool_run(&sh_conf.pool, fd, sb, &cb);
+    if (sh_conf.pid_file != NULL)
+        unlink(sh_conf.pid_file);
+    sh_router_free(&sh_svc_router);
+    for (int i = sh_builtin_first; routes[i].method != NULL; i++)
+        free((char *)routes[i].pattern);
+    free(routes);
+    sh_sb_destroy(sb);
+    curl_global_cleanup();
+    mysql_library_end();
+    return rc;
+}
