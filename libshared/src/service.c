@@ -172,18 +172,18 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     memcpy(all, svc->routes, (size_t)n * sizeof(sh_route));
     sh_builtin_first = n;
     char path[128];
-#define SH_ADD(m, suffix, fn, fl, pr)                                                  \
+#define SH_ADD(m, suffix, fn, label, fl, pr)                                            \
     do {                                                                               \
         snprintf(path, sizeof(path), "/api/%s/%s", svc->name, suffix);                  \
-        all[n++] = (sh_route){m, sh_xstrdup(path), fn, #fn, fl, pr, NULL};               \
+        all[n++] = (sh_route){m, sh_xstrdup(path), fn, label, fl, pr, NULL};             \
     } while (0)
-    SH_ADD("GET", "health", sh_builtin_health, 0, NULL);
-    SH_ADD("GET", "_status", sh_builtin_status, SH_INTERNAL, NULL);
-    SH_ADD("GET", "_metrics", sh_builtin_metrics, SH_INTERNAL, NULL);
+    SH_ADD("GET", "health", sh_builtin_health, "health", 0, NULL);
+    SH_ADD("GET", "_status", sh_builtin_status, "status", SH_INTERNAL, NULL);
+    SH_ADD("GET", "_metrics", sh_builtin_metrics, "metrics", SH_INTERNAL, NULL);
     if (test_routes) {
-        SH_ADD("GET", "_test/sleep", sh_builtin_test_sleep, SH_TEST, sh_sleep_params);
-        SH_ADD("POST", "_test/echo", sh_builtin_test_echo, SH_TEST | SH_JSON, NULL);
-        SH_ADD("POST", "_test/crash", sh_builtin_test_crash, SH_TEST, NULL);
+        SH_ADD("GET", "_test/sleep", sh_builtin_test_sleep, "test_sleep", SH_TEST, sh_sleep_params);
+        SH_ADD("POST", "_test/echo", sh_builtin_test_echo, "test_echo", SH_TEST | SH_JSON, NULL);
+        SH_ADD("POST", "_test/crash", sh_builtin_test_crash, "test_crash", SH_TEST, NULL);
     }
 #undef SH_ADD
     return all;
