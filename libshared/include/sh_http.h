@@ -174,6 +174,11 @@ void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...) SH_PRIN
 /* The reason phrase of a status ("Not Found"). */
 const char *sh_status_reason(int status);
 
+/* Pagination cursors, opaque to clients: the last id seen, encoded. Decode
+ * returns 0, or -1 for anything this API did not hand out. */
+char *sh_cursor_encode(sh_arena *a, int64_t last_id);
+int sh_cursor_decode(const char *cursor, int64_t *last_id);
+
 /* Registers json_object_put(obj) as a cleanup of the request; returns obj. */
 json_object *sh_req_own(sh_req *req, json_object *obj);
 

@@ -29,17 +29,24 @@ void sh_invoke_reply_headers(sh_req *req);
 
 /* The outcome of an invocation. */
 typedef struct {
-    int status;          /* HTTP status, or 0 when no response came */
-    json_object *body;   /* parsed JSON response (owned by the request), or NULL */
-    const char *error;   /* when status == 0 or an error: a short reason */
+    int status;             /* the callee's HTTP status; when no response came, the
+                               status to answer with (508, 504 or 503) */
+    json_object *body;      /* parsed JSON response (owned by the request), or NULL */
+    const char *error_code; /* when no response came: "invocation_budget_exceeded"... */
+    const char *error;      /* when no response came: a human reason */
 } sh_invoke_result;
 
 /* Invokes `method path` (e.g. "GET", "/api/projects/7") through the gateway,
- * forwarding the caller's Authorization and X-Request-Id. `body` may be NULL.
- * Returns 0 when a response came (see res->status), or -1 when the call was
- * refused or failed: then the matching error reply has been sent
- * (508 budget, 504 upstream_timeout, 503 service_unavailable) and
- * *status_out holds its status, for the handler to return. */
+ * forwarding the caller's Authorization and X-Request-Id; `body` may be NULL.
+ * Returns 0 when a response came (res->status), or -1 when the call was refused
+ * (depth or budget) or failed (timeout, callee down); nothing is answered. */
+int sh_invoke(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res);
+
+/* The same, for handlers that cannot go on without the answer: on -1 the error
+ * has been answered (508 invocation_*, 504 upstream_timeout, 503
+ * service_unavailable) and *status_out holds its status, for the handler to
+ * return. A 508 from deeper in the tree is relayed the same way, so a refusal
+ * anywhere ends the whole call tree. */
 int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
                        sh_invoke_result *res, int *status_out);
 

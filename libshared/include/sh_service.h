@@ -37,6 +37,12 @@ extern sh_common_config sh_conf; /* read-only once the service runs */
 /* Runs the service; returns the process exit status. */
 int sh_service_main(int argc, char **argv, const sh_service *svc);
 
+/* Runs fn once outside the pool, as an operator command: the same configuration
+ * (PL_LISTEN not needed), a database handle and a request arena, no socket.
+ * fn's replies go nowhere; it prints what the operator should see. Returns fn's
+ * result (0 success) or 1 when the configuration is invalid. */
+int sh_service_command(const sh_service *svc, int (*fn)(sh_req *req, void *arg), void *arg);
+
 /* The service being run (for libshared internals). */
 const sh_service *sh_service_current(void);
 

@@ -145,6 +145,22 @@ json_object *sh_req_own(sh_req *req, json_object *obj)
     return obj;
 }
 
+char *sh_cursor_encode(sh_arena *a, int64_t last_id)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof(raw), "c%lld", (long long)last_id);
+    return sh_b64url_encode(a, (const unsigned char *)raw, (size_t)n);
+}
+
+int sh_cursor_decode(const char *cursor, int64_t *last_id)
+{
+    unsigned char raw[32];
+    long n = sh_b64url_decode(raw, sizeof(raw), cursor, strlen(cursor));
+    if (n < 2 || raw[0] != 'c')
+        return -1;
+    return sh_parse_int64((const char *)raw + 1, (size_t)n - 1, 1, INT64_MAX, last_id);
+}
+
 /* --- responses ------------------------------------------------------------------------ */
 
 void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...)

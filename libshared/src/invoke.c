@@ -137,37 +137,32 @@ static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, b
     return h;
 }
 
-static int sh_invoke_refuse_budget(sh_req *req, int *status_out)
+static int sh_invoke_refuse(sh_req *req, sh_invoke_result *res, bool depth)
 {
     sh_scoreboard *sb = sh_pool_scoreboard();
     if (sb != NULL)
-        atomic_fetch_add(&sb->invoke_refused_budget, 1);
-    sh_invoke_log_refusal(req, "budget");
-    *status_out = sh_reply_error(req, 508, "invocation_budget_exceeded",
-                                 "This call tree has used its budget of %lld invocations.",
-                                 (long long)sh_invoke_cfg.budget);
+        atomic_fetch_add(depth ? &sb->invoke_refused_depth : &sb->invoke_refused_budget, 1);
+    sh_invoke_log_refusal(req, depth ? "depth" : "budget");
+    res->status = 508;
+    res->error_code = depth ? "invocation_depth_exceeded" : "invocation_budget_exceeded";
+    res->error = depth ? sh_arena_sprintf(req->arena, "This call chain is deeper than %lld invocations.",
+                                          (long long)sh_invoke_cfg.max_depth)
+                       : sh_arena_sprintf(req->arena, "This call tree has used its budget of %lld invocations.",
+                                          (long long)sh_invoke_cfg.budget);
     return -1;
 }
 
-int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
-                       sh_invoke_result *res, int *status_out)
+int sh_invoke(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res)
 {
     memset(res, 0, sizeof(*res));
-    *status_out = 0;
     if (req->invoke_budget <= 0)
-        return sh_invoke_refuse_budget(req, status_out);
-    if (req->invoke_depth + 1 > sh_invoke_cfg.max_depth) {
-        sh_scoreboard *sb = sh_pool_scoreboard();
-        if (sb != NULL)
-            atomic_fetch_add(&sb->invoke_refused_depth, 1);
-        sh_invoke_log_refusal(req, "depth");
-        *status_out = sh_reply_error(req, 508, "invocation_depth_exceeded",
-                                     "This call chain is deeper than %lld invocations.",
-                                     (long long)sh_invoke_cfg.max_depth);
-        return -1;
-    }
+        return sh_invoke_refuse(req, res, false);
+    if (req->invoke_depth + 1 > sh_invoke_cfg.max_depth)
+        return sh_invoke_refuse(req, res, true);
     if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL) {
-        *status_out = sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
+        res->status = 503;
+        res->error_code = "service_unavailable";
+        res->error = "The HTTP client could not start.";
         return -1;
     }
     int64_t child_budget = req->invoke_budget - 1;
@@ -214,11 +209,11 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
         sh_log_str(&l, "target", path);
         sh_log_str(&l, "error", curl_easy_strerror(cc));
         sh_log_end(&l);
-        res->error = curl_easy_strerror(cc);
-        if (cc == CURLE_OPERATION_TIMEDOUT)
-            *status_out = sh_reply_error(req, 504, "upstream_timeout", "A service this request depends on did not answer in time.");
-        else
-            *status_out = sh_reply_error(req, 503, "service_unavailable", "A service this request depends on is unavailable.");
+        bool timeout = cc == CURLE_OPERATION_TIMEDOUT;
+        res->status = timeout ? 504 : 503;
+        res->error_code = timeout ? "upstream_timeout" : "service_unavailable";
+        res->error = timeout ? "A service this request depends on did not answer in time."
+                             : "A service this request depends on is unavailable.";
         return -1;
     }
     long status = 0;
@@ -228,6 +223,17 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
         const char *why;
         res->body = sh_req_own(req, sh_json_parse(io.body.data, io.body.len, 64, &why));
     }
+    return 0;
+}
+
+int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
+                       sh_invoke_result *res, int *status_out)
+{
+    *status_out = 0;
+    if (sh_invoke(req, method, path, body, res) != 0) {
+        *status_out = sh_reply_error(req, res->status, res->error_code, "%s", res->error);
+        return -1;
+    }
     if (res->status == 508) {
         /* a refusal deeper in the tree ends the whole tree */
         json_object *err = NULL, *code = NULL;
@@ -236,6 +242,11 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
             json_object_object_get_ex(err, "code", &code) && json_object_is_type(code, json_type_string))
             c508 = sh_arena_strdup(req->arena, json_object_get_string(code));
         *status_out = sh_reply_error(req, 508, c508, "A call further down this call tree was refused: its limits were reached.");
+        return -1;
+    }
+    if (res->status == 502 || res->status == 503 || res->status == 504) {
+        *status_out = sh_reply_error(req, 503, "service_unavailable", "A service this request depends on is unavailable (%d).",
+                                     res->status);
         return -1;
     }
     return 0;

@@ -36,7 +36,7 @@ static const char *const sh_log_levels[] = {"debug", "info", "warn", "error", NU
 
 #define C(field) offsetof(sh_common_config, field)
 static const sh_conf_row sh_common_rows[] = {
-    {"PL_LISTEN", SH_CONF_STRING, C(pool.listen), NULL, 0, 0, NULL, SH_CONF_REQUIRED,
+    {"PL_LISTEN", SH_CONF_STRING, C(pool.listen), NULL, 0, 0, NULL, 0,
      "where the pool listens: unix:/path/to.sock or host:port"},
     {"PL_LISTEN_MODE", SH_CONF_OCTAL, C(pool.listen_mode), "0660", 0, 0, NULL, 0, "unix socket file mode"},
     {"PL_LISTEN_GROUP", SH_CONF_STRING, C(pool.listen_group), NULL, 0, 0, NULL, 0,
@@ -169,7 +169,11 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     while (svc->routes[n].method != NULL)
         n++;
     sh_route *all = sh_xcalloc((size_t)n + 7, sizeof(sh_route));
-    memcpy(all, svc->routes, (size_t)n * sizeof(sh_route));
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (test_routes || !(svc->routes[i].flags & SH_TEST)) /* test routes exist only in tests */
+            all[kept++] = svc->routes[i];
+    n = kept;
     sh_builtin_first = n;
     char path[128];
 #define SH_ADD(m, suffix, fn, label, fl, pr)                                            \
@@ -325,6 +329,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         return 1;
     }
     sh_log_init(svc->name, (sh_log_level)sh_conf.log_level);
+    if (sh_conf.pool.listen == NULL) {
+        fprintf(stderr, "pl-%s: configuration error: PL_LISTEN is required (unix:/path or host:port)\n", svc->name);
+        return 1;
+    }
     sh_route *routes = sh_build_routes(svc, sh_conf.test_routes);
     if (sh_router_init(&sh_svc_router, routes, err, sizeof(err)) != 0) {
         sh_log_msg(SH_LOG_ERROR, "config_error", err);
@@ -378,6 +386,37 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     free(routes);
     sh_sb_destroy(sb);
     curl_global_cleanup();
+    mysql_library_end();
+    return rc;
+}
+
+int sh_service_command(const sh_service *svc, int (*fn)(sh_req *req, void *arg), void *arg)
+{
+    sh_svc = svc;
+    sh_log_init(svc->name, SH_LOG_WARN);
+    char err[512];
+    if (sh_load_config(svc, err, sizeof(err)) != 0) {
+        fprintf(stderr, "pl-%s: configuration error: %s\n", svc->name, err);
+        return 1;
+    }
+    sh_auth_configure(&sh_svc_auth);
+    if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0) {
+        fprintf(stderr, "pl-%s: library initialisation failed\n", svc->name);
+        return 1;
+    }
+    if (sh_service_worker_init(NULL) != 0)
+        return 1;
+    sh_req req;
+    memset(&req, 0, sizeof(req));
+    req.arena = sh_worker_arena;
+    req.request_id = "command";
+    req.method = "COMMAND";
+    req.path = "";
+    req.query = "";
+    sh_db_request_begin(sh_worker_db);
+    int rc = fn(&req, arg);
+    sh_arena_reset(sh_worker_arena);
+    sh_service_worker_exit(NULL);
     mysql_library_end();
     return rc;
 }

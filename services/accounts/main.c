@@ -1,16 +1,166 @@
-/* main.c: the accounts service: its route table and its start. */
-#include "sh_service.h"
+/* main.c: the accounts service: configuration, prepared statements, the route
+ * table, and two operator commands (keygen, create-admin). */
+#include "accounts.h"
+#include "sh_log.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+acc_config acc_conf;
+int acc_stmt[ACC_STMT_COUNT];
+
+#define F(field) offsetof(acc_config, field)
+static const sh_conf_row acc_config_rows[] = {
+    {"PL_JWT_SIGNING_KEY_FILE", SH_CONF_STRING, F(signing_key_file), NULL, 0, 0, NULL, SH_CONF_REQUIRED,
+     "the Ed25519 signing key (\"kid base64url-seed\"; accounts only)"},
+    {"PL_ACCESS_TOKEN_TTL_S", SH_CONF_INT, F(access_ttl_s), "900", 30, 86400, NULL, 0, "access token lifetime"},
+    {"PL_REFRESH_TOKEN_TTL_S", SH_CONF_INT, F(refresh_ttl_s), "2592000", 60, 31536000, NULL, 0,
+     "refresh token lifetime"},
+    {"PL_PWHASH_OPSLIMIT", SH_CONF_INT, F(pwhash_opslimit), "2", 1, 20, NULL, 0, "argon2id passes"},
+    {"PL_PWHASH_MEMLIMIT_KIB", SH_CONF_INT, F(pwhash_memlimit_kib), "65536", 8, 4194304, NULL, 0,
+     "argon2id memory per hash, KiB"},
+    {"PL_LOCKOUT_THRESHOLD", SH_CONF_INT, F(lockout_threshold), "5", 1, 1000, NULL, 0,
+     "failed logins in a row that lock an account"},
+    {"PL_LOCKOUT_BASE_S", SH_CONF_INT, F(lockout_base_s), "60", 1, 86400, NULL, 0,
+     "first lock's length; each further failure doubles it"},
+    {"PL_LOCKOUT_MAX_S", SH_CONF_INT, F(lockout_max_s), "900", 1, 86400, NULL, 0, "longest lock"},
+    SH_CONF_END,
+};
+#undef F
+
+static const char *const acc_sql[ACC_STMT_COUNT] = {
+    [ACC_USER_INSERT] = "INSERT INTO users (email, password_hash, display_name) VALUES (?, ?, ?)",
+    [ACC_USER_BY_ID] = "SELECT " ACC_USER_COLUMNS " FROM users WHERE id = ?",
+    [ACC_USER_FOR_LOGIN] =
+        "SELECT id, password_hash, disabled, "
+        "COALESCE(GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6), locked_until) / 1000000)), 0) "
+        "FROM users WHERE email = ?",
+    [ACC_USER_LOGIN_FAILED] =
+        "UPDATE users SET locked_until = IF(failed_logins + 1 >= ?, NOW(6) + INTERVAL "
+        "LEAST(?, ? * POW(2, LEAST(CAST(failed_logins AS SIGNED) + 1 - ?, 20))) SECOND, locked_until), "
+        "failed_logins = failed_logins + 1 WHERE id = ?",
+    [ACC_USER_LOGIN_OK] = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?",
+    [ACC_USER_PASSWORD_HASH] = "SELECT password_hash FROM users WHERE id = ?",
+    [ACC_USER_SET_DISPLAY_NAME] = "UPDATE users SET display_name = ?, updated_at = NOW(6) WHERE id = ?",
+    [ACC_USER_SET_PRIMARY_PROJECT] = "UPDATE users SET primary_project_id = ?, updated_at = NOW(6) WHERE id = ?",
+    [ACC_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?, updated_at = NOW(6) WHERE id = ?",
+    [ACC_USER_LIST] = "SELECT " ACC_USER_COLUMNS " FROM users WHERE id > ? AND email LIKE ? ESCAPE '\\\\' "
+                      "ORDER BY id LIMIT ?",
+    [ACC_USER_LOCK] = "SELECT role, disabled FROM users WHERE id = ? FOR UPDATE",
+    [ACC_ADMINS_LOCK] = "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 ORDER BY id FOR UPDATE",
+    [ACC_USER_SET_ROLE] = "UPDATE users SET role = ?, updated_at = NOW(6) WHERE id = ?",
+    [ACC_USER_SET_DISABLED] = "UPDATE users SET disabled = ?, updated_at = NOW(6) WHERE id = ?",
+    [ACC_USER_ID_BY_EMAIL] = "SELECT id FROM users WHERE email = ?",
+    [ACC_USER_CLEAR_PRIMARY] = "UPDATE users SET primary_project_id = NULL, updated_at = NOW(6) "
+                               "WHERE id = ? AND primary_project_id = ?",
+    [ACC_RT_INSERT] = "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at) "
+                      "VALUES (?, ?, ?, NOW(6) + INTERVAL ? SECOND)",
+    [ACC_RT_FIND_FOR_UPDATE] =
+        "SELECT rt.id, rt.user_id, rt.family_id, rt.expires_at < NOW(6), rt.spent_at IS NOT NULL, "
+        "rt.revoked_at IS NOT NULL, u.disabled FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id "
+        "WHERE rt.token_hash = ? FOR UPDATE",
+    [ACC_RT_SPEND] = "UPDATE refresh_tokens SET spent_at = NOW(6) WHERE id = ? AND spent_at IS NULL",
+    [ACC_RT_REVOKE_FAMILY] = "UPDATE refresh_tokens SET revoked_at = NOW(6) WHERE family_id = ? AND revoked_at IS NULL",
+    [ACC_RT_REVOKE_USER] = "UPDATE refresh_tokens SET revoked_at = NOW(6) WHERE user_id = ? AND revoked_at IS NULL",
+    [ACC_RT_FAMILY_BY_HASH] = "SELECT family_id FROM refresh_tokens WHERE token_hash = ?",
+    [ACC_RT_PURGE_EXPIRED] = "DELETE FROM refresh_tokens WHERE user_id = ? AND expires_at < NOW(6) - INTERVAL 1 DAY",
+};
+
+static const char *const acc_roles[] = {"user", "admin", NULL};
+
+static const sh_field acc_signup_fields[] = {
+    SH_FIELD_STR("email", SH_REQUIRED, 1, ACC_EMAIL_MAX),
+    SH_FIELD_STR("password", SH_REQUIRED, 1, 1000),
+    SH_FIELD_STR("display_name", SH_REQUIRED, 1, 100),
+    SH_RULE_END,
+};
+static const sh_field acc_login_fields[] = {
+    SH_FIELD_STR("email", SH_REQUIRED, 1, 1000),
+    SH_FIELD_STR("password", SH_REQUIRED, 1, 1000),
+    SH_FIELD_BOOL("cookie", 0),
+    SH_RULE_END,
+};
+static const sh_field acc_refresh_fields[] = {
+    SH_FIELD_STR("refresh_token", 0, 1, 200),
+    SH_FIELD_BOOL("cookie", 0),
+    SH_RULE_END,
+};
+static const sh_field acc_me_fields[] = {
+    SH_FIELD_STR("display_name", 0, 1, 100),
+    SH_FIELD_ID("primary_project_id", SH_NULLABLE),
+    SH_FIELD_STR("password", 0, 1, 1000),
+    SH_FIELD_STR("current_password", 0, 1, 1000),
+    SH_RULE_END,
+};
+static const sh_field acc_user_fields[] = {
+    SH_FIELD_ENUM("role", 0, acc_roles),
+    SH_FIELD_BOOL("disabled", 0),
+    SH_RULE_END,
+};
+static const sh_param acc_list_params[] = {
+    SH_QUERY_INT("limit", 1, 100),
+    SH_QUERY_STR("cursor", 100),
+    SH_QUERY_STR("email_prefix", ACC_EMAIL_MAX),
+    SH_RULE_END,
+};
+static const sh_param acc_id_param[] = {SH_PATH_ID("id"), SH_RULE_END};
+static const sh_field acc_clear_primary_fields[] = {SH_FIELD_ID("project_id", SH_REQUIRED), SH_RULE_END};
 
 static const sh_route acc_routes[] = {
+    SH_ROUTE("POST", "/api/accounts/signup", acc_signup, SH_JSON, NULL, acc_signup_fields),
+    SH_ROUTE("POST", "/api/accounts/login", acc_login, SH_JSON, NULL, acc_login_fields),
+    SH_ROUTE("POST", "/api/accounts/refresh", acc_token_refresh, SH_JSON, NULL, acc_refresh_fields),
+    SH_ROUTE("POST", "/api/accounts/logout", acc_logout, SH_JSON, NULL, acc_refresh_fields),
+    SH_ROUTE("GET", "/api/accounts/me", acc_me_get, SH_AUTH, NULL, NULL),
+    SH_ROUTE("PATCH", "/api/accounts/me", acc_me_update, SH_AUTH | SH_JSON, NULL, acc_me_fields),
+    SH_ROUTE("GET", "/api/accounts/users", acc_users_list, SH_ADMIN, acc_list_params, NULL),
+    SH_ROUTE("GET", "/api/accounts/users/{id}", acc_user_get, SH_ADMIN, acc_id_param, NULL),
+    SH_ROUTE("PATCH", "/api/accounts/users/{id}", acc_user_update, SH_ADMIN | SH_JSON, acc_id_param, acc_user_fields),
+    SH_ROUTE("GET", "/api/accounts/.well-known/jwks.json", acc_jwks, 0, NULL, NULL),
+    SH_ROUTE("POST", "/api/accounts/users/{id}/primary-project/clear", acc_user_clear_primary,
+             SH_INTERNAL | SH_JSON, acc_id_param, acc_clear_primary_fields),
     SH_ROUTE_END,
 };
+
+static int acc_setup(void)
+{
+    char err[512];
+    if (acc_keys_load(err, sizeof(err)) != 0) {
+        sh_log_msg(SH_LOG_ERROR, "config_error", err);
+        fprintf(stderr, "pl-accounts: %s\n", err);
+        return -1;
+    }
+    return acc_passwords_setup();
+}
+
+static int acc_worker_init(sh_db *db)
+{
+    for (int i = 0; i < ACC_STMT_COUNT; i++)
+        acc_stmt[i] = sh_db_register(db, acc_sql[i]);
+    return 0;
+}
 
 static const sh_service acc_service = {
     .name = "accounts",
     .routes = acc_routes,
+    .config_rows = acc_config_rows,
+    .config = &acc_conf,
+    .setup = acc_setup,
+    .worker_init = acc_worker_init,
 };
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "keygen") == 0)
+        return acc_keys_generate(argv[2], argv[3]) == 0 ? 0 : 1;
+    if (argc == 3 && strcmp(argv[1], "create-admin") == 0)
+        return sh_service_command(&acc_service, acc_create_admin, argv[2]);
+    if (argc > 1 && (strcmp(argv[1], "keygen") == 0 || strcmp(argv[1], "create-admin") == 0)) {
+        fprintf(stderr, "usage: pl-accounts keygen SIGNING_KEY_FILE PUBLIC_KEYS_FILE\n"
+                        "       pl-accounts create-admin EMAIL   (password on stdin)\n");
+        return 2;
+    }
     return sh_service_main(argc, argv, &acc_service);
 }

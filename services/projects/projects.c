@@ -1,0 +1,186 @@
+/* projects.c: the project resource: list, create, get, update, delete. Only the
+ * owner and admins see a project; anyone else is told it does not exist. */
+#include "projects.h"
+#include "sh_log.h"
+#include "sh_str.h"
+
+#include <string.h>
+
+json_object *prj_project_json(const sh_row *row, bool admin)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "id", json_object_new_int64(sh_row_int(row, 0)));
+    json_object_object_add(p, "owner_id", json_object_new_int64(sh_row_int(row, 1)));
+    json_object_object_add(p, "name", json_object_new_string(sh_row_str(row, 2)));
+    json_object_object_add(p, "description", json_object_new_string(sh_row_str(row, 3)));
+    json_object_object_add(p, "state", json_object_new_string(sh_row_str(row, 4)));
+    if (admin)
+        json_object_object_add(p, "internal_notes", json_object_new_string(sh_row_str(row, 5)));
+    json_object_object_add(p, "version", json_object_new_int64(sh_row_int(row, 6)));
+    json_object_object_add(p, "created_at", json_object_new_string(sh_row_str(row, 7)));
+    json_object_object_add(p, "updated_at", json_object_new_string(sh_row_str(row, 8)));
+    return p;
+}
+
+/* Loads the project if the caller may see it: 0 with *row, else the reply's status. */
+static int prj_load_visible_or_reply(sh_req *req, int64_t id, sh_row *row)
+{
+    sh_result r;
+    if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &r, "i", id) != 0)
+        return sh_db_reply_error(req);
+    if (r.nrows == 0 || (!req->auth.is_admin && sh_row_int(&r.rows[0], 1) != req->auth.user_id))
+        return sh_reply_error(req, 404, "not_found", "No such project.");
+    *row = r.rows[0];
+    return 0;
+}
+
+static int prj_reply_project(sh_req *req, int status, const sh_row *row)
+{
+    sh_resp_header(req, "ETag", "\"%lld\"", (long long)sh_row_int(row, 6));
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "project", prj_project_json(row, req->auth.is_admin));
+    return sh_reply_json(req, status, o);
+}
+
+int prj_project_list(sh_req *req)
+{
+    int64_t limit = sh_param_int(req, "limit", 20), after = 0;
+    int64_t owner = sh_param_int(req, "owner_id", 0);
+    bool all = sh_param_int(req, "all", 0) != 0;
+    const char *cursor = sh_param_str(req, "cursor");
+    if ((owner != 0 || all) && !req->auth.is_admin)
+        return sh_reply_error(req, 403, "forbidden", "Only an admin may list other users' projects.");
+    if (owner != 0 && all)
+        return sh_reply_field_error(req, 400, "invalid_parameter", "all", "Give owner_id or all=true, not both.");
+    if (cursor != NULL && sh_cursor_decode(cursor, &after) != 0)
+        return sh_reply_field_error(req, 400, "invalid_parameter", "cursor", "The cursor is not one this API gave.");
+    sh_result r;
+    int rc = all ? sh_db_query(req, prj_stmt[PRJ_LIST_ALL], &r, "ii", after, limit + 1)
+                 : sh_db_query(req, prj_stmt[PRJ_LIST_OWNER], &r, "iii", owner ? owner : req->auth.user_id, after,
+                               limit + 1);
+    if (rc != 0)
+        return sh_db_reply_error(req);
+    json_object *list = json_object_new_array();
+    int shown = r.nrows > limit ? (int)limit : r.nrows;
+    for (int i = 0; i < shown; i++)
+        json_object_array_add(list, prj_project_json(&r.rows[i], req->auth.is_admin));
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "projects", list);
+    json_object_object_add(o, "next_cursor", r.nrows > limit
+                                                 ? json_object_new_string(sh_cursor_encode(req->arena, sh_row_int(&r.rows[shown - 1], 0)))
+                                                 : NULL);
+    return sh_reply_json(req, 200, o);
+}
+
+int prj_project_create(sh_req *req)
+{
+    const char *description = sh_field_str(req, "description");
+    const char *state = sh_field_str(req, "state");
+    sh_result r;
+    if (sh_db_query(req, prj_stmt[PRJ_INSERT], &r, "isss", req->auth.user_id, sh_field_str(req, "name"),
+                    description ? description : "", state ? state : "planning") != 0)
+        return sh_db_reply_error(req);
+    sh_row row;
+    sh_result got;
+    if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &got, "i", (int64_t)r.insert_id) != 0 || got.nrows != 1)
+        return sh_db_reply_error(req);
+    row = got.rows[0];
+    sh_resp_header(req, "Location", "/api/projects/%llu", (unsigned long long)r.insert_id);
+    return prj_reply_project(req, 201, &row);
+}
+
+int prj_project_get(sh_req *req)
+{
+    sh_row row;
+    int rc = prj_load_visible_or_reply(req, sh_param_int(req, "id", 0), &row);
+    return rc != 0 ? rc : prj_reply_project(req, 200, &row);
+}
+
+/* If-Match: absent (0), "*" (1) or one strong or weak ETag of ours (2, *version
+ * set); -1 when malformed. */
+static int prj_if_match(sh_req *req, int64_t *version)
+{
+    const char *h = sh_req_header(req, "If-Match");
+    if (h == NULL)
+        return 0;
+    while (*h == ' ')
+        h++;
+    if (strcmp(h, "*") == 0)
+        return 1;
+    if (strncmp(h, "W/", 2) == 0)
+        h += 2;
+    size_t len = strlen(h);
+    while (len > 0 && h[len - 1] == ' ')
+        len--;
+    if (len < 3 || h[0] != '"' || h[len - 1] != '"')
+        return -1;
+    return sh_parse_int64(h + 1, len - 2, 1, INT64_MAX, version) == 0 ? 2 : -1;
+}
+
+int prj_project_update(sh_req *req)
+{
+    int64_t id = sh_param_int(req, "id", 0), expected = 0;
+    const sh_value *name = sh_req_field(req, "name"), *desc = sh_req_field(req, "description");
+    const sh_value *state = sh_req_field(req, "state"), *notes = sh_req_field(req, "internal_notes");
+    int match = prj_if_match(req, &expected);
+    if (match < 0)
+        return sh_reply_error(req, 400, "invalid_header", "If-Match must be an ETag this API gave, or *.");
+    sh_row row;
+    int rc = prj_load_visible_or_reply(req, id, &row);
+    if (rc != 0)
+        return rc;
+    if (notes->present && !req->auth.is_admin)
+        return sh_reply_field_error(req, 403, "forbidden", "internal_notes", "Only an admin may set internal notes.");
+    if (match == 2 && sh_row_int(&row, 6) != expected)
+        return sh_reply_error(req, 412, "version_conflict",
+                              "The project changed since you read it (version %lld now); reload and retry.",
+                              (long long)sh_row_int(&row, 6));
+    if (!name->present && !desc->present && !state->present && !notes->present)
+        return prj_reply_project(req, 200, &row); /* nothing to change */
+
+    /* One statement changes only the fields sent, so concurrent updates of
+     * different fields all survive; with If-Match the version check is part of
+     * the same statement, so a stale write changes nothing. */
+    sh_result r;
+    if (sh_db_query(req, prj_stmt[PRJ_UPDATE], &r, "bsbsbsbsibi", name->present, name->s, desc->present, desc->s,
+                    state->present, state->s, notes->present, notes->s, id, match == 2, expected) != 0)
+        return sh_db_reply_error(req);
+    if (r.affected_rows == 0) {
+        sh_result now;
+        if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &now, "i", id) != 0)
+            return sh_db_reply_error(req);
+        if (now.nrows == 0)
+            return sh_reply_error(req, 404, "not_found", "No such project.");
+        return sh_reply_error(req, 412, "version_conflict",
+                              "The project changed since you read it (version %lld now); reload and retry.",
+                              (long long)sh_row_int(&now.rows[0], 6));
+    }
+    sh_result after;
+    if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &after, "i", id) != 0 || after.nrows != 1)
+        return sh_db_reply_error(req);
+    return prj_reply_project(req, 200, &after.rows[0]);
+}
+
+int prj_project_delete(sh_req *req)
+{
+    int64_t id = sh_param_int(req, "id", 0);
+    sh_row row;
+    int rc = prj_load_visible_or_reply(req, id, &row);
+    if (rc != 0)
+        return rc;
+    sh_result r;
+    if (sh_db_query(req, prj_stmt[PRJ_DELETE], &r, "i", id) != 0)
+        return sh_db_reply_error(req);
+    /* Clear the owner's primary project if it was this one. The project is gone
+     * either way: a pointer left behind (accounts unreachable) reads as "no
+     * primary project", so this failing does not fail the delete. */
+    json_object *body = sh_req_own(req, json_object_new_object());
+    json_object_object_add(body, "project_id", json_object_new_int64(id));
+    char *path = sh_arena_sprintf(req->arena, "/api/accounts/users/%lld/primary-project/clear",
+                                  (long long)sh_row_int(&row, 1));
+    sh_invoke_result res;
+    if (sh_invoke(req, "POST", path, body, &res) != 0 || res.status != 200)
+        sh_log_msgf(SH_LOG_WARN, "primary_clear_failed", "project %lld deleted; clearing the primary pointer failed (%s)",
+                    (long long)id, res.error ? res.error : "unexpected status");
+    return sh_reply_empty(req, 204);
+}
