@@ -97,6 +97,7 @@ typedef struct {
     int64_t user_id;
     const char *subject; /* the token's sub */
     const char *email;
+    const char *name;    /* the display name when the token was issued */
     const char *role;    /* "user" | "admin" */
     bool is_admin;
     const char *token;   /* the raw bearer token, for forwarding */

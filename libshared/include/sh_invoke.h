@@ -50,4 +50,8 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
 int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
                        sh_invoke_result *res, int *status_out);
 
+/* POSTs JSON to an internal URL that is not a function (nchan's publisher, say):
+ * no budget is involved. 0 with *status when a response came, -1 otherwise. */
+int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len, long *status);
+
 #endif

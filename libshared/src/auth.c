@@ -171,6 +171,7 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
     const char *sub = sh_json_get_str(claims, "sub");
     const char *role = sh_json_get_str(claims, "role");
     const char *email = sh_json_get_str(claims, "email");
+    const char *name = sh_json_get_str(claims, "name");
     int rc = -1;
     if (!sh_jwt_int_claim(claims, "exp", &exp))
         *why = "the token has no expiry";
@@ -192,6 +193,7 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
         p->role = strcmp(role, "admin") == 0 ? "admin" : "user";
         p->is_admin = strcmp(role, "admin") == 0;
         p->email = email ? sh_arena_strdup(a, email) : NULL;
+        p->name = name ? sh_arena_strdup(a, name) : NULL;
         p->token = sh_arena_strdup(a, token);
         p->expires_at = exp;
         rc = 0;

@@ -125,7 +125,9 @@ static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, b
 {
     struct curl_slist *h = NULL;
     const char *auth = sh_req_header(req, "Authorization");
-    if (auth != NULL)
+    if (req->auth.present)
+        h = curl_slist_append(h, sh_arena_sprintf(req->arena, "Authorization: Bearer %s", req->auth.token));
+    else if (auth != NULL)
         h = curl_slist_append(h, sh_arena_sprintf(req->arena, "Authorization: %s", auth));
     h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Request-Id: %s", req->request_id));
     h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Depth: %lld", (long long)req->invoke_depth + 1));
@@ -249,5 +251,36 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
                                      res->status);
         return -1;
     }
+    return 0;
+}
+
+int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len, long *status)
+{
+    *status = 0;
+    if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL)
+        return -1;
+    CURL *c = sh_invoke_curl;
+    curl_easy_reset(c);
+    sh_invoke_io io = {.req = req};
+    sh_buf_init(&io.body, req->arena, 256);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h != NULL)
+        sh_arena_cleanup(req->arena, sh_invoke_free_headers, h);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sh_invoke_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        sh_log_msgf(SH_LOG_WARN, "post_failed", "POST %s: %s", url, curl_easy_strerror(cc));
+        return -1;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     return 0;
 }

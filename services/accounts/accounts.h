@@ -99,7 +99,7 @@ int acc_keys_load(char *err, size_t errlen);
 /* Creates a new signing key; the public keys file keeps older keys behind it. */
 int acc_keys_generate(const char *signing_key_file, const char *public_keys_file);
 /* Signs an access token for a user. */
-char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *role);
+char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role);
 /* Issues a refresh token in `family` (NULL: a new family) for user_id; returns the
  * token text (only its hash is stored), or NULL after a database error. */
 char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family);

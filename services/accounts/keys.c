@@ -123,7 +123,7 @@ int acc_keys_generate(const char *signing_key_file, const char *public_keys_file
     return rc;
 }
 
-char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *role)
+char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role)
 {
     int64_t now = (int64_t)time(NULL);
     unsigned char jti[16];
@@ -137,6 +137,7 @@ char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const ch
     json_object_object_add(c, "jti", json_object_new_string(sh_b64url_encode(req->arena, jti, sizeof(jti))));
     json_object_object_add(c, "role", json_object_new_string(role));
     json_object_object_add(c, "email", json_object_new_string(email));
+    json_object_object_add(c, "name", json_object_new_string(name));
     char *token = sh_jwt_sign(req->arena, acc_key.kid, acc_key.sk, c);
     json_object_put(c);
     return token;
@@ -188,9 +189,9 @@ const char *acc_refresh_token_of(sh_req *req)
 int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, bool cookie)
 {
     json_object *o = json_object_new_object();
-    const char *email = sh_row_str(user, 1), *role = sh_row_str(user, 3);
+    const char *email = sh_row_str(user, 1), *name = sh_row_str(user, 2), *role = sh_row_str(user, 3);
     json_object_object_add(o, "access_token",
-                           json_object_new_string(acc_access_token(req, sh_row_int(user, 0), email, role)));
+                           json_object_new_string(acc_access_token(req, sh_row_int(user, 0), email, name, role)));
     json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
     json_object_object_add(o, "expires_in", json_object_new_int64(acc_conf.access_ttl_s));
     if (cookie)
