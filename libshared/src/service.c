@@ -28,7 +28,7 @@ static sh_db *sh_worker_db;
 static sh_invoke_config sh_svc_invoke;
 static const char *sh_svc_public_keys;
 static sh_auth_config sh_svc_auth;
-static int sh_builtin_first; /* index of the first built-in route */
+static int sh_builtin_count; /* the built-in routes come first in the table */
 
 const sh_service *sh_service_current(void) { return sh_svc; }
 
@@ -162,19 +162,15 @@ static int sh_builtin_test_crash(sh_req *req)
 
 static const sh_param sh_sleep_params[] = {SH_QUERY_INT("ms", 0, 60000), SH_RULE_END};
 
-/* Builds the full table: the service's routes, then the built-ins under /api/<name>/. */
+/* Builds the full table: the built-ins under /api/<name>/ first (so that a
+ * service's /api/<name>/{id} cannot shadow /api/<name>/health), then the
+ * service's routes; test routes exist only when enabled. */
 static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
 {
-    int n = 0;
-    while (svc->routes[n].method != NULL)
-        n++;
-    sh_route *all = sh_xcalloc((size_t)n + 7, sizeof(sh_route));
-    int kept = 0;
-    for (int i = 0; i < n; i++)
-        if (test_routes || !(svc->routes[i].flags & SH_TEST)) /* test routes exist only in tests */
-            all[kept++] = svc->routes[i];
-    n = kept;
-    sh_builtin_first = n;
+    int n = 0, total = 0;
+    while (svc->routes[total].method != NULL)
+        total++;
+    sh_route *all = sh_xcalloc((size_t)total + 7, sizeof(sh_route));
     char path[128];
 #define SH_ADD(m, suffix, fn, label, fl, pr)                                            \
     do {                                                                               \
@@ -190,6 +186,10 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
         SH_ADD("POST", "_test/crash", sh_builtin_test_crash, "test_crash", SH_TEST, NULL);
     }
 #undef SH_ADD
+    sh_builtin_count = n;
+    for (int i = 0; i < total; i++)
+        if (test_routes || !(svc->routes[i].flags & SH_TEST))
+            all[n++] = svc->routes[i];
     return all;
 }
 
@@ -381,7 +381,7 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     if (sh_conf.pid_file != NULL)
         unlink(sh_conf.pid_file);
     sh_router_free(&sh_svc_router);
-    for (int i = sh_builtin_first; routes[i].method != NULL; i++)
+    for (int i = 0; i < sh_builtin_count; i++)
         free((char *)routes[i].pattern);
     free(routes);
     sh_sb_destroy(sb);
