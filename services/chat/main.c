@@ -8,12 +8,12 @@ int chat_stmt[CHAT_STMT_COUNT];
 
 #define F(field) offsetof(chat_config, field)
 static const sh_conf_row chat_config_rows[] = {
-    {"PL_CHAT_PUBLISH_URL", SH_CONF_STRING, F(publish_url), "http://127.0.0.1:8081/_pl/chat/publish/", 0, 0, NULL, 0,
+    {"PL_NCHAN_PUBLISH_URL", SH_CONF_STRING, F(publish_url), "http://127.0.0.1:8081/_pl/chat/publish/", 0, 0, NULL, 0,
      "nchan publisher location (internal listener); the room name is appended"},
-    {"PL_CHAT_TICKET_TTL_S", SH_CONF_INT, F(ticket_ttl_s), "30", 1, 3600, NULL, 0, "a live ticket's lifetime"},
-    {"PL_CHAT_ACCESS_CACHE_S", SH_CONF_INT, F(access_cache_s), "5", 0, 300, NULL, 0,
+    {"PL_LIVE_TICKET_TTL_S", SH_CONF_INT, F(ticket_ttl_s), "30", 1, 3600, NULL, 0, "a live ticket's lifetime"},
+    {"PL_ROOM_ACCESS_CACHE_S", SH_CONF_INT, F(access_cache_s), "5", 0, 300, NULL, 0,
      "how long a worker remembers that a user may use a project room"},
-    {"PL_CHAT_ROOM_LOCK_TIMEOUT_S", SH_CONF_INT, F(room_lock_timeout_s), "5", 1, 60, NULL, 0,
+    {"PL_ROOM_LOCK_TIMEOUT_S", SH_CONF_INT, F(room_lock_timeout_s), "5", 1, 60, NULL, 0,
      "wait for a room's publish order lock (503 room_busy after)"},
     SH_CONF_END,
 };
