@@ -6,7 +6,12 @@
  * costs 1; the caller hands the callee what it has left minus that 1, and takes
  * off what the callee reports it spent (X-Invoke-Spent), so the whole tree
  * together never makes more invocations than the budget, however it fans out.
- * The headers are trusted only from the internal listener. */
+ * The headers are trusted only from the internal listener.
+ *
+ * A call back into the caller's own pool is also refused (508
+ * invocation_depth_exceeded) once the chain is as deep as that pool has
+ * workers: each caller holds its worker while it waits, so the callee could
+ * never get one, and would only wait out the timeout. */
 #ifndef SH_INVOKE_H
 #define SH_INVOKE_H
 

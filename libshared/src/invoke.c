@@ -139,7 +139,7 @@ static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, b
     return h;
 }
 
-static int sh_invoke_refuse(sh_req *req, sh_invoke_result *res, bool depth)
+static int sh_invoke_refuse(sh_req *req, sh_invoke_result *res, bool depth, const char *why)
 {
     sh_scoreboard *sb = sh_pool_scoreboard();
     if (sb != NULL)
@@ -147,20 +147,42 @@ static int sh_invoke_refuse(sh_req *req, sh_invoke_result *res, bool depth)
     sh_invoke_log_refusal(req, depth ? "depth" : "budget");
     res->status = 508;
     res->error_code = depth ? "invocation_depth_exceeded" : "invocation_budget_exceeded";
-    res->error = depth ? sh_arena_sprintf(req->arena, "This call chain is deeper than %lld invocations.",
-                                          (long long)sh_invoke_cfg.max_depth)
-                       : sh_arena_sprintf(req->arena, "This call tree has used its budget of %lld invocations.",
-                                          (long long)sh_invoke_cfg.budget);
+    res->error = why;
     return -1;
+}
+
+/* Whether `path` calls back into this worker's own pool once the chain is as
+ * deep as the pool has workers. Up to depth + 1 of them may be this chain's
+ * callers, each holding its worker while it waits, so the callee would need
+ * worker depth + 2: past max_children it could only wait in the backlog until
+ * the timeout. Counting every hop as one of ours errs on the side of refusing. */
+static bool sh_invoke_pool_exhausted(const sh_req *req, const char *path)
+{
+    const sh_scoreboard *sb = sh_pool_scoreboard();
+    if (sb == NULL || strncmp(path, "/api/", 5) != 0)
+        return false;
+    size_t n = strlen(sb->service);
+    const char *rest = path + 5;
+    if (n == 0 || strncmp(rest, sb->service, n) != 0 || (rest[n] != '/' && rest[n] != '?' && rest[n] != '\0'))
+        return false;
+    return req->invoke_depth + 2 > sb->max_children;
 }
 
 int sh_invoke(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res)
 {
     memset(res, 0, sizeof(*res));
     if (req->invoke_budget <= 0)
-        return sh_invoke_refuse(req, res, false);
+        return sh_invoke_refuse(req, res, false,
+                                sh_arena_sprintf(req->arena, "This call tree has used its budget of %lld invocations.",
+                                                 (long long)sh_invoke_cfg.budget));
     if (req->invoke_depth + 1 > sh_invoke_cfg.max_depth)
-        return sh_invoke_refuse(req, res, true);
+        return sh_invoke_refuse(req, res, true,
+                                sh_arena_sprintf(req->arena, "This call chain is deeper than %lld invocations.",
+                                                 (long long)sh_invoke_cfg.max_depth));
+    if (sh_invoke_pool_exhausted(req, path))
+        return sh_invoke_refuse(req, res, true,
+                                sh_arena_sprintf(req->arena, "This call chain re-enters its own pool deeper than its "
+                                                 "%d workers can serve.", sh_pool_scoreboard()->max_children));
     if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL) {
         res->status = 503;
         res->error_code = "service_unavailable";
