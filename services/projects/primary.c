@@ -36,14 +36,34 @@ int prj_test_recurse(sh_req *req)
     return sh_reply_json(req, res.status, res.body ? json_object_get(res.body) : json_object_new_object());
 }
 
-/* Test only: a function that invokes itself four times at every level. */
+/* Test only: a function that invokes itself four times at every level, and
+ * like a runaway loop goes on after a call fails, so that what stops the tree
+ * is its budget, not the first refusal. Answers the first failure seen. */
 int prj_test_fanout(sh_req *req)
 {
+    int status = 200;
+    const char *code = NULL, *message = NULL;
     for (int i = 0; i < 4; i++) {
         sh_invoke_result res;
-        int status;
-        if (sh_invoke_or_reply(req, "GET", "/api/projects/_test/fanout", NULL, &res, &status) != 0)
-            return status;
+        if (sh_invoke(req, "GET", "/api/projects/_test/fanout", NULL, &res) != 0) {
+            if (code == NULL) {
+                status = res.status;
+                code = res.error_code;
+                message = res.error;
+            }
+            continue;
+        }
+        json_object *err = NULL, *c = NULL;
+        if (res.status != 200 && code == NULL) {
+            status = res.status;
+            code = "invocation_failed";
+            if (res.body && json_object_object_get_ex(res.body, "error", &err) &&
+                json_object_object_get_ex(err, "code", &c) && json_object_is_type(c, json_type_string))
+                code = sh_arena_strdup(req->arena, json_object_get_string(c));
+            message = "A call further down this call tree failed.";
+        }
     }
+    if (code != NULL)
+        return sh_reply_error(req, status, code, "%s", message);
     return sh_reply_json(req, 200, json_object_new_object());
 }
