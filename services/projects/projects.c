@@ -171,6 +171,8 @@ int prj_project_delete(sh_req *req)
     sh_result r;
     if (sh_db_query(req, prj_stmt[PRJ_DELETE], &r, "i", id) != 0)
         return sh_db_reply_error(req);
+    if (r.affected_rows == 0) /* a concurrent delete got there first */
+        return sh_reply_error(req, 404, "not_found", "No such project.");
     /* Clear the owner's primary project if it was this one. The project is gone
      * either way: a pointer left behind (accounts unreachable) reads as "no
      * primary project", so this failing does not fail the delete. */
