@@ -25,6 +25,7 @@ typedef int (*sh_handler)(sh_req *req);
 #define SH_TEST     (1u << 2) /* exists only when PL_TEST_ROUTES=1 (and is internal) */
 #define SH_AUTH     (1u << 3) /* needs a valid access token (401 otherwise) */
 #define SH_ADMIN    (1u << 4) /* needs an admin's token (403 otherwise); implies SH_AUTH */
+#define SH_BODY_OPTIONAL (1u << 5) /* with SH_JSON: no body at all reads as {} (e.g. a cookie-only POST) */
 
 /* Value types of parameters and body fields. */
 typedef enum {

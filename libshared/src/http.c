@@ -359,9 +359,14 @@ static int sh_check_body(sh_req *req)
     if (rc != 0)
         return rc;
     const char *why = NULL;
-    req->json = sh_req_own(req, sh_json_parse(req->body, req->body_len, (int)sh_conf.json_max_depth, &why));
-    if (req->json == NULL)
-        return sh_reply_error(req, 400, "invalid_json", "The request body is not valid JSON: %s.", why);
+    if (req->body_len == 0 && (req->route->flags & SH_BODY_OPTIONAL)) {
+        if ((req->json = sh_req_own(req, json_object_new_object())) == NULL)
+            return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
+    } else {
+        req->json = sh_req_own(req, sh_json_parse(req->body, req->body_len, (int)sh_conf.json_max_depth, &why));
+        if (req->json == NULL)
+            return sh_reply_error(req, 400, "invalid_json", "The request body is not valid JSON: %s.", why);
+    }
     if (!json_object_is_type(req->json, json_type_object))
         return sh_reply_error(req, 400, "invalid_json", "The request body must be a JSON object.");
     const sh_field *fields = req->route->fields;

@@ -111,8 +111,9 @@ static const sh_field acc_clear_primary_fields[] = {SH_FIELD_ID("project_id", SH
 static const sh_route acc_routes[] = {
     SH_ROUTE("POST", "/api/accounts/signup", acc_signup, SH_JSON, NULL, acc_signup_fields),
     SH_ROUTE("POST", "/api/accounts/login", acc_login, SH_JSON, NULL, acc_login_fields),
-    SH_ROUTE("POST", "/api/accounts/refresh", acc_token_refresh, SH_JSON, NULL, acc_refresh_fields),
-    SH_ROUTE("POST", "/api/accounts/logout", acc_logout, SH_JSON, NULL, acc_refresh_fields),
+    /* a web client sends these with the refresh cookie alone, often without a body */
+    SH_ROUTE("POST", "/api/accounts/refresh", acc_token_refresh, SH_JSON | SH_BODY_OPTIONAL, NULL, acc_refresh_fields),
+    SH_ROUTE("POST", "/api/accounts/logout", acc_logout, SH_JSON | SH_BODY_OPTIONAL, NULL, acc_refresh_fields),
     SH_ROUTE("GET", "/api/accounts/me", acc_me_get, SH_AUTH, NULL, NULL),
     SH_ROUTE("PATCH", "/api/accounts/me", acc_me_update, SH_AUTH | SH_JSON, NULL, acc_me_fields),
     SH_ROUTE("GET", "/api/accounts/users", acc_users_list, SH_ADMIN, acc_list_params, NULL),
