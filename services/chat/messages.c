@@ -158,7 +158,8 @@ int chat_ticket_create(sh_req *req)
 
 /* nchan's authorize request for a live subscriber: 200 lets it in; anything
  * else is refused and passed on to the subscriber. Credentials come in the
- * query string: a single-use ticket, or an access token. */
+ * query string: a single-use ticket, or an access token. A missing or bad
+ * credential is 401, a good one for a room its user may not read 403. */
 int chat_live_authorize(sh_req *req)
 {
     const char *room = sh_param_str(req, "room");
@@ -169,14 +170,14 @@ int chat_live_authorize(sh_req *req)
         if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", chat_ticket_hash(req->arena, ticket), room) != 0)
             return sh_db_reply_error(req);
         if (r.affected_rows != 1)
-            return sh_reply_error(req, 403, "forbidden", "The ticket is unknown, expired, used, or for another room.");
+            return sh_reply_error(req, 401, "invalid_ticket", "The ticket is unknown, expired, used, or for another room.");
         return sh_reply_empty(req, 200);
     }
     if (token == NULL)
         return sh_reply_error(req, 401, "missing_token", "A live subscription needs ?ticket= or ?access_token=.");
     const char *why = NULL;
     if (sh_jwt_verify(sh_auth_config_get(), token, (int64_t)time(NULL), req->arena, &req->auth, &why) != 0)
-        return sh_reply_error(req, 403, "invalid_token", "The access token is not valid: %s.", why);
+        return sh_reply_error(req, 401, "invalid_token", "The access token is not valid: %s.", why);
     int rc = chat_room_access_or_reply(req, room);
     return rc != 0 ? rc : sh_reply_empty(req, 200);
 }

@@ -1,7 +1,8 @@
 /* rooms.c: which rooms exist and who may use them. "lobby" is every signed-in
  * user's; "project-{id}" belongs to whoever can read project {id}, which only
- * the projects service can say: we invoke it, and remember a yes for a few
- * seconds per worker. */
+ * the projects service can say: we invoke it (for admins too: only it knows
+ * whether the project exists), and remember a yes for a few seconds per
+ * worker. */
 #include "chat.h"
 #include "sh_str.h"
 
@@ -41,7 +42,7 @@ int chat_room_access_or_reply(sh_req *req, const char *room)
     if (len <= plen || strncmp(room, prefix, plen) != 0 || room[plen] == '0' ||
         sh_parse_int64(room + plen, len - plen, 1, INT64_MAX, &project_id) != 0)
         return sh_reply_error(req, 404, "room_not_found", "There is no room called that.");
-    if (req->auth.is_admin || chat_cache_allows(req->auth.user_id, project_id))
+    if (chat_cache_allows(req->auth.user_id, project_id))
         return 0;
     sh_invoke_result res;
     int status;
@@ -52,6 +53,10 @@ int chat_room_access_or_reply(sh_req *req, const char *room)
         chat_cache_remember(req->auth.user_id, project_id);
         return 0;
     }
+    /* projects answers 404 for a project the caller may not read, so that
+     * only an admin (who may read them all) learns that it does not exist */
+    if (res.status == 404 && req->auth.is_admin)
+        return sh_reply_error(req, 404, "room_not_found", "There is no room called that.");
     if (res.status == 404 || res.status == 403)
         return sh_reply_error(req, 403, "forbidden", "Only the project's owner and admins may use this room.");
     return sh_reply_error(req, 502, "bad_gateway", "The projects service gave an unexpected answer (%d).", res.status);
