@@ -8,6 +8,7 @@ listener). `./pilotlight test` starts the stack and exports:
   PL_DB_SOCKET      MariaDB's unix socket (root access, to check what is stored)
   PL_ADMIN_EMAIL / PL_ADMIN_PASSWORD   the first admin, made on the way up
 """
+import base64
 import json
 import os
 import pathlib
@@ -76,6 +77,18 @@ class User:
 
 def unique_email(prefix="user"):
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def b64url_decode(text):
+    """base64url without padding (RFC 7515 section 2), to bytes."""
+    if isinstance(text, str):
+        text = text.encode()
+    return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+
+
+def jwt_claims(token):
+    """The claims of a compact JWT, read without verifying it."""
+    return json.loads(b64url_decode(token.split(".")[1]))
 
 
 def assert_error(resp, status, code):

@@ -1,0 +1,188 @@
+"""The pool manager (issue 2), seen from outside: processes in /proc, the
+scoreboard on the internal listener, and the pool's log. The test stack runs
+ondemand pools with PL_IDLE_TIMEOUT_MS=1500 and PL_MAX_CHILDREN=4.
+
+Reading _status is itself a request (it may spawn a worker), so "zero
+workers" is checked on the processes: the master's live children."""
+import concurrent.futures
+import os
+import signal
+import threading
+import time
+
+import requests
+
+from conftest import (BASE_URL, INTERNAL_URL, SERVICES, log_lines, master_pid, pool_status, wait_until,
+                      worker_pids)
+
+IDLE_TIMEOUT_S = int(os.environ.get("PL_IDLE_TIMEOUT_MS", "1500")) / 1000
+SETTLE_S = IDLE_TIMEOUT_S * 4 + 10  # generous: others share these 2 cores
+
+
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name: state, ppid, ..."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_ticks(pid):
+    fields = proc_stat(pid)
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_for_zero(*services):
+    wait_until(lambda: all(worker_pids(s) == [] for s in services), timeout=SETTLE_S,
+               message=f"{', '.join(services)} to scale to zero workers")
+
+
+def events_since(svc, mark, event):
+    return [ln for ln in log_lines(svc)[mark:] if ln.get("event") == event]
+
+
+def test_pools_scale_to_zero_and_wake_with_exactly_one_spawn(api, internal):
+    svc = "chat"
+    masters = {s: master_pid(s) for s in SERVICES}
+    before = pool_status(internal, svc)["counters"]  # this read spawns (or reuses) a worker
+    wait_for_zero(*SERVICES)
+    # idle means idle: the masters sleep in the kernel, using no CPU
+    ticks = {s: cpu_ticks(masters[s]) for s in SERVICES}
+    time.sleep(1.0)
+    for s in SERVICES:
+        assert cpu_ticks(masters[s]) - ticks[s] <= 1, f"{s}'s master used CPU while idle"
+        assert proc_stat(masters[s])[0] == "S"
+    assert worker_pids(svc) == []
+
+    mark = len(log_lines(svc))
+    r = api.get(f"/api/{svc}/health")
+    assert r.status_code == 200, r.text
+    woke = r.json()["pid"]
+    assert worker_pids(svc) == [woke]
+    after = pool_status(internal, svc)  # served by the worker that just woke
+    assert [w["pid"] for w in after["worker_list"]] == [woke]
+    assert after["counters"]["spawns"] == before["spawns"] + 1
+    assert after["counters"]["idle_exits"] >= before["idle_exits"] + 1
+    spawned = events_since(svc, mark, "worker_spawn")
+    assert [ln["worker_pid"] for ln in spawned] == [woke]
+    # the masters were never restarted, and it goes back to zero again
+    wait_for_zero(svc)
+    assert {s: master_pid(s) for s in SERVICES} == masters
+    exits = wait_until(lambda: [ln for ln in events_since(svc, mark, "worker_exit") if ln["worker_pid"] == woke],
+                       timeout=10, message="the idle exit's log line")
+    assert exits[0]["reason"] == "idle_timeout"
+
+
+def test_a_worker_killed_while_idle_is_replaced(api, internal):
+    svc = "projects"
+    master = master_pid(svc)
+    crashes = pool_status(internal, svc)["counters"]["crashes"]
+    mark = len(log_lines(svc))
+    victim = None
+    for _ in range(5):  # the worker could end by itself between the request and the kill: try again
+        r = api.get(f"/api/{svc}/health")
+        assert r.status_code == 200
+        pid = r.json()["pid"]
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        victim = pid
+        break
+    assert victim is not None
+    wait_until(lambda: victim not in worker_pids(svc), timeout=10, message="the killed worker to be reaped")
+    crash = wait_until(lambda: [ln for ln in events_since(svc, mark, "worker_crash") if ln["worker_pid"] == victim],
+                       timeout=10, message="the crash's log line")
+    assert crash[0]["signal"] == signal.SIGKILL and crash[0]["level"] == "error"
+    assert crash[0]["pid"] == master  # logged by the master, which lives on
+    # the next request succeeds, on a new worker
+    r = api.get(f"/api/{svc}/health")
+    assert r.status_code == 200, r.text
+    assert r.json()["pid"] != victim
+    assert master_pid(svc) == master and os.path.exists(f"/proc/{master}")
+    assert pool_status(internal, svc)["counters"]["crashes"] == crashes + 1
+
+
+def test_concurrent_slow_requests_never_exceed_max_children(internal):
+    svc, n, ms = "chat", 50, 200
+    max_children = pool_status(internal, svc)["max_children"]
+    assert max_children < n
+    wait_for_zero(svc)
+    before = pool_status(internal, svc)["counters"]
+    seen, stop = [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            seen.append(len(worker_pids(svc)))
+            time.sleep(0.01)
+
+    def call(_):
+        r = requests.get(f"{INTERNAL_URL}/api/{svc}/_test/sleep?ms={ms}", timeout=120)
+        return r.status_code, r.json().get("pid")
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
+            results = list(pool.map(call, range(n)))
+    finally:
+        stop.set()
+        sampler.join()
+    elapsed = time.monotonic() - started
+    assert [status for status, _ in results] == [200] * n
+    pids = {pid for _, pid in results}
+    assert 1 <= len(pids) <= max_children
+    assert max(seen) <= max_children
+    after = pool_status(internal, svc)
+    assert after["counters"]["peak_workers"] <= max_children
+    assert after["counters"]["spawns"] - before["spawns"] <= max_children
+    assert after["counters"]["max_children_reached"] > before["max_children_reached"]
+    # at most max_children at a time: the 50 sleeps took at least 50 / max_children rounds
+    assert elapsed >= (n / max_children) * ms / 1000 * 0.95, elapsed
+
+
+def test_sighup_during_a_stream_of_requests_fails_none(internal):
+    svc = "accounts"
+    master = master_pid(svc)
+    r = requests.get(f"{INTERNAL_URL}/api/{svc}/health", timeout=10)
+    assert r.status_code == 200
+    old_workers = set(worker_pids(svc))
+    generation = max(w["generation"] for w in pool_status(internal, svc)["worker_list"])
+    mark = len(log_lines(svc))
+    failures, done, stop = [], [], threading.Event()
+
+    def stream(url):
+        s = requests.Session()
+        while not stop.is_set():
+            try:
+                r = s.get(url, timeout=30)
+                (done if r.status_code == 200 else failures).append((url, r.status_code, r.text[:200]))
+            except requests.RequestException as e:
+                failures.append((url, "exception", repr(e)))
+
+    urls = [f"{BASE_URL}/api/{svc}/health", f"{BASE_URL}/api/{svc}/.well-known/jwks.json",
+            f"{INTERNAL_URL}/api/{svc}/_test/sleep?ms=50", f"{INTERNAL_URL}/api/{svc}/_test/sleep?ms=5"]
+    threads = [threading.Thread(target=stream, args=(u,)) for u in urls]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(done) >= 20, timeout=30, message="the stream to get going")
+        for _ in range(3):
+            count = len(done)
+            os.kill(master, signal.SIGHUP)
+            wait_until(lambda: len(done) >= count + 20, timeout=30, message="requests after the SIGHUP")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert len(done) >= 80
+    reloads = wait_until(lambda: len(events_since(svc, mark, "pool_reload")) == 3 or None, timeout=10,
+                         message="three pool_reload log lines")
+    assert reloads
+    # the workers from before were replaced, by the same master
+    wait_until(lambda: not (old_workers & set(worker_pids(svc))), timeout=SETTLE_S,
+               message="the old workers to exit")
+    assert master_pid(svc) == master
+    st = pool_status(internal, svc)
+    assert all(w["generation"] == generation + 3 for w in st["worker_list"]), st["worker_list"]
+    assert not events_since(svc, mark, "worker_crash")
