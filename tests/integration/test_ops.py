@@ -1,0 +1,155 @@
+"""Operations: TLS and security headers on the public server, metrics and
+nginx's counters on the internal listener, reloads without failed requests,
+scaled pools (issue 7)."""
+import os
+import socket
+import subprocess
+
+import pytest
+import requests
+import urllib3  # noqa: F401 (the warning filter below names it)
+
+from conftest import BASE_URL, INTERNAL_URL, SERVICES, assert_error
+
+HTTPS_URL = os.environ.get("PL_HTTPS_URL", "https://127.0.0.1:8443")
+
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
+SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")
+
+
+def https_get(path, **kw):
+    """The HTTPS listener (self-signed certificate in the test stack)."""
+    return requests.get(HTTPS_URL + path, verify=False, timeout=10, **kw)
+
+
+def assert_security_headers(resp, https):
+    h = resp.headers
+    for name in SECURITY_HEADERS:
+        assert h.get(name), f"{resp.request.method} {resp.url} ({resp.status_code}) lacks {name}: {dict(h)}"
+    csp = h["Content-Security-Policy"]
+    directives = {d.strip().split()[0]: d.strip().split()[1:] for d in csp.split(";") if d.strip()}
+    assert directives["default-src"] == ["'self'"], csp
+    assert directives["frame-ancestors"] == ["'none'"], csp
+    assert directives["object-src"] == ["'none'"], csp
+    # the web client's scripts: same origin only, never inline or eval
+    assert "'unsafe-inline'" not in directives.get("script-src", ["'self'"]), csp
+    assert "'unsafe-eval'" not in directives.get("script-src", ["'self'"]), csp
+    assert "'self'" in directives["connect-src"], csp  # API and live chat
+    assert h["X-Content-Type-Options"] == "nosniff"
+    assert h["X-Frame-Options"] == "DENY"
+    assert h["Referrer-Policy"] in ("no-referrer", "strict-origin-when-cross-origin", "same-origin")
+    if https:
+        assert h.get("Strict-Transport-Security", "").startswith("max-age="), dict(h)
+        assert int(h["Strict-Transport-Security"].split("=")[1].split(";")[0]) >= 86400 * 180
+    else:
+        assert "Strict-Transport-Security" not in h, dict(h)
+
+
+# What the public server answers, one of each kind: a service's 200 and its
+# own JSON error, nginx's own routing error, static content, an nginx error
+# page (body too large), a rate-limit-free POST.
+PUBLIC_CASES = [
+    ("service 200", "GET", "/api/accounts/health", 200, None),
+    ("service error", "GET", "/api/projects/no-such-thing/at-all", None, None),
+    ("service 401", "GET", "/api/accounts/me", 401, None),
+    ("nginx 404", "GET", "/api/nope", 404, None),
+    ("nginx internal 404", "GET", "/api/projects/_status", 404, None),
+    ("static", "GET", "/", 200, None),
+    ("static asset miss", "GET", "/assets/nope.js", 404, None),
+    ("nginx 413", "POST", "/api/projects", 413, b"x" * (3 * 1024 * 1024)),
+]
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("name,method,path,status,body", PUBLIC_CASES, ids=[c[0] for c in PUBLIC_CASES])
+def test_security_headers_on_every_public_response(https, name, method, path, status, body):
+    base = HTTPS_URL if https else BASE_URL
+    headers = {"Content-Type": "application/json"} if body else {}
+    r = requests.request(method, base + path, data=body, headers=headers, verify=False, timeout=10)
+    if status is not None:
+        assert r.status_code == status, (name, r.status_code, r.text[:200])
+    assert_security_headers(r, https)
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+def test_security_headers_on_unparsable_request(https):
+    """nginx's 400 for a request it could not even parse has them too."""
+    import ssl
+    host, port = (HTTPS_URL if https else BASE_URL).split("//")[1].split(":")
+    raw = socket.create_connection((host, int(port)), timeout=5)
+    if https:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = ctx.wrap_socket(raw, server_hostname=host)
+    with raw:
+        raw.sendall(b"GARBAGE\x01 / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head = data.split(b"\r\n\r\n")[0].decode("latin-1").lower()
+    assert head.startswith("http/1.1 400"), head
+    for name in SECURITY_HEADERS:
+        assert f"\r\n{name.lower()}:" in head, head
+    assert ("\r\nstrict-transport-security:" in head) == https, head
+
+
+def test_service_error_is_json_with_headers_over_https():
+    r = https_get("/api/accounts/me")
+    assert_error(r, 401, r.json()["error"]["code"])
+    assert_security_headers(r, True)
+
+
+def test_internal_listener_is_plain_and_not_public_headers():
+    """The internal listener is for services and scrapers: no HSTS there."""
+    r = requests.get(INTERNAL_URL + "/api/accounts/health", timeout=5)
+    assert r.status_code == 200
+    assert "Strict-Transport-Security" not in r.headers
+
+
+def test_https_serves_http2_and_the_same_api():
+    out = subprocess.run(
+        ["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+         HTTPS_URL + "/api/projects/health"],
+        capture_output=True, text=True, timeout=20, check=True).stdout
+    assert out == "2 200", out
+    for svc in SERVICES:
+        r = https_get(f"/api/{svc}/health")
+        assert r.status_code == 200, r.text
+        assert r.json().keys() == requests.get(f"{BASE_URL}/api/{svc}/health", timeout=5).json().keys()
+
+
+def test_https_login_flow(make_user):
+    """The whole API over TLS: a user made over HTTP logs in over HTTPS."""
+    user = make_user()
+    r = requests.post(HTTPS_URL + "/api/accounts/login", json={"email": user.email, "password": user.password},
+                      verify=False, timeout=10)
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    r = https_get("/api/accounts/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json()["user"]["id"] == user.id, r.text
+    assert_security_headers(r, True)
+
+
+def test_self_signed_certificate_made_on_first_run():
+    from conftest import VAR
+    cert = VAR / "secrets" / "tls.crt"
+    key = VAR / "secrets" / "tls.key"
+    assert cert.exists() and key.exists()
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "DNS:localhost" in text and "IP Address:127.0.0.1" in text, text
+    # and it is the one the listener presents
+    served = subprocess.run(
+        ["openssl", "s_client", "-connect", HTTPS_URL.split("//")[1], "-servername", "localhost"],
+        input="", capture_output=True, text=True, timeout=20).stdout
+    fp_served = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=served,
+                               capture_output=True, text=True, check=True).stdout
+    fp_file = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(cert)],
+                             capture_output=True, text=True, check=True).stdout
+    assert fp_served == fp_file
