@@ -57,6 +57,8 @@ int sh_db_query(sh_req *req, int stmt, sh_result *res, const char *types, ...);
 /* Transactions on the worker's connection. A transaction still open when the
  * request ends is rolled back. */
 int sh_db_begin(sh_req *req);
+/* Whether the worker's connection is inside a transaction now. */
+bool sh_db_in_transaction(void);
 int sh_db_commit(sh_req *req);
 void sh_db_rollback(sh_req *req);
 

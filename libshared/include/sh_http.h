@@ -17,6 +17,7 @@
 #define SH_MAX_SEGMENTS 12
 
 typedef struct sh_req sh_req;
+typedef struct sh_router sh_router;
 typedef int (*sh_handler)(sh_req *req);
 
 /* Route flags. */
@@ -107,7 +108,11 @@ typedef struct {
 
 struct sh_req {
     sh_arena *arena;
-    void *fcgi;            /* FCGX_Request * */
+    void *fcgi;            /* FCGX_Request *, or NULL for a local invocation */
+    char **env;            /* the request's parameters ("NAME=value", NULL-ended):
+                              FastCGI's, or those a local invocation made up */
+    const sh_router *router; /* the service's routes (for local invocations) */
+    sh_buf *capture;       /* a local invocation's response body goes here */
     const char *method;
     const char *path;      /* decoded, normalized path (nginx's $uri) */
     const char *query;     /* raw query string, "" when none */
@@ -184,6 +189,15 @@ int sh_cursor_decode(const char *cursor, int64_t *last_id);
 /* Registers json_object_put(obj) as a cleanup of the request; returns obj. */
 json_object *sh_req_own(sh_req *req, json_object *obj);
 
+/* A local invocation: runs `method target` (target = path[?query]) through this
+ * service's own dispatcher inside the calling worker, as the internal listener
+ * would have delivered it, with the caller's Authorization and request id and
+ * the given invocation depth and budget. The callee's body goes to `out`.
+ * Returns the callee's status; *spent is what its subtree reported spending.
+ * It is logged and counted like any request. */
+int sh_http_local(sh_req *parent, const char *method, const char *target, const char *body, size_t body_len,
+                  int64_t depth, int64_t budget, sh_buf *out, int64_t *spent);
+
 /* --- the router (pure: used by the dispatcher and the unit tests) --------------- */
 
 typedef struct {
@@ -192,10 +206,10 @@ typedef struct {
     struct { const char *literal; int param; } segments[SH_MAX_SEGMENTS];
 } sh_compiled_route;
 
-typedef struct {
+struct sh_router {
     sh_compiled_route *routes;
     int nroutes;
-} sh_router;
+};
 
 /* Compiles a route table; -1 with a message in err for a malformed one (a
  * pattern parameter that is not declared, too many segments...). */

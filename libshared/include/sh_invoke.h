@@ -8,10 +8,11 @@
  * together never makes more invocations than the budget, however it fans out.
  * The headers are trusted only from the internal listener.
  *
- * A call back into the caller's own pool is also refused (508
- * invocation_depth_exceeded) once the chain is as deep as that pool has
- * workers: each caller holds its worker while it waits, so the callee could
- * never get one, and would only wait out the timeout. */
+ * A call into the caller's own service runs in the calling worker, through
+ * the same dispatcher (sh_http_local), with the same accounting, log line and
+ * metrics: a chain of calls back into one pool would otherwise hold a worker
+ * per level while it waits, and a busy pool would starve it. Calls to other
+ * services go through the internal nginx listener (load-balanced). */
 #ifndef SH_INVOKE_H
 #define SH_INVOKE_H
 

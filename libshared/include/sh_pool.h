@@ -46,6 +46,10 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
 
 /* In a worker: its scoreboard slot (NULL in the master or outside a pool). */
 sh_sb_slot *sh_pool_my_slot(void);
+/* A worker about to block on (true) or back from (false) an invocation of
+ * another service: while it waits, an ondemand pool may start another worker
+ * beyond max_children (up to twice it) for the requests that queue meanwhile. */
+void sh_pool_worker_waiting(bool waiting);
 /* In a worker: the scoreboard. */
 sh_scoreboard *sh_pool_scoreboard(void);
 

@@ -20,7 +20,9 @@ typedef enum {
     SH_SLOT_STARTING, /* forked, not yet waiting for a connection (counts as idle) */
     SH_SLOT_IDLE,
     SH_SLOT_BUSY,
-    SH_SLOT_EXITING
+    SH_SLOT_EXITING,
+    SH_SLOT_WAITING   /* busy, but blocked on an invocation of another service:
+                         not counted against max_children (ondemand pools) */
 } sh_slot_state;
 
 typedef enum {

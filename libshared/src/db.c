@@ -37,6 +37,7 @@ static bool sh_db_last_unavailable;
 sh_db *sh_db_worker(void) { return sh_db_current; }
 void sh_db_set_worker(sh_db *db) { sh_db_current = db; }
 unsigned sh_db_errno(void) { return sh_db_last_errno; }
+bool sh_db_in_transaction(void) { return sh_db_current != NULL && sh_db_current->in_tx; }
 bool sh_db_unavailable(void) { return sh_db_last_unavailable; }
 
 sh_db *sh_db_create(const sh_db_config *cfg)

@@ -57,7 +57,7 @@ static FCGX_Request *sh_fcgi(sh_req *req)
 
 const char *sh_req_fcgi_param(sh_req *req, const char *name)
 {
-    return req->fcgi ? FCGX_GetParam(name, sh_fcgi(req)->envp) : NULL;
+    return req->env ? FCGX_GetParam(name, req->env) : NULL;
 }
 
 const char *sh_req_header(sh_req *req, const char *name)
@@ -205,6 +205,8 @@ int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *
         if (FCGX_PutStr(head.data, (int)head.len, out) < 0 ||
             (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
             sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
+    } else if (req->capture != NULL && len > 0) {
+        sh_buf_append(req->capture, body, len);
     }
     return status;
 }
@@ -337,6 +339,11 @@ static int sh_read_body(sh_req *req)
                               (long long)sh_conf.max_body_bytes);
     if (len > 0 && !sh_content_type_is_json(sh_req_fcgi_param(req, "CONTENT_TYPE")))
         return sh_reply_error(req, 415, "unsupported_media_type", "The request body must be application/json.");
+    if (req->fcgi == NULL) {
+        if ((int64_t)req->body_len != len)
+            return sh_reply_error(req, 400, "invalid_request", "The request body ended early.");
+        return 0; /* a local invocation's body is in place */
+    }
     char *body = sh_arena_alloc(req->arena, (size_t)len + 1);
     int64_t got = 0;
     while (got < len) {
@@ -512,36 +519,101 @@ static void sh_log_request(sh_req *req, int64_t duration_us)
     sh_log_end(&l);
 }
 
+/* Fills a request from its parameters (req->env, req->fcgi, req->arena set). */
+static void sh_req_init(sh_req *req)
+{
+    req->start_us = sh_now_us();
+    req->route_index = -1;
+    req->method = sh_req_fcgi_param(req, "REQUEST_METHOD");
+    if (req->method == NULL || *req->method == '\0')
+        req->method = "GET";
+    req->path = sh_request_path(req);
+    req->query = sh_req_fcgi_param(req, "QUERY_STRING");
+    if (req->query == NULL)
+        req->query = "";
+    const char *pin = sh_req_fcgi_param(req, "PL_INTERNAL");
+    req->internal = pin != NULL && strcmp(pin, "1") == 0;
+    const char *https = sh_req_fcgi_param(req, "HTTPS");
+    req->https = https != NULL && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0);
+    const char *rid = sh_req_fcgi_param(req, "REQUEST_ID");
+    req->request_id = rid != NULL && sh_request_id_ok(rid) ? rid : sh_new_request_id(req->arena);
+    req->remote_addr = sh_req_fcgi_param(req, "REMOTE_ADDR");
+}
+
+/* Logs and counts a finished request. */
+static void sh_req_finish(sh_req *req)
+{
+    int64_t duration = sh_now_us() - req->start_us;
+    sh_log_request(req, duration);
+    sh_scoreboard *sb = sh_pool_scoreboard();
+    if (sb != NULL)
+        sh_sb_record(sb, req->route_index, req->status, duration);
+}
+
 void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router)
 {
     sh_req req;
     memset(&req, 0, sizeof(req));
     req.arena = arena;
     req.fcgi = fcgi_request;
-    req.start_us = sh_now_us();
-    req.route_index = -1;
-    req.method = sh_req_fcgi_param(&req, "REQUEST_METHOD");
-    if (req.method == NULL || *req.method == '\0')
-        req.method = "GET";
-    req.path = sh_request_path(&req);
-    req.query = sh_req_fcgi_param(&req, "QUERY_STRING");
-    if (req.query == NULL)
-        req.query = "";
-    const char *pin = sh_req_fcgi_param(&req, "PL_INTERNAL");
-    req.internal = pin != NULL && strcmp(pin, "1") == 0;
-    const char *https = sh_req_fcgi_param(&req, "HTTPS");
-    req.https = https != NULL && (strcmp(https, "on") == 0 || strcmp(https, "1") == 0);
-    const char *rid = sh_req_fcgi_param(&req, "REQUEST_ID");
-    req.request_id = rid != NULL && sh_request_id_ok(rid) ? rid : sh_new_request_id(arena);
-    req.remote_addr = sh_req_fcgi_param(&req, "REMOTE_ADDR");
+    req.env = ((FCGX_Request *)fcgi_request)->envp;
+    req.router = router;
+    sh_req_init(&req);
 
     sh_db_request_begin(sh_db_worker());
     sh_dispatch(&req, router);
-
-    int64_t duration = sh_now_us() - req.start_us;
-    sh_log_request(&req, duration);
-    sh_scoreboard *sb = sh_pool_scoreboard();
-    if (sb != NULL)
-        sh_sb_record(sb, req.route_index, req.status, duration);
+    sh_req_finish(&req);
     sh_arena_reset(arena);
+}
+
+int sh_http_local(sh_req *parent, const char *method, const char *target, const char *body, size_t body_len,
+                  int64_t depth, int64_t budget, sh_buf *out, int64_t *spent)
+{
+    sh_arena *a = parent->arena;
+    size_t path_len = strcspn(target, "?");
+    char *path = sh_arena_alloc(a, path_len + 1);
+    if (sh_percent_decode(path, target, path_len, false) < 0)
+        path = sh_arena_strndup(a, target, path_len);
+    const char *query = target[path_len] == '?' ? target + path_len + 1 : "";
+    const char *auth = parent->auth.present ? sh_arena_sprintf(a, "Bearer %s", parent->auth.token)
+                                            : sh_req_header(parent, "Authorization");
+    char *env[16];
+    int n = 0;
+    env[n++] = sh_arena_sprintf(a, "REQUEST_METHOD=%s", method);
+    env[n++] = sh_arena_sprintf(a, "DOCUMENT_URI=%s", path);
+    env[n++] = sh_arena_sprintf(a, "QUERY_STRING=%s", query);
+    env[n++] = sh_arena_sprintf(a, "REQUEST_ID=%s", parent->request_id);
+    env[n++] = sh_arena_sprintf(a, "REMOTE_ADDR=%s", parent->remote_addr ? parent->remote_addr : "");
+    env[n++] = "PL_INTERNAL=1";
+    env[n++] = sh_arena_sprintf(a, "HTTP_X_INVOKE_DEPTH=%lld", (long long)depth);
+    env[n++] = sh_arena_sprintf(a, "HTTP_X_INVOKE_BUDGET=%lld", (long long)budget);
+    env[n++] = "HTTP_ACCEPT=application/json";
+    if (auth != NULL)
+        env[n++] = sh_arena_sprintf(a, "HTTP_AUTHORIZATION=%s", auth);
+    if (body != NULL) {
+        env[n++] = "CONTENT_TYPE=application/json";
+        env[n++] = sh_arena_sprintf(a, "CONTENT_LENGTH=%zu", body_len);
+    }
+    env[n] = NULL;
+    char **env_copy = sh_arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
+    memcpy(env_copy, env, sizeof(char *) * (size_t)(n + 1));
+
+    sh_req req;
+    memset(&req, 0, sizeof(req));
+    req.arena = a;
+    req.env = env_copy;
+    req.router = parent->router;
+    req.capture = out;
+    req.body = body ? body : "";
+    req.body_len = body ? body_len : 0;
+    sh_req_init(&req);
+    sh_dispatch(&req, parent->router);
+    sh_req_finish(&req);
+
+    /* the worker is the caller's again */
+    sh_sb_slot *slot = sh_pool_my_slot();
+    if (slot != NULL)
+        atomic_store(&slot->handler, parent->route_index);
+    *spent = req.invoke_spent;
+    return req.status;
 }

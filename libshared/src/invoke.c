@@ -1,6 +1,8 @@
 /* invoke.c: depth and budget accounting, and the HTTP client (libcurl) that
  * carries one function's call to another through the internal gateway. */
 #include "sh_invoke.h"
+#include "sh_db.h"
+#include "sh_json.h"
 #include "sh_log.h"
 #include "sh_pool.h"
 #include "sh_str.h"
@@ -151,21 +153,51 @@ static int sh_invoke_refuse(sh_req *req, sh_invoke_result *res, bool depth, cons
     return -1;
 }
 
-/* Whether `path` calls back into this worker's own pool once the chain is as
- * deep as the pool has workers. Up to depth + 1 of them may be this chain's
- * callers, each holding its worker while it waits, so the callee would need
- * worker depth + 2: past max_children it could only wait in the backlog until
- * the timeout. Counting every hop as one of ours errs on the side of refusing. */
-static bool sh_invoke_pool_exhausted(const sh_req *req, const char *path)
+/* Whether `path` is a function of this worker's own service. */
+static bool sh_invoke_is_local(const char *path)
 {
     const sh_scoreboard *sb = sh_pool_scoreboard();
     if (sb == NULL || strncmp(path, "/api/", 5) != 0)
         return false;
     size_t n = strlen(sb->service);
     const char *rest = path + 5;
-    if (n == 0 || strncmp(rest, sb->service, n) != 0 || (rest[n] != '/' && rest[n] != '?' && rest[n] != '\0'))
-        return false;
-    return req->invoke_depth + 2 > sb->max_children;
+    return n > 0 && strncmp(rest, sb->service, n) == 0 && (rest[n] == '/' || rest[n] == '?' || rest[n] == '\0');
+}
+
+/* Books an invocation that was made: 1 for the call, plus what its subtree
+ * reports (all it was given when it reported nothing). */
+static void sh_invoke_account(sh_req *req, int64_t child_budget, bool has_spent, int64_t spent)
+{
+    if (!has_spent || spent > child_budget)
+        spent = child_budget;
+    req->invoke_budget -= 1 + spent;
+    req->invoke_spent += 1 + spent;
+    sh_scoreboard *sb = sh_pool_scoreboard();
+    if (sb != NULL)
+        atomic_fetch_add(&sb->invocations_made, 1);
+}
+
+/* A call into the own service runs in this worker (sh_http_local): going
+ * through nginx would need a second worker of this pool while this one waits,
+ * and a chain of them as many workers as it is deep, which a busy pool may not
+ * have (each caller would wait in the backlog behind the callers' siblings).
+ * Not from inside a transaction: the callee's statements would join it (and
+ * its START TRANSACTION commit it); such a call goes through nginx. */
+static int sh_invoke_local(sh_req *req, const char *method, const char *path, const char *body, size_t body_len,
+                           int64_t child_budget, sh_invoke_result *res)
+{
+    sh_buf out;
+    sh_buf_init(&out, req->arena, 1024);
+    int64_t spent = 0;
+    res->status = sh_http_local(req, method, path, body, body_len, req->invoke_depth + 1, child_budget, &out, &spent);
+    if (sh_db_in_transaction())
+        sh_db_rollback(req); /* the callee left its transaction open: it is not ours */
+    sh_invoke_account(req, child_budget, true, spent);
+    if (out.len > 0) {
+        const char *why;
+        res->body = sh_req_own(req, sh_json_parse(out.data, out.len, 64, &why));
+    }
+    return 0;
 }
 
 int sh_invoke(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res)
@@ -179,23 +211,21 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
         return sh_invoke_refuse(req, res, true,
                                 sh_arena_sprintf(req->arena, "This call chain is deeper than %lld invocations.",
                                                  (long long)sh_invoke_cfg.max_depth));
-    if (sh_invoke_pool_exhausted(req, path))
-        return sh_invoke_refuse(req, res, true,
-                                sh_arena_sprintf(req->arena, "This call chain re-enters its own pool deeper than its "
-                                                 "%d workers can serve.", sh_pool_scoreboard()->max_children));
+    int64_t child_budget = req->invoke_budget - 1;
+    size_t body_len = 0;
+    const char *body_str = body ? sh_json_to_string(body, &body_len) : NULL;
+    if (sh_invoke_is_local(path) && !sh_db_in_transaction())
+        return sh_invoke_local(req, method, path, body_str, body_len, child_budget, res);
     if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL) {
         res->status = 503;
         res->error_code = "service_unavailable";
         res->error = "The HTTP client could not start.";
         return -1;
     }
-    int64_t child_budget = req->invoke_budget - 1;
     CURL *c = sh_invoke_curl;
     curl_easy_reset(c);
     sh_invoke_io io = {.req = req};
     sh_buf_init(&io.body, req->arena, 1024);
-    size_t body_len = 0;
-    const char *body_str = body ? sh_json_to_string(body, &body_len) : NULL;
     char *url = sh_arena_sprintf(req->arena, "%s%s", sh_invoke_cfg.gateway_url, path);
 
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -213,18 +243,13 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_str);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
     }
+    sh_pool_worker_waiting(true);
     CURLcode cc = curl_easy_perform(c);
+    sh_pool_worker_waiting(false);
 
     /* Account before anything else: what was sent is spent, whatever came back.
      * No answer about the subtree means it may have spent all it was given. */
-    int64_t spent = io.has_spent ? io.spent : child_budget;
-    if (spent > child_budget)
-        spent = child_budget;
-    req->invoke_budget -= 1 + spent;
-    req->invoke_spent += 1 + spent;
-    sh_scoreboard *sb = sh_pool_scoreboard();
-    if (sb != NULL)
-        atomic_fetch_add(&sb->invocations_made, 1);
+    sh_invoke_account(req, child_budget, io.has_spent, io.spent);
 
     if (cc != CURLE_OK) {
         sh_logline l;

@@ -235,6 +235,15 @@ static void sh_worker_maybe_notify(void)
     (void)w; /* a full pipe already holds a wake-up */
 }
 
+void sh_pool_worker_waiting(bool waiting)
+{
+    if (sh_pool_slot == NULL || getpid() == sh_pool_master_pid)
+        return;
+    sh_slot_set(sh_pool_slot, waiting ? SH_SLOT_WAITING : SH_SLOT_BUSY);
+    if (waiting)
+        sh_worker_maybe_notify();
+}
+
 static void sh_worker_serve_one(int fd, const sh_pool_callbacks *cb)
 {
     sh_slot_set(sh_pool_slot, SH_SLOT_BUSY);
@@ -426,7 +435,21 @@ static int sh_master_current(const sh_master *m, sh_slot_state state)
 static int sh_master_current_workers(const sh_master *m)
 {
     return sh_master_current(m, SH_SLOT_STARTING) + sh_master_current(m, SH_SLOT_IDLE) +
-           sh_master_current(m, SH_SLOT_BUSY);
+           sh_master_current(m, SH_SLOT_BUSY) + sh_master_current(m, SH_SLOT_WAITING);
+}
+
+/* Whether one more worker is allowed: max_children of them working, and in an
+ * ondemand pool up to max_children more while others wait on invocations of
+ * other services (two services calling each other, each pool full of callers
+ * waiting for the other, would otherwise wait until the invocations time out;
+ * the extra workers exit when idle like any other). */
+static bool sh_master_may_spawn(const sh_master *m)
+{
+    int current = sh_master_current_workers(m);
+    if (m->cfg->mode != SH_POOL_ONDEMAND)
+        return current < m->cfg->max_children;
+    int waiting = sh_master_current(m, SH_SLOT_WAITING);
+    return current - waiting < m->cfg->max_children && current < 2 * m->cfg->max_children;
 }
 
 static int sh_master_idle(const sh_master *m)
@@ -545,7 +568,7 @@ static void sh_master_on_waiting_connection(sh_master *m)
 {
     if (sh_master_idle(m) > 0 || sh_now_us() < m->spawn_not_before_us)
         return;
-    if (sh_master_current_workers(m) >= m->cfg->max_children) {
+    if (!sh_master_may_spawn(m)) {
         sh_pool_note_saturated(m->sb);
         return;
     }
@@ -630,7 +653,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
 
         /* Watch the socket only when a waiting connection would find nobody. */
         bool watch = sh_master_idle(&m) == 0 &&
-                     (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_current_workers(&m) < cfg->max_children);
+                     (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
         int64_t deadline = -1;
         if (m.stopping)
             deadline = m.stop_deadline_us;

@@ -100,8 +100,8 @@ void sh_sb_record(sh_scoreboard *sb, int handler, int status, int64_t duration_u
 
 const char *sh_slot_state_name(int state)
 {
-    static const char *const names[] = {"empty", "starting", "idle", "busy", "exiting"};
-    if (state < 0 || state > SH_SLOT_EXITING)
+    static const char *const names[] = {"empty", "starting", "idle", "busy", "exiting", "waiting"};
+    if (state < 0 || state > SH_SLOT_WAITING)
         return "unknown";
     return names[state];
 }
@@ -121,7 +121,8 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb)
                            json_object_new_int64((sh_wall_us() - sb->started_wall_us) / 1000000));
 
     json_object *workers = json_object_new_object();
-    static const sh_slot_state states[] = {SH_SLOT_STARTING, SH_SLOT_IDLE, SH_SLOT_BUSY, SH_SLOT_EXITING};
+    static const sh_slot_state states[] = {SH_SLOT_STARTING, SH_SLOT_IDLE, SH_SLOT_BUSY, SH_SLOT_WAITING,
+                                            SH_SLOT_EXITING};
     int total = 0;
     for (size_t i = 0; i < SH_ARRAY_LEN(states); i++) {
         int n = sh_sb_count(sb, states[i], -1);
@@ -159,7 +160,7 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb)
         json_object_object_add(w, "state_for_ms",
                                json_object_new_int64((now - atomic_load(&s->state_since_us)) / 1000));
         int h = atomic_load(&s->handler);
-        if (state == SH_SLOT_BUSY && h >= 0 && h < sb->nhandlers)
+        if ((state == SH_SLOT_BUSY || state == SH_SLOT_WAITING) && h >= 0 && h < sb->nhandlers)
             json_object_object_add(w, "handler", json_object_new_string(sb->handlers[h].name));
         json_object_array_add(slots, w);
     }
@@ -190,7 +191,8 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb)
 void sh_sb_to_prometheus(const sh_scoreboard *sb, sh_buf *out)
 {
     const char *svc = sb->service;
-    static const sh_slot_state states[] = {SH_SLOT_STARTING, SH_SLOT_IDLE, SH_SLOT_BUSY, SH_SLOT_EXITING};
+    static const sh_slot_state states[] = {SH_SLOT_STARTING, SH_SLOT_IDLE, SH_SLOT_BUSY, SH_SLOT_WAITING,
+                                            SH_SLOT_EXITING};
     sh_buf_puts(out, "# HELP pilotlight_workers Worker processes by state.\n"
                      "# TYPE pilotlight_workers gauge\n");
     for (size_t i = 0; i < SH_ARRAY_LEN(states); i++)

@@ -44,7 +44,7 @@ static const sh_conf_row sh_common_rows[] = {
     {"PL_LISTEN_BACKLOG", SH_CONF_INT, C(pool.backlog), "511", 1, 65535, NULL, 0, "listen(2) backlog"},
     {"PL_POOL_MODE", SH_CONF_ENUM, C(pool.mode), "ondemand", 0, 0, sh_pool_mode_names, 0,
      "ondemand (0 workers when idle) | dynamic | static"},
-    {"PL_MAX_CHILDREN", SH_CONF_INT, C(pool.max_children), "8", 1, SH_SB_MAX_SLOTS / 2, NULL, 0,
+    {"PL_MAX_CHILDREN", SH_CONF_INT, C(pool.max_children), "8", 1, SH_SB_MAX_SLOTS / 3, NULL, 0,
      "most workers at once (static: the fixed count)"},
     {"PL_START_CHILDREN", SH_CONF_INT, C(pool.start_children), "2", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
      "dynamic: workers at start"},
@@ -160,7 +160,27 @@ static int sh_builtin_test_crash(sh_req *req)
     abort();
 }
 
+/* Invokes GET `path` (any service's, this one's too) and answers 200 with the
+ * callee's status and body: chains of calls between pools, for tests. */
+static int sh_builtin_test_invoke(sh_req *req)
+{
+    const char *path = sh_param_str(req, "path");
+    if (path[0] != '/')
+        return sh_reply_field_error(req, 422, "invalid_field", "path", "path must start with /.");
+    sh_invoke_result res;
+    int status;
+    if (sh_invoke_or_reply(req, "GET", path, NULL, &res, &status) != 0)
+        return status;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_int(res.status));
+    json_object_object_add(o, "body", res.body ? json_object_get(res.body) : NULL);
+    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    return sh_reply_json(req, 200, o);
+}
+
 static const sh_param sh_sleep_params[] = {SH_QUERY_INT("ms", 0, 60000), SH_RULE_END};
+static const sh_param sh_invoke_params[] = {{"path", SH_T_STRING, SH_QUERY | SH_REQUIRED, 1, 2000, NULL},
+                                            SH_RULE_END};
 
 /* Builds the full table: the built-ins under /api/<name>/ first (so that a
  * service's /api/<name>/{id} cannot shadow /api/<name>/health), then the
@@ -170,7 +190,7 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     int n = 0, total = 0;
     while (svc->routes[total].method != NULL)
         total++;
-    sh_route *all = sh_xcalloc((size_t)total + 7, sizeof(sh_route));
+    sh_route *all = sh_xcalloc((size_t)total + 8, sizeof(sh_route));
     char path[128];
 #define SH_ADD(m, suffix, fn, label, fl, pr)                                            \
     do {                                                                               \
@@ -184,6 +204,7 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
         SH_ADD("GET", "_test/sleep", sh_builtin_test_sleep, "test_sleep", SH_TEST, sh_sleep_params);
         SH_ADD("POST", "_test/echo", sh_builtin_test_echo, "test_echo", SH_TEST | SH_JSON, NULL);
         SH_ADD("POST", "_test/crash", sh_builtin_test_crash, "test_crash", SH_TEST, NULL);
+        SH_ADD("GET", "_test/invoke", sh_builtin_test_invoke, "test_invoke", SH_TEST, sh_invoke_params);
     }
 #undef SH_ADD
     sh_builtin_count = n;
@@ -356,7 +377,9 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     if (svc->setup != NULL && svc->setup() != 0)
         return 1;
 
-    int nslots = (int)sh_conf.pool.max_children * 2;
+    /* max_children working, as many more waiting on invocations, and a
+     * generation being replaced (reload) beside them */
+    int nslots = (int)sh_conf.pool.max_children * 3;
     sh_scoreboard *sb = sh_sb_create(svc->name, nslots, (int)sh_conf.pool.max_children,
                                      sh_pool_mode_names[sh_conf.pool.mode]);
     if (sb == NULL) {
