@@ -228,6 +228,12 @@ typedef struct {
 /* Matches method + path. Path values point into path itself. */
 sh_match_result sh_router_match(const sh_router *r, const char *method, const char *path, sh_match *m);
 
+/* A compiled route table as data, for GET /api/<svc>/_routes: a JSON array of
+ * {"method","pattern","handler","flags":[...]} in table order, the flags by
+ * name ("json", "internal", "test", "auth", "admin", "body_optional"; an
+ * SH_ADMIN route lists "auth" too). A new reference the caller puts. */
+json_object *sh_router_to_json(const sh_router *r);
+
 /* Validates a raw text value (path or query) against a rule into out. Returns 0,
  * or -1 with a human reason. */
 int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out,

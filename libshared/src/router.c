@@ -193,6 +193,31 @@ sh_match_result sh_router_match(const sh_router *r, const char *method, const ch
     return path_found ? SH_MATCH_BAD_METHOD : SH_MATCH_NOT_FOUND;
 }
 
+json_object *sh_router_to_json(const sh_router *router)
+{
+    static const struct { unsigned flag; const char *name; } names[] = {
+        {SH_JSON, "json"},   {SH_INTERNAL, "internal"}, {SH_TEST, "test"},
+        {SH_AUTH, "auth"},   {SH_ADMIN, "admin"},       {SH_BODY_OPTIONAL, "body_optional"},
+    };
+    json_object *list = json_object_new_array();
+    for (int i = 0; i < router->nroutes; i++) {
+        const sh_route *r = router->routes[i].route;
+        /* SH_ADMIN implies SH_AUTH (the dispatcher treats it so) */
+        unsigned flags = r->flags | ((r->flags & SH_ADMIN) ? SH_AUTH : 0u);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "method", json_object_new_string(r->method));
+        json_object_object_add(o, "pattern", json_object_new_string(r->pattern));
+        json_object_object_add(o, "handler", json_object_new_string(r->name ? r->name : ""));
+        json_object *fl = json_object_new_array();
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (flags & names[k].flag)
+                json_object_array_add(fl, json_object_new_string(names[k].name));
+        json_object_object_add(o, "flags", fl);
+        json_object_array_add(list, o);
+    }
+    return list;
+}
+
 /* --- rules -------------------------------------------------------------------- */
 
 static int sh_check_string(const sh_rule *rule, const char *s, size_t len, sh_arena *a, sh_value *out,
@@ -303,8 +328,11 @@ int sh_rule_check_json(const sh_rule *rule, json_object *v, sh_arena *a, sh_valu
         }
         errno = 0;
         int64_t n = json_object_get_int64(v);
-        /* json-c saturates numbers beyond int64 (and may keep them as uint64) */
-        if (errno == ERANGE || n == INT64_MAX || n == INT64_MIN ||
+        /* json-c keeps a number above INT64_MAX as a uint64 (saturated at
+         * UINT64_MAX) and saturates one below INT64_MIN to INT64_MIN: INT64_MAX
+         * itself is exact (and a valid id, as in a path), INT64_MIN is not
+         * told apart from an overflow and so refused */
+        if (errno == ERANGE || n == INT64_MIN ||
             json_object_get_uint64(v) > (uint64_t)INT64_MAX) {
             *why = "is out of range";
             return -1;

@@ -1,5 +1,5 @@
 /* service.c: sh_service_main: configuration, route table, the built-in routes
- * every service has (health, status, metrics, test routes), and the worker's
+ * every service has (health, status, metrics, routes, test routes), and the worker's
  * FastCGI connection handler. */
 #include "sh_service.h"
 #include "sh_auth.h"
@@ -136,6 +136,17 @@ static int sh_builtin_metrics(sh_req *req)
     return sh_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 }
 
+/* The live route table (built-ins included), so that a test can compare every
+ * route with its table of expected authorization and fail on a new one. */
+static int sh_builtin_routes(sh_req *req)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "service", json_object_new_string(sh_svc->name));
+    json_object_object_add(o, "test_routes", json_object_new_boolean(sh_conf.test_routes));
+    json_object_object_add(o, "routes", sh_router_to_json(&sh_svc_router));
+    return sh_reply_json(req, 200, o);
+}
+
 static int sh_builtin_test_sleep(sh_req *req)
 {
     int64_t ms = sh_param_int(req, "ms", 0);
@@ -200,6 +211,7 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     SH_ADD("GET", "health", sh_builtin_health, "health", 0, NULL);
     SH_ADD("GET", "_status", sh_builtin_status, "status", SH_INTERNAL, NULL);
     SH_ADD("GET", "_metrics", sh_builtin_metrics, "metrics", SH_INTERNAL, NULL);
+    SH_ADD("GET", "_routes", sh_builtin_routes, "routes", SH_INTERNAL, NULL);
     if (test_routes) {
         SH_ADD("GET", "_test/sleep", sh_builtin_test_sleep, "test_sleep", SH_TEST, sh_sleep_params);
         SH_ADD("POST", "_test/echo", sh_builtin_test_echo, "test_echo", SH_TEST | SH_JSON, NULL);

@@ -122,6 +122,21 @@ static void test_rules(void)
     const sh_rule nullable = SH_FIELD_ID("primary_project_id", SH_NULLABLE);
     CHECK(sh_rule_check_json(&nullable, NULL, a, &v, &why) == 0 && v.is_null);
     CHECK(sh_rule_check_json(&nullable, n, a, &v, &why) == 0 && v.i == 5);
+    /* the largest id is accepted in a body as it is in a path; beyond it is not */
+    const char *why_body = NULL;
+    json_object *maxid = sh_json_parse("{\"a\":9223372036854775807,\"b\":9223372036854775808,"
+                                       "\"c\":99999999999999999999999,\"d\":-9223372036854775809}",
+                                       102, 8, &why_body);
+    CHECK(maxid != NULL);
+    json_object *mv = NULL;
+    CHECK(json_object_object_get_ex(maxid, "a", &mv) && sh_rule_check_json(&nullable, mv, a, &v, &why) == 0 &&
+          v.i == INT64_MAX);
+    CHECK(json_object_object_get_ex(maxid, "b", &mv) && sh_rule_check_json(&nullable, mv, a, &v, &why) == -1);
+    CHECK(json_object_object_get_ex(maxid, "c", &mv) && sh_rule_check_json(&nullable, mv, a, &v, &why) == -1);
+    const sh_rule any_int = SH_FIELD_INT("n", 0, INT64_MIN, INT64_MAX);
+    CHECK(json_object_object_get_ex(maxid, "d", &mv) && sh_rule_check_json(&any_int, mv, a, &v, &why) == -1);
+    CHECK(json_object_object_get_ex(maxid, "a", &mv) && sh_rule_check_json(&any_int, mv, a, &v, &why) == 0);
+    json_object_put(maxid);
     const sh_rule flagj = SH_FIELD_BOOL("disabled", 0);
     CHECK(sh_rule_check_json(&flagj, b, a, &v, &why) == 0 && v.i == 1);
     CHECK(sh_rule_check_json(&flagj, n, a, &v, &why) == -1);
@@ -138,9 +153,35 @@ static void test_rules(void)
     sh_arena_destroy(a);
 }
 
+/* The table as _routes shows it: order, names and flags (admin implies auth). */
+static void test_to_json(void)
+{
+    static const sh_route flagged[] = {
+        SH_ROUTE("GET", "/api/x/open", h, 0, NULL, NULL),
+        SH_ROUTE("PATCH", "/api/x/{id}", h, SH_ADMIN | SH_JSON, id_param, NULL),
+        SH_ROUTE("POST", "/api/x/in", h, SH_INTERNAL | SH_TEST | SH_JSON | SH_BODY_OPTIONAL, NULL, NULL),
+        SH_ROUTE("GET", "/api/x/me", h, SH_AUTH, NULL, NULL),
+        SH_ROUTE_END,
+    };
+    sh_router r;
+    char err[256];
+    CHECK(sh_router_init(&r, flagged, err, sizeof(err)) == 0);
+    json_object *list = sh_router_to_json(&r);
+    CHECK(json_object_is_type(list, json_type_array) && json_object_array_length(list) == 4);
+    CHECK_STR(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+              "[{\"method\":\"GET\",\"pattern\":\"/api/x/open\",\"handler\":\"h\",\"flags\":[]},"
+              "{\"method\":\"PATCH\",\"pattern\":\"/api/x/{id}\",\"handler\":\"h\",\"flags\":[\"json\",\"auth\",\"admin\"]},"
+              "{\"method\":\"POST\",\"pattern\":\"/api/x/in\",\"handler\":\"h\","
+              "\"flags\":[\"json\",\"internal\",\"test\",\"body_optional\"]},"
+              "{\"method\":\"GET\",\"pattern\":\"/api/x/me\",\"handler\":\"h\",\"flags\":[\"auth\"]}]");
+    json_object_put(list);
+    sh_router_free(&r);
+}
+
 int main(void)
 {
     test_matching();
+    test_to_json();
     test_bad_tables();
     test_rules();
     TEST_DONE();
