@@ -175,10 +175,10 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
     int rc = -1;
     if (!sh_jwt_int_claim(claims, "exp", &exp))
         *why = "the token has no expiry";
-    else if (exp + ac->leeway_s < now)
+    else if (exp < now - ac->leeway_s) /* not exp + leeway: exp may be INT64_MAX */
         *why = "the token has expired";
     else if (json_object_object_get_ex(claims, "nbf", NULL) &&
-             (!sh_jwt_int_claim(claims, "nbf", &nbf) || nbf - ac->leeway_s > now))
+             (!sh_jwt_int_claim(claims, "nbf", &nbf) || nbf > now + ac->leeway_s))
         *why = "the token is not valid yet";
     else if (iss == NULL || strcmp(iss, ac->issuer) != 0)
         *why = "the token issuer is not accepted";

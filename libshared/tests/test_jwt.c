@@ -62,6 +62,15 @@ int main(void)
     json_object_object_add(c, "nbf", json_object_new_int64(now + 100));
     char *early = sh_jwt_sign(a, "k1", sk, c);
     CHECK(sh_jwt_verify(&ac, early, now, a, &p, &why) == -1);
+    /* extreme times: compared without overflow (UBSan would report it) */
+    json_object_object_add(c, "nbf", json_object_new_int64(INT64_MIN));
+    json_object_object_add(c, "exp", json_object_new_int64(INT64_MAX));
+    CHECK(sh_jwt_verify(&ac, sh_jwt_sign(a, "k1", sk, c), now, a, &p, &why) == 0);
+    json_object_object_add(c, "nbf", json_object_new_int64(INT64_MAX));
+    CHECK(sh_jwt_verify(&ac, sh_jwt_sign(a, "k1", sk, c), now, a, &p, &why) == -1);
+    json_object_object_add(c, "exp", json_object_new_int64(INT64_MIN));
+    json_object_object_del(c, "nbf");
+    CHECK(sh_jwt_verify(&ac, sh_jwt_sign(a, "k1", sk, c), now, a, &p, &why) == -1);
     json_object_put(c);
 
     /* unknown kid, wrong issuer, bad role, bad sub */
