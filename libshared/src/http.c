@@ -459,6 +459,8 @@ int sh_dispatch(sh_req *req, const sh_router *router)
 
 /* --- one FastCGI request ---------------------------------------------------------------- */
 
+/* The X-Request-Id charset and length nginx passes on too ($pl_request_id in
+ * nginx/pilotlight.conf.tmpl): keep the two the same. */
 static bool sh_request_id_ok(const char *id)
 {
     size_t n = 0;
