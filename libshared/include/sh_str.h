@@ -10,6 +10,10 @@ bool sh_utf8_valid(const char *s, size_t len);
 /* Number of code points in valid UTF-8 s[0..len). */
 size_t sh_utf8_length(const char *s, size_t len);
 
+/* Makes s[0..len) valid UTF-8 in place: when it is not, every byte >= 0x80
+ * becomes '?' (hostile bytes echoed in a message must not break the JSON). */
+void sh_utf8_scrub(char *s, size_t len);
+
 /* Decodes %XX escapes (and '+' as space when `plus_is_space`) from src[0..len) into
  * dst (at least len+1 bytes). Returns the decoded length, or -1 on a malformed escape. */
 long sh_percent_decode(char *dst, const char *src, size_t len, bool plus_is_space);

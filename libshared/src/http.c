@@ -229,6 +229,7 @@ static int sh_reply_error_v(sh_req *req, int status, const char *code, const cha
                             va_list ap)
 {
     char *msg = sh_arena_vsprintf(req->arena, fmt, ap);
+    sh_utf8_scrub(msg, strlen(msg)); /* messages may quote a path or a key */
     json_object *err = json_object_new_object();
     json_object_object_add(err, "code", json_object_new_string(code));
     json_object_object_add(err, "message", json_object_new_string(msg));

@@ -176,3 +176,12 @@ bool sh_ct_equal(const void *a, const void *b, size_t n)
         d |= x[i] ^ y[i];
     return d == 0;
 }
+
+void sh_utf8_scrub(char *s, size_t len)
+{
+    if (sh_utf8_valid(s, len))
+        return;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            s[i] = '?';
+}
