@@ -282,6 +282,12 @@ json_object *sh_json_parse(const char *data, size_t len, int max_depth, const ch
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *obj = json_tokener_parse_ex(tok, data, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (jerr == json_tokener_continue) {
+        /* a top-level number or literal ends only at the end of input: json-c
+         * is told so with a terminating NUL (the scanner checked the text) */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+    }
     json_tokener_free(tok);
     if (jerr != json_tokener_success) {
         /* a top-level null parses to NULL with success; anything else is a failure */

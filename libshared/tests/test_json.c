@@ -42,6 +42,14 @@ int main(void)
     CHECK(o != NULL);
     json_object_put(o);
     CHECK(parse("null", &why) == NULL);
+    CHECK(why != NULL && strcmp(why, "the body is null") == 0);
+    /* a bare number or literal is complete at the end of input */
+    o = parse("123", &why);
+    CHECK(o != NULL && json_object_get_int64(o) == 123);
+    json_object_put(o);
+    o = parse(" true ", &why);
+    CHECK(o != NULL && json_object_is_type(o, json_type_boolean));
+    json_object_put(o);
     o = parse("{\"a\":1}  \n", &why);
     CHECK(o != NULL);
     json_object_put(o);
