@@ -201,7 +201,8 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     int n = 0, total = 0;
     while (svc->routes[total].method != NULL)
         total++;
-    sh_route *all = sh_xcalloc((size_t)total + 8, sizeof(sh_route));
+    enum { SH_BUILTIN_MAX = 16 }; /* room for every SH_ADD below, and the sentinel */
+    sh_route *all = sh_xcalloc((size_t)total + SH_BUILTIN_MAX + 1, sizeof(sh_route));
     char path[128];
 #define SH_ADD(m, suffix, fn, label, fl, pr)                                            \
     do {                                                                               \
