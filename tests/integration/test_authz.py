@@ -148,6 +148,8 @@ TABLE = {
                                                                                         {"a": 1}), INTERNAL),
         ("POST", f"/api/{svc}/_test/crash"): ({"test"}, lambda c, w, s=svc: req("POST", f"/api/{s}/_test/crash"),
                                               INTERNAL),
+        ("GET", f"/api/{svc}/_test/invoke"): ({"test"}, lambda c, w, s=svc: req("GET", f"/api/{s}/_test/invoke"),
+                                              INTERNAL),
     }.items()},
     # --- accounts ---
     ("POST", "/api/accounts/signup"): ({"json"}, signup, everyone(201)),
