@@ -153,3 +153,168 @@ def test_self_signed_certificate_made_on_first_run():
     fp_file = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(cert)],
                              capture_output=True, text=True, check=True).stdout
     assert fp_served == fp_file
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+import re  # noqa: E402
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(?:,|$)')
+
+
+def parse_prometheus(text):
+    """Prometheus text format 0.0.4, strictly: every sample belongs to a
+    family declared with HELP and TYPE before it, labels are well-formed.
+    Returns {family: {"type": t, "samples": [(name, {labels}, value)]}}."""
+    families, current = {}, None
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# HELP "):
+            name = line.split()[2]
+            assert name not in families, f"family {name} declared twice"
+            families[name] = {"type": None, "samples": []}
+            current = name
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert name == current and kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
+            families[name]["type"] = kind
+            continue
+        assert not line.startswith("#"), line
+        m = SAMPLE_RE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        name, labels_text, value = m.groups()
+        labels = {}
+        if labels_text:
+            consumed = "".join(x.group(0) for x in LABEL_RE.finditer(labels_text))
+            assert consumed == labels_text, f"bad labels in {line!r}"
+            labels = dict(LABEL_RE.findall(labels_text))
+        fam = families[current]
+        allowed = {current} if fam["type"] != "histogram" else {current + s for s in ("_bucket", "_sum", "_count")}
+        assert name in allowed, f"{name} outside its family {current}"
+        fam["samples"].append((name, labels, float(value)))
+    return families
+
+
+def scrape(svc):
+    r = requests.get(f"{INTERNAL_URL}/api/{svc}/_metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain"), r.headers
+    return parse_prometheus(r.text)
+
+
+def sample(fams, family, name=None, **labels):
+    """The one sample of a family (name: a histogram's _bucket/_sum/_count) with those labels."""
+    name = name or family
+    values = [v for n, lab, v in fams[family]["samples"]
+              if n == name and all(lab.get(k) == str(w) for k, w in labels.items())]
+    assert len(values) == 1, (family, labels, fams[family]["samples"])
+    return values[0]
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_pool_metrics_cover_the_issue_list(svc):
+    fams = scrape(svc)
+    expected = {
+        "pilotlight_workers": "gauge",
+        "pilotlight_max_children": "gauge",
+        "pilotlight_spawns_total": "counter",
+        "pilotlight_idle_exits_total": "counter",
+        "pilotlight_crashes_total": "counter",
+        "pilotlight_max_children_reached_total": "counter",
+        "pilotlight_invoke_refused_total": "counter",
+        "pilotlight_handler_requests_total": "counter",
+        "pilotlight_handler_duration_seconds": "histogram",
+    }
+    for name, kind in expected.items():
+        assert fams.get(name, {}).get("type") == kind, (name, fams.get(name))
+    states = {lab["state"] for _, lab, _ in fams["pilotlight_workers"]["samples"]}
+    assert {"idle", "busy", "waiting", "starting", "exiting"} <= states
+    assert sample(fams, "pilotlight_workers", service=svc, state="busy") >= 1  # the one answering
+    assert {lab["reason"] for _, lab, _ in fams["pilotlight_invoke_refused_total"]["samples"]} == {"depth", "budget"}
+    for _, lab, _ in (s for f in fams.values() for s in f["samples"]):
+        assert lab["service"] == svc
+    # every handler's histogram: buckets cumulative, +Inf equals _count
+    hist = fams["pilotlight_handler_duration_seconds"]["samples"]
+    handlers = {lab["handler"] for _, lab, _ in hist}
+    assert "health" in handlers
+    for h in handlers:
+        buckets = [(lab["le"], v) for n, lab, v in hist if n.endswith("_bucket") and lab["handler"] == h]
+        values = [v for _, v in buckets]
+        assert values == sorted(values) and buckets[-1][0] == "+Inf", (h, buckets)
+        bounds = [float(le) for le, _ in buckets[:-1]]
+        assert bounds == sorted(bounds) and len(set(bounds)) == len(bounds)
+        count = [v for n, lab, v in hist if n.endswith("_count") and lab["handler"] == h]
+        assert count == [values[-1]]
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_pool_metrics_count_requests_by_handler_and_status(svc):
+    def health_200(fams):
+        try:
+            return sample(fams, "pilotlight_handler_requests_total", service=svc, handler="health", status=200)
+        except (AssertionError, KeyError):
+            return 0
+
+    before = scrape(svc)
+    for _ in range(3):
+        assert requests.get(f"{BASE_URL}/api/{svc}/health", timeout=5).status_code == 200
+    after = scrape(svc)
+    assert health_200(after) - health_200(before) == 3
+    bucket = "pilotlight_handler_duration_seconds"
+    inf = lambda f: sample(f, bucket, bucket + "_bucket", service=svc, handler="health", le="+Inf")  # noqa: E731
+    assert inf(after) - inf(before) == 3
+
+
+def test_invocation_refusals_in_metrics():
+    before = scrape("projects")
+    r = requests.get(f"{INTERNAL_URL}/api/projects/_test/recurse", timeout=30)
+    assert r.status_code == 508, r.text
+    after = scrape("projects")
+    d = lambda reason: (sample(after, "pilotlight_invoke_refused_total", service="projects", reason=reason)  # noqa
+                        - sample(before, "pilotlight_invoke_refused_total", service="projects", reason=reason))
+    assert d("depth") == 1 and d("budget") == 0
+
+
+def stub_status():
+    r = requests.get(f"{INTERNAL_URL}/nginx_status", timeout=5)
+    assert r.status_code == 200, r.text
+    m = re.fullmatch(r"Active connections: (\d+) \nserver accepts handled requests\n (\d+) (\d+) (\d+) \n"
+                     r"Reading: (\d+) Writing: (\d+) Waiting: (\d+) \n", r.text)
+    assert m, r.text
+    return [int(x) for x in m.groups()]
+
+
+def test_nginx_stub_status_on_the_internal_listener_only():
+    first = stub_status()
+    assert first[0] >= 1 and first[1] >= first[2] >= 1
+    for _ in range(3):
+        requests.get(f"{BASE_URL}/api/accounts/health", timeout=5)
+    assert stub_status()[3] >= first[3] + 4  # three requests and the second scrape
+    # the public server has no such page (the web client's fallback answers)
+    for base in (BASE_URL, HTTPS_URL):
+        r = requests.get(f"{base}/nginx_status", timeout=5, verify=False)
+        assert "Active connections" not in r.text and "server accepts" not in r.text
+
+
+def run_pilotlight(*args, timeout=120):
+    from conftest import ROOT, VAR
+    env = dict(os.environ, PL_VAR=str(VAR))
+    return subprocess.run([str(ROOT / "pilotlight"), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_status_summarises_processes_and_metrics():
+    p = run_pilotlight("status")
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert len(out.splitlines()) <= 30, out  # one screen
+    for svc in SERVICES:
+        # the process line and the metrics line (workers idle/busy/waiting of max, requests ...)
+        assert re.search(rf"^  {svc} +running +pid \d+ +workers \d+$", out, re.M), out
+        assert re.search(rf"^  {svc} +\d+/\d+/\d+ of \d+ +\d+ +\d+ +\d+ +\d+ +[\d.]+ +\d+ +\d+ +\d+ +\d+ +\d+/\d+$",
+                         out, re.M), out
+    assert re.search(r"^  nginx +connections \d+ .* requests \d+$", out, re.M), out
+    assert "no metrics" not in out and "no stub_status" not in out
