@@ -1,0 +1,602 @@
+"""The chat service (issue 5) through nginx: posting (stored, then published
+to the room's nchan channel), history, and live delivery to real WebSocket
+and EventSource subscribers; ordering under concurrent posts, recovering a
+gap from history, refused subscribers (their JSON errors), client_msg_id
+retries, project room access, bad input, nginx's rate limit on posts, nginx
+workers surviving many subscribes, and credentials kept out of the logs.
+
+The test stack gives live tickets a 3 s lifetime (PL_LIVE_TICKET_TTL_S) and
+lets a chat worker remember a project room's access for 1 s
+(PL_ROOM_ACCESS_CACHE_S)."""
+import http.client
+import json
+import os
+import pathlib
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from base64 import b64encode
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+import requests
+import websocket
+
+from conftest import BASE_URL, VAR, Api, assert_error, log_lines, sql, wait_until
+
+PUBLIC = urlsplit(BASE_URL)
+WS_BASE = "ws://" + PUBLIC.netloc
+TICKET_TTL_S = int(os.environ.get("PL_LIVE_TICKET_TTL_S", "3"))
+ACCESS_CACHE_S = int(os.environ.get("PL_ROOM_ACCESS_CACHE_S", "1"))
+MESSAGE_KEYS = {"id", "room", "author_id", "author_name", "body", "client_msg_id", "created_at"}
+
+# Every ticket and access token this module sends; none may reach a log.
+CREDENTIALS = set()
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def live_path(room, **creds):
+    for value in creds.values():
+        CREDENTIALS.add(value)
+    query = urlencode(creds)
+    return f"/api/chat/rooms/{room}/live" + (f"?{query}" if query else "")
+
+
+def ticket(api, user, room="lobby"):
+    r = api.post(f"/api/chat/rooms/{room}/ticket", token=user.token)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert set(body) == {"ticket", "expires_in", "url"}, body
+    assert body["expires_in"] == TICKET_TTL_S
+    assert body["url"] == f"/api/chat/rooms/{room}/live?ticket={body['ticket']}"
+    CREDENTIALS.add(body["ticket"])
+    return body["ticket"]
+
+
+def post(api, user, room, body, expect=201, **extra):
+    r = api.post(f"/api/chat/rooms/{room}/messages", {"body": body, **extra}, token=user.token)
+    assert r.status_code == expect, r.text
+    m = r.json()["message"]
+    assert set(m) == MESSAGE_KEYS, m
+    return m
+
+
+def history(api, user, room, **params):
+    r = api.get(f"/api/chat/rooms/{room}/messages?{urlencode(params)}", token=user.token)
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]
+
+
+def history_after(api, user, room, after):
+    """Every message after id `after`, paging by 200."""
+    out = []
+    while True:
+        page = history(api, user, room, after=after, limit=200)
+        out += page
+        if len(page) < 200:
+            return out
+        after = page[-1]["id"]
+
+
+def stored_count(room):
+    return int(sql(f"SELECT COUNT(*) FROM messages WHERE room = '{room}'", "chat")[0][0])
+
+
+def last_id(api, user, room):
+    page = history(api, user, room, limit=1)
+    return page[-1]["id"] if page else 0
+
+
+def ws_subscribe(room, **creds):
+    ws = websocket.create_connection(WS_BASE + live_path(room, **creds), timeout=5)
+    return Subscriber(ws.recv, ws.settimeout, ws.close)
+
+
+class SseStream:
+    """An EventSource client on a requests stream: one `data:` line per event
+    (nchan sends each message as one line; `:` lines are comments/pings)."""
+
+    def __init__(self, resp):
+        self.resp = resp
+        # http.client's response reads lines as they come (requests' iter_lines
+        # waits for whole chunks).
+        self.fp = resp.raw._fp
+
+    def recv(self):
+        data = None
+        while True:
+            line = self.fp.readline()
+            if not line:
+                raise ConnectionError("the event stream ended")
+            line = line.rstrip(b"\n")
+            if line == b"":
+                if data is not None:
+                    return data
+            elif line.startswith(b"data: "):
+                data = line[6:].decode()
+
+    def settimeout(self, seconds):
+        self.resp.raw._fp.fp.raw._sock.settimeout(seconds)
+
+    def close(self):
+        self.resp.close()
+
+
+def sse_open(room, **creds):
+    return requests.get(BASE_URL + live_path(room, **creds), headers={"Accept": "text/event-stream"}, stream=True,
+                        timeout=5)
+
+
+def sse_subscribe(room, **creds):
+    r = sse_open(room, **creds)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/event-stream"), r.headers
+    s = SseStream(r)
+    return Subscriber(s.recv, s.settimeout, s.close)
+
+
+class Subscriber:
+    """What both kinds of live subscriber look like to a test: next message (parsed)."""
+
+    def __init__(self, recv, settimeout, close):
+        self._recv, self._settimeout, self.close = recv, settimeout, close
+
+    def next(self, timeout=2.0):
+        self._settimeout(timeout)
+        return json.loads(self._recv())
+
+    def nothing_within(self, seconds):
+        try:
+            m = self.next(seconds)
+        except (websocket.WebSocketTimeoutException, socket.timeout, TimeoutError,
+                requests.exceptions.ConnectionError):
+            return True
+        raise AssertionError(f"unexpected live message {m}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+SUBSCRIBERS = {"websocket": ws_subscribe, "eventsource": sse_subscribe}
+
+
+def raw_handshake(path, kind="websocket", source=None, hang_up=False):
+    """One subscribe over a plain socket: (status, headers, body). A WebSocket
+    handshake is answered 101 (no body) or refused with nginx's reply; an
+    EventSource is 200 (headers only are read) or refused. hang_up sends the
+    request and closes at once."""
+    sock = socket.create_connection((PUBLIC.hostname, PUBLIC.port), timeout=10,
+                                    source_address=(source, 0) if source else None)
+    try:
+        if kind == "websocket":
+            extra = ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     f"Sec-WebSocket-Key: {b64encode(os.urandom(16)).decode()}\r\n")
+        else:
+            extra = "Accept: text/event-stream\r\n"
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {PUBLIC.netloc}\r\n{extra}\r\n".encode())
+        if hang_up:
+            return None
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed mid-reply: {data!r}")
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        if status not in (101, 200):
+            length = int(headers.get("content-length", "0"))
+            while len(body) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        return status, headers, body
+    finally:
+        sock.close()
+
+
+def assert_refused(path, status, code):
+    """Both kinds of subscriber are refused with the same JSON error."""
+    st, headers, body = raw_handshake(path, "websocket")
+    assert st == status, (st, body)
+    assert headers.get("content-type", "").startswith("application/json"), headers
+    assert json.loads(body)["error"]["code"] == code, body
+    assert_error(requests.get(BASE_URL + path, headers={"Accept": "text/event-stream"}, timeout=5), status, code)
+
+
+@pytest.fixture(scope="module")
+def alice(make_user):
+    return make_user(display_name="Alice")
+
+
+@pytest.fixture(scope="module")
+def bob(make_user):
+    return make_user(display_name="Bob")
+
+
+@pytest.fixture(scope="module")
+def project(api, alice):
+    r = api.post("/api/projects", {"name": "chatty"}, token=alice.token)
+    assert r.status_code == 201, r.text
+    return r.json()["project"] if "project" in r.json() else r.json()
+
+
+# --- live delivery ---------------------------------------------------------------------
+
+
+def test_websocket_and_eventsource_receive_a_post_within_a_second(api, alice, bob):
+    with ws_subscribe("lobby", ticket=ticket(api, bob)) as ws, sse_subscribe("lobby", access_token=bob.token) as sse:
+        started = time.monotonic()
+        sent = post(api, alice, "lobby", "hello, everyone ✓")
+        got_ws, got_sse = ws.next(1.0), sse.next(1.0)
+        elapsed = time.monotonic() - started
+    assert got_ws == sent and got_sse == sent
+    assert sent["author_id"] == alice.id and sent["author_name"] == "Alice" and sent["room"] == "lobby"
+    assert sent["body"] == "hello, everyone ✓" and sent["client_msg_id"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", sent["created_at"]), sent
+    assert elapsed < 1.0, elapsed
+    assert history(api, bob, "lobby", after=sent["id"] - 1, limit=1) == [sent]
+
+
+def test_concurrent_posts_arrive_in_order_once_and_match_history(api, make_user):
+    room = "lobby"
+    users = [make_user(display_name=f"Poster {i}") for i in range(4)]
+    reader = users[0]
+    before = last_id(api, reader, room)
+    per_user, threads_per_user = 50, 2
+    total = per_user * len(users)
+    with ws_subscribe(room, access_token=reader.token) as ws, sse_subscribe(room, ticket=ticket(api, reader)) as sse:
+
+        def send(user, part):
+            client = Api(BASE_URL)
+            return [post(client, user, room, f"{user.id}:{part}:{i}", client_msg_id=f"c-{part}-{i}")["id"]
+                    for i in range(per_user // threads_per_user)]
+
+        with ThreadPoolExecutor(max_workers=len(users) * threads_per_user) as pool:
+            jobs = [pool.submit(send, u, p) for u in users for p in range(threads_per_user)]
+            posted = sorted(i for j in jobs for i in j.result())
+        got_ws = [ws.next(5.0) for _ in range(total)]
+        got_sse = [sse.next(5.0) for _ in range(total)]
+        assert ws.nothing_within(0.2)
+    ids = [m["id"] for m in got_ws]
+    assert ids == sorted(set(ids)), "WebSocket: out of order or twice"
+    assert ids == posted, "WebSocket: missing or extra"
+    assert got_sse == got_ws
+    assert history_after(api, reader, room, before) == got_ws
+
+
+@pytest.mark.parametrize("kind", ["websocket", "eventsource"])
+def test_a_reconnecting_subscriber_recovers_the_gap_from_history(api, alice, bob, kind):
+    room, subscribe = "lobby", SUBSCRIBERS[kind]
+    seen = []
+    with subscribe(room, ticket=ticket(api, bob)) as sub:
+        for i in range(3):
+            post(api, alice, room, f"before {i}")
+            seen.append(sub.next())
+    missed = [post(api, alice, room, f"while away {i}") for i in range(5)]
+    # The recipe: subscribe again, then read history after the last id seen,
+    # then live messages, skipping any id already had.
+    with subscribe(room, ticket=ticket(api, bob)) as sub:
+        later = [post(api, alice, room, f"after {i}") for i in range(3)]
+        gap = history(api, bob, room, after=seen[-1]["id"], limit=200)
+        have = {m["id"] for m in seen + gap}
+        live = [sub.next() for _ in range(3)]
+        seen += gap + [m for m in live if m["id"] not in have]
+    assert gap[:5] == missed
+    assert seen[3:] == missed + later
+    assert [m["id"] for m in seen] == sorted({m["id"] for m in seen})
+
+
+def test_the_largest_and_strangest_bodies_are_delivered_verbatim(api, alice, bob):
+    bodies = ["😀" * 4000, "\u0001\"\\" * 1333 + "x", "line\r\nnext\n\ndata: not an event\n\n", " padded  ",
+              "\u2028\u2029</script>", "id: 1\nevent: x"]
+    with ws_subscribe("lobby", access_token=bob.token) as ws, sse_subscribe("lobby", access_token=bob.token) as sse:
+        for body in bodies:
+            sent = post(api, alice, "lobby", body)
+            assert sent["body"] == body
+            assert ws.next() == sent == sse.next()
+
+
+# --- refused subscribers -----------------------------------------------------------------
+
+
+def test_subscribes_without_valid_credentials_are_refused(api, alice):
+    assert_refused(live_path("lobby"), 401, "missing_token")
+    assert_refused(live_path("lobby", access_token="not.a.jwt"), 401, "invalid_token")
+    forged = alice.token[:-4] + ("AAAA" if not alice.token.endswith("AAAA") else "BBBB")
+    assert_refused(live_path("lobby", access_token=forged), 401, "invalid_token")
+    assert_refused(live_path("lobby", ticket="x" * 43), 401, "invalid_ticket")
+    assert_refused(live_path("lobby", ticket=""), 401, "invalid_ticket")
+    # an access token is not a ticket and a ticket is not an access token
+    assert_refused(live_path("lobby", ticket=alice.token[:100]), 401, "invalid_ticket")
+    assert_refused(live_path("lobby", access_token=ticket(api, alice)), 401, "invalid_token")
+
+
+def test_a_ticket_is_single_use_for_one_room_and_expires(api, alice, project):
+    proom = f"project-{project['id']}"
+    t = ticket(api, alice)
+    with ws_subscribe("lobby", ticket=t):
+        pass
+    assert_refused(live_path("lobby", ticket=t), 401, "invalid_ticket")  # used
+    for kind in ("websocket", "eventsource"):
+        assert_refused(live_path("lobby", ticket=ticket(api, alice, proom)), 401, "invalid_ticket")  # other room
+        with SUBSCRIBERS[kind](proom, ticket=ticket(api, alice, proom)):
+            pass
+    old = [ticket(api, alice), ticket(api, alice)]
+    time.sleep(TICKET_TTL_S + 0.3)
+    st, _, body = raw_handshake(live_path("lobby", ticket=old[0]))
+    assert (st, json.loads(body)["error"]["code"]) == (401, "invalid_ticket")
+    assert_error(sse_open("lobby", ticket=old[1]), 401, "invalid_ticket")
+
+
+def test_forbidden_and_unknown_rooms_are_refused(api, alice, bob, admin, project):
+    proom = f"project-{project['id']}"
+    assert_refused(live_path(proom, access_token=bob.token), 403, "forbidden")
+    assert_error(api.post(f"/api/chat/rooms/{proom}/ticket", token=bob.token), 403, "forbidden")
+    # a project bob may not read, existing or not, is the same to him
+    assert_refused(live_path("project-999999999", access_token=bob.token), 403, "forbidden")
+    assert_refused(live_path("project-999999999", access_token=admin.token), 404, "room_not_found")
+    for room in ("general", "project-", "project-0", "project-01", "project-x", "Lobby", "a" * 65, "lobby.json",
+                 "lob%20by"):
+        assert_refused(live_path(room, access_token=alice.token), 404, "room_not_found")
+    assert_error(requests.get(BASE_URL + live_path("lobby", access_token=alice.token), timeout=5), 400,
+                 "not_a_subscriber")
+
+
+# --- posting -----------------------------------------------------------------------------
+
+
+def test_a_retry_with_the_same_client_msg_id_returns_the_message_and_publishes_nothing(api, alice, bob):
+    cid = f"retry-{uuid.uuid4().hex}"
+    with ws_subscribe("lobby", access_token=bob.token) as ws:
+        first = post(api, alice, "lobby", "only once", client_msg_id=cid)
+        assert ws.next() == first
+        count = stored_count("lobby")
+        again = post(api, alice, "lobby", "only once", expect=200, client_msg_id=cid)
+        changed = post(api, alice, "lobby", "a different body", expect=200, client_msg_id=cid)
+        assert again == first and changed == first
+        assert stored_count("lobby") == count
+        sentinel = post(api, alice, "lobby", "next")
+        assert ws.next() == sentinel  # nothing was published in between
+        # the id is unique per author: bob may use the same one
+        theirs = post(api, bob, "lobby", "mine", client_msg_id=cid)
+        assert theirs["id"] != first["id"] and theirs["client_msg_id"] == cid
+        assert ws.next() == theirs
+    # retries racing each other still make one message
+    cid = f"race-{uuid.uuid4().hex}"
+
+    def send(_):
+        r = Api(BASE_URL).post("/api/chat/rooms/lobby/messages", {"body": "racing", "client_msg_id": cid},
+                               token=alice.token)
+        return r.status_code, r.json()["message"]["id"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(send, range(6)))
+    assert sorted(s for s, _ in results) == [200] * 5 + [201]
+    assert len({i for _, i in results}) == 1
+
+
+def test_project_room_access_follows_owner_and_admins(api, make_user, admin, bob):
+    owner = make_user(display_name="Owner")
+    r = api.post("/api/projects", {"name": "room"}, token=owner.token)
+    assert r.status_code == 201, r.text
+    pid = (r.json().get("project") or r.json())["id"]
+    room = f"project-{pid}"
+    with ws_subscribe(room, ticket=ticket(api, owner, room)) as ws, \
+            sse_subscribe(room, access_token=admin.token) as sse:
+        m1 = post(api, owner, room, "from the owner")
+        m2 = post(api, admin, room, "from an admin")
+        assert [ws.next(), ws.next()] == [m1, m2] == [sse.next(), sse.next()]
+    assert history(api, owner, room) == [m1, m2] == history(api, admin, room)
+    assert_error(api.post(f"/api/chat/rooms/{room}/messages", {"body": "let me in"}, token=bob.token), 403,
+                 "forbidden")
+    assert_error(api.get(f"/api/chat/rooms/{room}/messages", token=bob.token), 403, "forbidden")
+    assert stored_count(room) == 2
+    # another room's history is not this one's
+    assert all(m["room"] == "lobby" for m in history(api, owner, "lobby"))
+
+    assert api.delete(f"/api/projects/{pid}", token=owner.token).status_code == 204
+
+    def refused():
+        r = api.post(f"/api/chat/rooms/{room}/messages", {"body": "still here?"}, token=owner.token)
+        return [r] if r.status_code != 201 else None  # (a Response is false when it is an error)
+
+    # a worker may remember the owner's access for PL_ROOM_ACCESS_CACHE_S
+    assert_error(wait_until(refused, timeout=ACCESS_CACHE_S + 3, message="the owner to lose the room")[0], 403,
+                 "forbidden")
+    wait_until(lambda: raw_handshake(live_path(room, access_token=owner.token))[0] == 403, timeout=ACCESS_CACHE_S + 3)
+    assert_error(api.get(f"/api/chat/rooms/{room}/messages", token=owner.token), 403, "forbidden")
+    assert_error(api.get(f"/api/chat/rooms/{room}/messages", token=admin.token), 404, "room_not_found")
+    assert_error(api.post(f"/api/chat/rooms/{room}/ticket", token=admin.token), 404, "room_not_found")
+
+
+def test_bad_bodies_are_refused_and_store_nothing(api, alice):
+    room = "lobby"
+    base = f"{BASE_URL}/api/chat/rooms/{room}/messages"
+    auth = {"Authorization": f"Bearer {alice.token}", "Content-Type": "application/json"}
+    # the limit is 4,000 characters, not bytes
+    assert post(api, alice, room, "é" * 4000)["body"] == "é" * 4000
+    assert post(api, alice, room, "x" * 4000)["body"] == "x" * 4000
+    count = stored_count(room)
+    cases = [
+        (json.dumps({"body": "x" * 4001}).encode(), 422, "invalid_field"),
+        (json.dumps({"body": "😀" * 4001}).encode(), 422, "invalid_field"),
+        (json.dumps({"body": ""}).encode(), 422, "invalid_field"),
+        (json.dumps({}).encode(), 422, "missing_field"),
+        (json.dumps({"body": 5}).encode(), 422, "invalid_field"),
+        (json.dumps({"body": "ok", "client_msg_id": "c" * 65}).encode(), 422, "invalid_field"),
+        (b'{"body": "bad \xff\xfe utf-8"}', 400, None),
+        (b'{"body": "half \xe2\x82"}', 400, None),
+        (b'{"body": ', 400, "invalid_json"),
+        (json.dumps({"body": "x" * (1024 * 1024)}).encode(), 413, "payload_too_large"),
+        (json.dumps({"body": "x" * (3 * 1024 * 1024)}).encode(), 413, "payload_too_large"),
+    ]
+    for data, status, code in cases:
+        r = requests.post(base, data=data, headers=auth, timeout=10)
+        assert r.status_code == status, (data[:40], r.status_code, r.text[:200])
+        body = r.json()
+        assert set(body) == {"error"} and body["error"]["message"], body
+        if code:
+            assert body["error"]["code"] == code, body
+    assert stored_count(room) == count
+    r = requests.post(base, data=b'{"body":"x"}', headers={"Content-Type": "application/json"}, timeout=10)
+    assert_error(r, 401, "missing_token")
+    assert stored_count(room) == count
+
+
+def test_unknown_rooms_are_404_everywhere(api, alice):
+    for room in ("general", "project-0", "project-abc", "project-1x", "lobby2"):
+        assert_error(api.post(f"/api/chat/rooms/{room}/messages", {"body": "hi"}, token=alice.token), 404,
+                     "room_not_found")
+        assert_error(api.get(f"/api/chat/rooms/{room}/messages", token=alice.token), 404, "room_not_found")
+        assert_error(api.post(f"/api/chat/rooms/{room}/ticket", token=alice.token), 404, "room_not_found")
+        assert stored_count(room) == 0
+
+
+def test_history_pages_in_ascending_order(api, alice):
+    room = "lobby"
+    sent = [post(api, alice, room, f"page {i}") for i in range(7)]
+    ids = [m["id"] for m in sent]
+    assert history(api, alice, room, after=ids[0], limit=3) == sent[1:4]
+    assert history(api, alice, room, before=ids[-1], limit=3) == sent[3:6]
+    assert history(api, alice, room, after=ids[-1]) == []
+    assert history(api, alice, room, limit=2) == sent[-2:]
+    for q in ("limit=0", "limit=201", "after=-1", "after=x", "before=0", f"after={ids[0]}&before={ids[-1]}"):
+        r = api.get(f"/api/chat/rooms/{room}/messages?{q}", token=alice.token)
+        assert r.status_code == 400, (q, r.text)
+        assert r.json()["error"]["code"] == "invalid_parameter", r.text
+    assert_error(api.get(f"/api/chat/rooms/{room}/messages"), 401, "missing_token")
+
+
+# --- nginx: rate limit, workers, logs ---------------------------------------------------
+
+
+def test_a_flood_of_posts_from_one_address_gets_429(api, alice):
+    """From 127.0.0.2, so 127.0.0.1's budget (the other suites') is untouched."""
+    path = "/api/chat/rooms/lobby/messages"
+    body = json.dumps({"body": "flood"})
+    limited = []
+
+    def flood(_):
+        conn = http.client.HTTPConnection(PUBLIC.hostname, PUBLIC.port, timeout=10, source_address=("127.0.0.2", 0))
+        try:
+            for _ in range(400):
+                # no token: each admitted request is a cheap 401 from the chat service
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                data = r.read()
+                if r.status == 429:
+                    limited.append((r.getheader("Content-Type"), r.getheader("Retry-After"), json.loads(data)))
+                    if len(limited) > 20:
+                        return
+                else:
+                    assert r.status == 401, data
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(flood, range(4)))
+    assert limited, "no 429 from nginx"
+    ctype, retry, err = limited[0]
+    assert ctype.startswith("application/json") and retry == "1"
+    assert err["error"]["code"] == "rate_limited"
+    # everyone else still posts
+    post(api, alice, "lobby", "not limited")
+
+
+def nginx_workers():
+    master = int((VAR / "run" / "nginx.pid").read_text().strip())
+    workers = set()
+    for p in pathlib.Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(stat[1]) == master and stat[0] != "Z":
+                workers.add(int(p.name))
+    return workers
+
+
+def crashes():
+    log = VAR / "log" / "nginx-error.log"
+    return [line for line in log.read_text(errors="replace").splitlines() if "exited on signal" in line] \
+        if log.exists() else []
+
+
+def test_a_thousand_subscribes_leave_every_nginx_worker_alive(api, alice, bob, admin, project):
+    workers, crashed = nginx_workers(), crashes()
+    assert workers
+    proom = f"project-{project['id']}"
+    lock = threading.Lock()
+    outcomes = {}
+
+    def one(i):
+        kind = "websocket" if i % 3 else "eventsource"
+        pick = i % 10
+        if pick < 3:
+            case, path, want = "token", live_path("lobby", access_token=bob.token), {101, 200}
+        elif pick == 3:
+            case, path, want = "ticket", live_path(proom, ticket=ticket(Api(BASE_URL), alice, proom)), {101, 200}
+        elif pick == 4:
+            case, path, want = "admin", live_path(proom, access_token=admin.token), {101, 200}
+        elif pick == 5:
+            case, path, want = "forbidden", live_path(proom, access_token=bob.token), {403}
+        elif pick == 6:
+            case, path, want = "bad token", live_path("lobby", access_token="bad" + str(i)), {401}
+        elif pick == 7:
+            case, path, want = "bad ticket", live_path("lobby", ticket=f"nope{i}"), {401}
+        elif pick == 8:
+            case, path, want = "no credentials", live_path("lobby"), {401}
+        else:
+            # gone before the answer: the authorize request outlives its client
+            raw_handshake(live_path("lobby", access_token=bob.token), kind, hang_up=True)
+            with lock:
+                outcomes["hung up"] = outcomes.get("hung up", 0) + 1
+            return
+        status = raw_handshake(path, kind)[0]
+        assert status in want, (case, kind, status)
+        with lock:
+            outcomes[case] = outcomes.get(case, 0) + 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(1000)))
+    assert sum(outcomes.values()) == 1000, outcomes
+    assert time.monotonic() - started < 30
+    # still serving, with the same workers, none died
+    with ws_subscribe("lobby", access_token=bob.token) as ws:
+        sent = post(api, alice, "lobby", "still alive")
+        assert ws.next() == sent
+    assert nginx_workers() == workers
+    assert crashes() == crashed
+
+
+def test_nothing_failed_to_publish():
+    """Rooms nobody listened to included: publishing to them is normal."""
+    events = [line.get("event") for line in log_lines("chat")]
+    assert "request" in events
+    assert "publish_failed" not in events
+
+
+def test_tokens_and_tickets_never_reach_the_access_log():
+    assert len(CREDENTIALS) > 50
+    access = (VAR / "log" / "nginx-access.log").read_text(errors="replace")
+    assert "/api/chat/rooms/lobby/live" in access  # the subscribes are logged, without their query
+    leaked = [c for c in CREDENTIALS if len(c) >= 8 and c in access]
+    assert not leaked, f"{len(leaked)} credentials in nginx-access.log"
+    errors = (VAR / "log" / "nginx-error.log").read_text(errors="replace")
+    leaked = [c for c in CREDENTIALS if len(c) >= 8 and c in errors]
+    assert not leaked, f"{len(leaked)} credentials in nginx-error.log"
