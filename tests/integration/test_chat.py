@@ -247,7 +247,7 @@ def test_websocket_and_eventsource_receive_a_post_within_a_second(api, alice, bo
     assert sent["body"] == "hello, everyone ✓" and sent["client_msg_id"] is None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", sent["created_at"]), sent
     assert elapsed < 1.0, elapsed
-    assert history(api, bob, "lobby", after=sent["id"] - 1, limit=1) == [sent]
+    assert history(api, bob, "lobby", before=sent["id"] + 1, limit=1) == [sent]
 
 
 def test_concurrent_posts_arrive_in_order_once_and_match_history(api, make_user):
@@ -572,7 +572,10 @@ def test_a_thousand_subscribes_leave_every_nginx_worker_alive(api, alice, bob, a
             outcomes[case] = outcomes.get(case, 0) + 1
 
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # No more at once than the chat pool's max_children: a worker waiting on
+    # the projects service does not count against it, and test_pool checks
+    # the pool's lifetime peak.
+    with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(one, range(1000)))
     assert sum(outcomes.values()) == 1000, outcomes
     assert time.monotonic() - started < 30

@@ -133,7 +133,12 @@ def test_concurrent_slow_requests_never_exceed_max_children(internal):
     assert 1 <= len(pids) <= max_children
     assert max(seen) <= max_children
     after = pool_status(internal, svc)
-    assert after["counters"]["peak_workers"] <= max_children
+    # peak_workers is the pool's lifetime peak, and a worker waiting on another
+    # service does not count against max_children: earlier suites' invocations
+    # (chat asking projects about a room) may have raised it already. This
+    # window is `seen` above; the counter speaks for it only if it was not.
+    if before["peak_workers"] <= max_children:
+        assert after["counters"]["peak_workers"] <= max_children
     assert after["counters"]["spawns"] - before["spawns"] <= max_children
     assert after["counters"]["max_children_reached"] > before["max_children_reached"]
     # at most max_children at a time: the 50 sleeps took at least 50 / max_children rounds
