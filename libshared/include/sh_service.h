@@ -27,6 +27,7 @@ typedef struct {
     int64_t json_max_depth;
     bool test_routes;
     const char *pid_file;
+    bool supervise;
     int log_level;
     const char *public_url;
     const char *internal_url;

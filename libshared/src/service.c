@@ -5,6 +5,7 @@
 #include "sh_auth.h"
 #include "sh_invoke.h"
 #include "sh_log.h"
+#include "sh_supervise.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -75,6 +76,8 @@ static const sh_conf_row sh_common_rows[] = {
     {"PL_TEST_ROUTES", SH_CONF_BOOL, C(test_routes), "0", 0, 0, NULL, 0,
      "1: serve the test-only routes (internal listener only)"},
     {"PL_PID_FILE", SH_CONF_STRING, C(pid_file), NULL, 0, 0, NULL, 0, "the master writes its pid here"},
+    {"PL_SUPERVISE", SH_CONF_BOOL, C(supervise), "1", 0, 0, NULL, 0,
+     "1: the process started is a supervisor that restarts the master if it dies"},
     {"PL_LOG_LEVEL", SH_CONF_ENUM, C(log_level), "info", 0, 0, sh_log_levels, 0, "debug | info | warn | error"},
     {"PL_PUBLIC_URL", SH_CONF_STRING, C(public_url), "http://127.0.0.1:8080", 0, 0, NULL, 0,
      "the public base URL (links, cookies)"},
@@ -379,6 +382,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     }
     sh_invoke_configure(&sh_svc_invoke);
     sh_auth_configure(&sh_svc_auth);
+    if (sh_conf.supervise)
+        sh_supervise(svc->name); /* returns in the master, restarted as often as it dies */
 
     /* Everything a worker needs is loaded here, once, so that a fork is all a
      * cold start costs. */

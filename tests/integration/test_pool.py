@@ -191,3 +191,48 @@ def test_sighup_during_a_stream_of_requests_fails_none(internal):
     st = pool_status(internal, svc)
     assert all(w["generation"] == generation + 3 for w in st["worker_list"]), st["worker_list"]
     assert not events_since(svc, mark, "worker_crash")
+
+
+def supervisor_of(svc):
+    """The process the runner started: the master's parent, the same binary."""
+    master = master_pid(svc)
+    sup = int(proc_stat(master)[1])
+    assert os.readlink(f"/proc/{sup}/exe") == os.readlink(f"/proc/{master}/exe")
+    return sup
+
+
+def test_supervisors_sleep_while_idle(internal):
+    sups = {s: supervisor_of(s) for s in SERVICES}
+    ticks = {s: cpu_ticks(p) for s, p in sups.items()}
+    time.sleep(1.0)
+    for s, p in sups.items():
+        assert cpu_ticks(p) - ticks[s] == 0, f"{s}'s supervisor used CPU while idle"
+        assert proc_stat(p)[0] == "S"
+
+
+def test_a_killed_master_is_replaced_by_its_supervisor(api, internal):
+    svc = "chat"
+    old, sup = master_pid(svc), supervisor_of(svc)
+    mark = len(log_lines(svc))
+    r = api.get(f"/api/{svc}/health")
+    assert r.status_code == 200
+    old_worker = r.json()["pid"]
+    killed_at = time.monotonic()
+    os.kill(old, signal.SIGKILL)
+    new = wait_until(lambda: (p := master_pid(svc)) != old and os.path.exists(f"/proc/{p}") and p or None,
+                     timeout=10, message="a new master")
+    assert int(proc_stat(new)[1]) == sup
+    wait_until(lambda: requests.get(f"{BASE_URL}/api/{svc}/health", timeout=5).status_code == 200 or None,
+               timeout=10, message="the pool to answer again")
+    gap = time.monotonic() - killed_at
+    assert gap < 5, f"{gap:.2f}s without the {svc} pool"
+    died = [ln for ln in events_since(svc, mark, "master_died")]
+    assert len(died) == 1 and died[0]["master_pid"] == old and died[0]["signal"] == "Killed", died
+    assert died[0]["restart_in_ms"] == 0  # it had been up a while: at once
+    # the old master's worker finished what it held and went away
+    wait_until(lambda: not os.path.exists(f"/proc/{old_worker}") or proc_stat(old_worker)[0] in "ZX" or None,
+               timeout=10, message="the orphaned worker to exit")
+    # and the new master serves from its own workers
+    r = api.get(f"/api/{svc}/health")
+    assert r.status_code == 200 and r.json()["pid"] != old_worker
+    assert r.json()["pid"] in worker_pids(svc)
