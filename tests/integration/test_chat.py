@@ -309,6 +309,20 @@ def test_the_largest_and_strangest_bodies_are_delivered_verbatim(api, alice, bob
             assert ws.next() == sent == sse.next()
 
 
+def test_a_subscriber_cannot_publish(api, alice, bob):
+    """A live location only subscribes: a frame a WebSocket client sends
+    reaches nobody (nchan hangs up on it), so every message is stored."""
+    with ws_subscribe("lobby", access_token=bob.token) as listener:
+        ws = websocket.create_connection(WS_BASE + live_path("lobby", access_token=alice.token), timeout=2)
+        try:
+            ws.send(json.dumps({"id": 10 ** 12, "room": "lobby", "body": "forged"}))
+            assert listener.nothing_within(0.5)
+        finally:
+            ws.close()
+        sent = post(api, alice, "lobby", "stored")
+        assert listener.next() == sent
+
+
 # --- refused subscribers -----------------------------------------------------------------
 
 
@@ -443,8 +457,9 @@ def test_bad_bodies_are_refused_and_store_nothing(api, alice):
         (json.dumps({}).encode(), 422, "missing_field"),
         (json.dumps({"body": 5}).encode(), 422, "invalid_field"),
         (json.dumps({"body": "ok", "client_msg_id": "c" * 65}).encode(), 422, "invalid_field"),
-        (b'{"body": "bad \xff\xfe utf-8"}', 400, None),
-        (b'{"body": "half \xe2\x82"}', 400, None),
+        (b'{"body": "bad \xff\xfe utf-8"}', 400, "invalid_json"),
+        (b'{"body": "half \xe2\x82"}', 400, "invalid_json"),
+        (json.dumps({"body": "nul \u0000 inside"}).encode(), 422, "invalid_field"),
         (b'{"body": ', 400, "invalid_json"),
         (json.dumps({"body": "x" * (1024 * 1024)}).encode(), 413, "payload_too_large"),
         (json.dumps({"body": "x" * (3 * 1024 * 1024)}).encode(), 413, "payload_too_large"),
