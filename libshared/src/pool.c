@@ -28,6 +28,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Workers end with _exit(2) (never the master's atexit handlers), so LeakSanitizer
+ * would not look at them: a sanitizer build checks for leaks when a worker has
+ * released everything it owns (tests/leak/run.sh counts the reports). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define SH_WORKER_LEAK_CHECK() ((void)__lsan_do_recoverable_leak_check())
+#else
+#define SH_WORKER_LEAK_CHECK() ((void)0)
+#endif
+
 const char *const sh_pool_mode_names[] = {"ondemand", "dynamic", "static", NULL};
 
 /* --- shared state of this process ------------------------------------------ */
@@ -272,6 +282,7 @@ static SH_NORETURN void sh_worker_exit(sh_exit_reason reason, const sh_pool_call
 {
     if (cb->worker_exit != NULL)
         cb->worker_exit(cb->ctx);
+    SH_WORKER_LEAK_CHECK();
     atomic_store(&sh_pool_slot->exit_reason, (int)reason);
     sh_slot_set(sh_pool_slot, SH_SLOT_EXITING);
     _exit(status);
