@@ -20,6 +20,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 : "${PL_ASAN_BUILD_DIR:=$ROOT/build-asan}"
 [[ $PL_LEAK_SLOT =~ ^[0-9]$ ]] || { echo "leak: PL_LEAK_SLOT must be 0-9" >&2; exit 2; }
 [[ $PL_LEAK_REQUESTS =~ ^[0-9]+$ ]] || { echo "leak: PL_LEAK_REQUESTS must be a number" >&2; exit 2; }
+export PL_LEAK_REQUESTS
 
 if ((PL_LEAK_SLOT == 0)); then PL_VAR=$ROOT/var/leak; else PL_VAR=$ROOT/var/leak-$PL_LEAK_SLOT; fi
 export PL_VAR
