@@ -7,6 +7,7 @@ test_tokens.py.
 
 The test stack hashes passwords cheaply and locks accounts for
 PL_LOCKOUT_BASE_S=2 s, doubling up to PL_LOCKOUT_MAX_S=8 s."""
+import concurrent.futures
 import http.client
 import json
 import os
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BASE_URL, DEFAULT_PASSWORD, ROOT, assert_error, jwt_claims, sql, unique_email
+from conftest import BASE_URL, DEFAULT_PASSWORD, ROOT, Api, assert_error, jwt_claims, sql, unique_email
 
 USER_KEYS = {"id", "email", "display_name", "role", "disabled", "primary_project_id", "created_at", "updated_at"}
 LOCKOUT_THRESHOLD = 5
@@ -200,6 +201,26 @@ def test_login_returns_tokens_and_the_user(api, make_user):
     # a refresh token is random, long, and stored only as its hash
     assert len(body["refresh_token"]) >= 40
     assert not sql(f"SELECT id FROM refresh_tokens WHERE token_hash = {q(body['refresh_token'])}", "accounts")
+
+
+def test_first_logins_of_many_users_at_once_all_succeed(api):
+    """Fresh users have no refresh tokens yet, so their rows go in the same gap
+    of the refresh_tokens user index: logins at once must not deadlock there
+    (found by the soak: 500s from InnoDB deadlocks, errno 1213)."""
+    emails = [unique_email("rush") for _ in range(24)]
+    for email in emails:
+        assert api.post("/api/accounts/signup", {"email": email, "password": DEFAULT_PASSWORD,
+                                                 "display_name": "Rush"}).status_code == 201
+
+    def login(email):
+        return Api(BASE_URL).post("/api/accounts/login", {"email": email, "password": DEFAULT_PASSWORD}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(len(emails)) as pool:
+        statuses = list(pool.map(login, emails))
+    assert statuses == [200] * len(emails)
+    for email in emails:
+        assert sql("SELECT COUNT(*) FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id "
+                   f"WHERE u.email = '{email}'", "accounts") == [["1"]]
 
 
 def test_login_failures_look_the_same(api, make_user):
