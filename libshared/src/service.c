@@ -382,6 +382,14 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     }
     sh_invoke_configure(&sh_svc_invoke);
     sh_auth_configure(&sh_svc_auth);
+    /* The listening socket is opened before the supervisor forks, and every
+     * master it starts inherits it: connections made while a killed master is
+     * replaced wait in its backlog, and a new master never meets the socket
+     * still held by the old master's draining workers (it would take it for
+     * another running pool's and give up). */
+    int fd = sh_pool_listen(&sh_conf.pool);
+    if (fd < 0)
+        return 1;
     if (sh_conf.supervise)
         sh_supervise(svc->name); /* returns in the master, restarted as often as it dies */
 
@@ -407,9 +415,6 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     for (int i = 0; i < sh_svc_router.nroutes; i++)
         sh_sb_add_handler(sb, routes[i].name);
 
-    int fd = sh_pool_listen(&sh_conf.pool);
-    if (fd < 0)
-        return 1;
     if (sh_conf.pid_file != NULL && sh_write_pid_file(sh_conf.pid_file) != 0) {
         sh_log_msgf(SH_LOG_ERROR, "startup_failed", "cannot write pid file %s", sh_conf.pid_file);
         return 1;

@@ -236,3 +236,32 @@ def test_a_killed_master_is_replaced_by_its_supervisor(api, internal):
     r = api.get(f"/api/{svc}/health")
     assert r.status_code == 200 and r.json()["pid"] != old_worker
     assert r.json()["pid"] in worker_pids(svc)
+
+
+def test_a_master_killed_while_a_worker_is_busy_is_back_before_that_worker_ends(api):
+    """The worker of a killed master drains what it holds; meanwhile a new
+    master must serve. (Found by the soak: the new master took the busy
+    worker's listening socket for another running pool and gave up, and the
+    supervisor with it.)"""
+    svc = "projects"
+    old = master_pid(svc)
+    mark = len(log_lines(svc))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(requests.get, f"{INTERNAL_URL}/api/{svc}/_test/sleep?ms=3000", timeout=20)
+        time.sleep(0.5)  # the request is in a worker now
+        killed_at = time.monotonic()
+        os.kill(old, signal.SIGKILL)
+        def serving_again():
+            try:
+                new = master_pid(svc)
+            except (OSError, ValueError):  # the pid file being rewritten
+                return None
+            return new != old and requests.get(f"{BASE_URL}/api/{svc}/health", timeout=5).status_code == 200
+
+        wait_until(serving_again, timeout=10, message="a new master serving")
+        gap = time.monotonic() - killed_at
+        assert gap < 2.0, f"{gap:.2f}s without the {svc} pool"
+        assert not slow.done()  # still draining in the old master's worker
+        assert slow.result().status_code == 200
+    assert not events_since(svc, mark, "listen_failed")
+    assert len(events_since(svc, mark, "master_restarted")) == 1
