@@ -318,3 +318,183 @@ def test_status_summarises_processes_and_metrics():
                          out, re.M), out
     assert re.search(r"^  nginx +connections \d+ .* requests \d+$", out, re.M), out
     assert "no metrics" not in out and "no stub_status" not in out
+
+
+# --- reload, scaling, shutdown under load -------------------------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from conftest import VAR, log_lines, master_pid, wait_until, worker_pids  # noqa: E402
+
+
+class Load:
+    """A bounded load generator: a few threads sending requests over fresh
+    connections (what a reload or a stopped pool may close is a kept-alive
+    connection between requests, which a client retries by design) until
+    stopped, at most `seconds`. Every answer that is not the expected status,
+    and every connection error, is a failure."""
+
+    def __init__(self, targets, threads=4, seconds=20):
+        self.targets, self.threads, self.seconds = targets, threads, seconds
+        self.ok, self.failures, self.stop_flag = 0, [], threading.Event()
+        self.lock = threading.Lock()
+        self.workers = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(threads)]
+
+    def run(self, i):
+        deadline = time.monotonic() + self.seconds
+        n = i
+        while not self.stop_flag.is_set() and time.monotonic() < deadline:
+            method, url, status = self.targets[n % len(self.targets)]
+            n += 1
+            try:
+                r = requests.request(method, url, timeout=15, verify=False, headers={"Connection": "close"})
+                good = r.status_code == status
+                detail = f"{method} {url}: {r.status_code} {r.text[:120]}"
+            except requests.RequestException as e:
+                good, detail = False, f"{method} {url}: {e!r}"
+            with self.lock:
+                if good:
+                    self.ok += 1
+                else:
+                    self.failures.append(detail)
+
+    def __enter__(self):
+        for t in self.workers:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.workers:
+            t.join(30)
+
+
+def load_targets(svc="projects"):
+    return [
+        ("GET", f"{BASE_URL}/api/{svc}/health", 200),
+        ("GET", f"{HTTPS_URL}/api/accounts/health", 200),
+        ("GET", f"{INTERNAL_URL}/api/{svc}/_test/sleep?ms=40", 200),  # in flight across the reload
+        ("GET", f"{BASE_URL}/api/nope", 404),
+    ]
+
+
+def nginx_workers():
+    pid = int((VAR / "run" / "nginx.pid").read_text())
+    return sorted(int(p.name) for p in __import__("pathlib").Path("/proc").iterdir()
+                  if p.name.isdigit() and _ppid(p) == pid)
+
+
+def _ppid(p):
+    try:
+        return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def test_reload_under_load_fails_no_request():
+    # warm every pool so there are workers to replace
+    for svc in SERVICES:
+        requests.get(f"{INTERNAL_URL}/api/{svc}/_test/sleep?ms=300", timeout=10)
+    old_nginx = nginx_workers()
+    with Load(load_targets()) as load:
+        time.sleep(1.0)
+        old_workers = {svc: set(worker_pids(svc)) for svc in SERVICES}
+        p = run_pilotlight("reload")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "nginx reloaded" in p.stdout, p.stdout
+        time.sleep(1.5)
+        p = run_pilotlight("reload")  # twice: a reload during the last one's aftermath
+        assert p.returncode == 0, p.stdout + p.stderr
+        time.sleep(1.5)
+    assert not load.failures, f"{len(load.failures)} failed of {load.ok + len(load.failures)}: {load.failures[:5]}"
+    assert load.ok >= 40, load.ok
+    # nginx has new workers, and every pool's workers of before are gone
+    assert not set(old_nginx) & set(nginx_workers())
+    for svc in SERVICES:
+        wait_until(lambda: not old_workers[svc] & set(worker_pids(svc)), timeout=10,
+                   message=f"{svc}'s old workers to end")
+        assert master_pid(svc)  # the master itself stays
+
+
+def scaled_logs(instances, rid_prefix):
+    return {inst: sum(1 for ln in log_lines(inst) if str(ln.get("request_id", "")).startswith(rid_prefix))
+            for inst in instances}
+
+
+def test_scaled_service_spreads_load_and_survives_a_stopped_pool():
+    instances = ["projects", "projects-2", "projects-3"]
+    p = run_pilotlight("up", "--scale", "projects=3")
+    assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        upstreams = (VAR / "nginx" / "upstreams.conf").read_text()
+        for inst in instances:
+            assert f"/{inst}.sock " in upstreams, upstreams
+        pids = {inst: int((VAR / "run" / f"{inst}.pid").read_text()) for inst in instances}
+        assert len(set(pids.values())) == 3
+        status = run_pilotlight("status").stdout
+        for inst in instances:
+            assert re.search(rf"^  {inst} +running +pid {pids[inst]} ", status, re.M), status
+        # all three serve: each request's id (kept on the internal listener) is in one pool's log
+        prefix = f"scale-{os.getpid()}-{time.monotonic_ns()}-"
+        for i in range(30):
+            r = requests.get(f"{INTERNAL_URL}/api/projects/health", headers={"X-Request-Id": f"{prefix}{i}"},
+                             timeout=5)
+            assert r.status_code == 200
+        counts = wait_until(lambda: (c := scaled_logs(instances, prefix)) and sum(c.values()) == 30 and c,
+                            timeout=10, message="30 request log lines")
+        assert all(n >= 1 for n in counts.values()), counts
+        # stopping one pool under load loses nothing: what it had in flight
+        # finishes (graceful), new connections go to the other two
+        with Load(load_targets()) as load:
+            time.sleep(1.0)
+            os.kill(pids["projects-2"], 15)
+            wait_until(lambda: not os.path.exists(f"/proc/{pids['projects-2']}") or
+                       open(f"/proc/{pids['projects-2']}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
+                       timeout=15, message="projects-2 to stop")
+            time.sleep(1.5)
+        assert not load.failures, f"{len(load.failures)} failed of {load.ok + len(load.failures)}: {load.failures[:5]}"
+        assert load.ok >= 30, load.ok
+    finally:
+        p = run_pilotlight("up", "--scale", "projects=1")
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert "/projects-2.sock" not in (VAR / "nginx" / "upstreams.conf").read_text()
+    for inst in instances[1:]:
+        assert not (VAR / "run" / f"{inst}.pid").exists()
+    assert requests.get(f"{BASE_URL}/api/projects/health", timeout=5).status_code == 200
+
+
+def test_up_refuses_a_bad_scale():
+    for arg in ("projects=0", "projects=x", "nosuch=2", "projects"):
+        p = run_pilotlight("up", "--scale", arg)
+        assert p.returncode != 0 and "scale" in (p.stderr + p.stdout).lower(), (arg, p.stdout, p.stderr)
+    assert "/projects-2.sock" not in (VAR / "nginx" / "upstreams.conf").read_text()
+
+
+def test_zz_down_finishes_requests_in_flight():
+    """Runs last in this file: the stack goes down and comes back up."""
+    result = {}
+
+    def slow():
+        try:
+            r = requests.get(f"{INTERNAL_URL}/api/projects/_test/sleep?ms=1500", timeout=30)
+            result["status"], result["body"] = r.status_code, r.json()
+        except requests.RequestException as e:
+            result["error"] = repr(e)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    try:
+        time.sleep(0.4)  # the request is in the pool's worker
+        p = run_pilotlight("down")
+        assert p.returncode == 0, p.stdout + p.stderr
+        t.join(30)
+        assert result.get("status") == 200 and result["body"]["slept_ms"] == 1500, result
+        assert "killing" not in p.stderr, p.stderr
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{BASE_URL}/api/projects/health", timeout=5)
+    finally:
+        t.join(30)
+        p = run_pilotlight("up")
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert requests.get(f"{BASE_URL}/api/projects/health", timeout=5).status_code == 200
