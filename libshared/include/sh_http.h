@@ -234,6 +234,12 @@ sh_match_result sh_router_match(const sh_router *r, const char *method, const ch
  * SH_ADMIN route lists "auth" too). A new reference the caller puts. */
 json_object *sh_router_to_json(const sh_router *r);
 
+/* Finds query parameter `name` in a raw query string ("a=1&b=%20"): 1 with
+ * *val and *len set to its raw, still percent-encoded value (pointing into query;
+ * "" for a bare "name" or "name="), 0 when absent, -1 when it appears more
+ * than once. */
+int sh_query_find(const char *query, const char *name, const char **val, size_t *len);
+
 /* Validates a raw text value (path or query) against a rule into out. Returns 0,
  * or -1 with a human reason. */
 int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out,

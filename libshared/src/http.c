@@ -261,8 +261,7 @@ int sh_reply_field_error(sh_req *req, int status, const char *code, const char *
 
 /* --- the dispatcher --------------------------------------------------------------------- */
 
-/* Finds a query parameter's raw value; -1 when it appears more than once. */
-static int sh_query_find(const char *query, const char *name, const char **val, size_t *len)
+int sh_query_find(const char *query, const char *name, const char **val, size_t *len)
 {
     size_t nlen = strlen(name);
     int found = 0;

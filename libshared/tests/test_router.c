@@ -178,11 +178,27 @@ static void test_to_json(void)
     sh_router_free(&r);
 }
 
+static void test_query_find(void)
+{
+    const char *v = NULL;
+    size_t len = 0;
+    CHECK(sh_query_find("limit=20&cursor=YzQy", "cursor", &v, &len) == 1 && len == 4 && memcmp(v, "YzQy", 4) == 0);
+    CHECK(sh_query_find("limit=20&cursor=YzQy", "limit", &v, &len) == 1 && len == 2 && memcmp(v, "20", 2) == 0);
+    CHECK(sh_query_find("limit=20", "lim", &v, &len) == 0);
+    CHECK(sh_query_find("xlimit=1&limitx=2", "limit", &v, &len) == 0);
+    CHECK(sh_query_find("", "limit", &v, &len) == 0);
+    CHECK(sh_query_find("all&q=", "all", &v, &len) == 1 && len == 0);
+    CHECK(sh_query_find("all&q=", "q", &v, &len) == 1 && len == 0);
+    CHECK(sh_query_find("a=1&&a=2", "a", &v, &len) == -1);
+    CHECK(sh_query_find("=x&a=%20", "a", &v, &len) == 1 && len == 3);
+}
+
 int main(void)
 {
     test_matching();
     test_to_json();
     test_bad_tables();
     test_rules();
+    test_query_find();
     TEST_DONE();
 }
