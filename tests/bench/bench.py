@@ -343,8 +343,9 @@ def timed_get(path, token=None):
 def wrk(name, path, method="GET", body=None, token=None, conns=CONNECTIONS, expect=200, sampler=None,
         pool=None):
     """One measured wrk run, after a 1 s warm-up (which also wakes an ondemand
-    pool), unless a probe request does not get the expected status. With a pool: also the CPU its master spent meanwhile, as
-    a share of one core. Runs under one name add up (see row())."""
+    pool), unless a probe request does not get the expected status. With a
+    pool: also the CPU its master spent meanwhile, as a share of one core.
+    Runs under one name add up (see row())."""
     runs = RESULTS.setdefault(name, [])
     status, answer = api(method, path, body, token)
     if status != expect:
