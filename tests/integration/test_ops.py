@@ -471,6 +471,20 @@ def test_up_refuses_a_bad_scale():
     assert "/projects-2.sock" not in (VAR / "nginx" / "upstreams.conf").read_text()
 
 
+@pytest.mark.parametrize("svc", SERVICES)
+def test_compose_healthcheck_speaks_fastcgi_to_a_pool(svc):
+    """docker/healthcheck.sh (the compose services' healthcheck) against this
+    stack's pools: healthy on a live pool, unhealthy where none listens."""
+    from conftest import ROOT
+    script = str(ROOT / "docker" / "healthcheck.sh")
+    p = subprocess.run(["sh", script, svc, str(VAR / "run" / f"{svc}.sock")], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run(["sh", script, svc, str(VAR / "run" / "nothing-here.sock")], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0
+
+
 def test_zz_down_finishes_requests_in_flight():
     """Runs last in this file: the stack goes down and comes back up."""
     result = {}

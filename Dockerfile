@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+# Pilotlight images, one multi-stage file (Debian bookworm, the same meson
+# build as ./pilotlight):
+#   --target service   pl-accounts, pl-projects, pl-chat, pl-migrate (one image;
+#                      the compose service picks the binary)
+#   --target nginx     nginx + nchan + headers-more, the shared nginx/ config
+#                      and the built web client
+# No key material or password is baked in: they come from volumes at run time.
+
+# ---- build: the C code ---------------------------------------------------------
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      gcc libc6-dev meson ninja-build pkg-config \
+      libfcgi-dev libjson-c-dev default-libmysqlclient-dev libsodium-dev libcurl4-openssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY meson.build meson_options.txt ./
+COPY libshared libshared
+COPY services services
+COPY tools tools
+COPY tests/bench tests/bench
+RUN meson setup /build /src --buildtype=release \
+ && ninja -C /build \
+ && meson test -C /build --suite unit --print-errorlogs
+
+# ---- web: the React client (skipped while there is no web/) ---------------------
+FROM node:20-bookworm-slim AS web
+WORKDIR /src
+COPY . .
+RUN mkdir -p /out \
+ && if [ -f web/package.json ]; then \
+      cd web && npm ci --no-audit --no-fund && npm run build && cp -r dist/. /out/; \
+    fi
+
+# ---- service: the pools and pl-migrate ------------------------------------------
+FROM debian:bookworm-slim AS service
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libfcgi0ldbl libjson-c5 libmariadb3 libsodium23 libcurl4 ca-certificates libfcgi-bin \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 pilotlight \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin pilotlight
+COPY --from=build /build/services/accounts/pl-accounts /build/services/projects/pl-projects \
+     /build/services/chat/pl-chat /build/tools/pl-migrate /usr/local/bin/
+COPY migrations /usr/share/pilotlight/migrations
+COPY docker/service.sh docker/healthcheck.sh docker/init-secrets.sh docker/migrate.sh /usr/local/bin/
+USER pilotlight
+EXPOSE 9000
+ENTRYPOINT ["/usr/local/bin/service.sh"]
+
+# ---- nginx ----------------------------------------------------------------------
+FROM debian:bookworm-slim AS nginx
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter openssl curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
+COPY nginx /usr/share/pilotlight/nginx
+COPY --from=web /out /usr/share/pilotlight/web
+EXPOSE 8080 8443 8081
+ENTRYPOINT ["/bin/sh", "/usr/share/pilotlight/nginx/compose/entrypoint.sh"]
