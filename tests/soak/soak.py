@@ -38,8 +38,8 @@ import subprocess
 import sys
 import threading
 import time
-from http.client import RemoteDisconnected
 import uuid
+from http.client import RemoteDisconnected
 from urllib.parse import urlsplit
 
 import requests
@@ -871,12 +871,17 @@ def judge(phase):
         elif r.latency > QUICK_FAILURE_S:
             bad.append(r)
             phase.problems.append(f"{r.ep}: a {r.status} after {r.latency:.1f} s (a hang, not a quick failure)")
+    if failures:
+        slowest = max(r.latency for r in failures)
+        kinds = collections.Counter(f"{r.ep} {r.status or r.err}" for r in failures)
+        phase.notes.append(f"{len(failures)} failed requests, answered within {slowest * 1000:.0f} ms at most: "
+                           + ", ".join(f"{k} x{v}" for k, v in kinds.most_common(6)))
     if phase.name == "worker kills" and len(failures) > phase.kills:
         phase.problems.append(f"{len(failures)} failed requests for {phase.kills} workers killed")
     return len(failures), bad
 
 
-def report_phase(phase, good):
+def report_phase(phase):
     recs = phase.records
     secs = max(phase.ended - phase.started, 1e-9)
     say(f"--- {phase.name}: {len(recs)} requests in {secs:.0f} s ({len(recs) / secs:.0f}/s)")
@@ -906,7 +911,7 @@ def report_phase(phase, good):
         say(f"    ... and {len(phase.problems) - 20} more problems")
 
 
-def run_phase(name, clients, duration, fault=None, cut=False, nsubs=4):
+def run_phase(name, clients, duration, fault=None, nsubs=4):
     phase = Phase(name)
     set_phase(phase)
     say(f"=== {name} ({duration} s, {len(clients)} clients)")
@@ -945,7 +950,7 @@ def run_phase(name, clients, duration, fault=None, cut=False, nsubs=4):
     acked = len(phase.writes)
     found = sum(1 for w in phase.writes if w in good)
     seen, bad = judge(phase)
-    report_phase(phase, good)
+    report_phase(phase)
     why = []
     if bad:
         why.append(f"{len(bad)} failures not allowed")
