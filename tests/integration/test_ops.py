@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import requests
-import urllib3  # noqa: F401 (the warning filter below names it)
+import urllib3  # noqa: F401 (named by the warning filter below)
 
 from conftest import BASE_URL, INTERNAL_URL, SERVICES, assert_error
 
@@ -521,3 +521,38 @@ def test_zz_down_finishes_requests_in_flight():
         p = run_pilotlight("up")
         assert p.returncode == 0, p.stdout + p.stderr
     assert requests.get(f"{BASE_URL}/api/projects/health", timeout=5).status_code == 200
+
+
+# --- live chat over HTTPS -------------------------------------------------------------------
+
+
+def test_live_chat_over_https_websocket_and_http2_eventsource(make_user):
+    """The live chat works over TLS: a WebSocket (wss, HTTP/1.1 upgrade) and
+    an EventSource over HTTP/2 both get a message posted over HTTPS."""
+    import json as jsonlib
+    import ssl
+    import websocket
+    from urllib.parse import urlencode
+    user = make_user(display_name="Tls Reader")
+    host = HTTPS_URL.split("//")[1]
+    query = urlencode({"access_token": user.token})
+    path = f"/api/chat/rooms/lobby/live?{query}"
+    ws = websocket.create_connection(f"wss://{host}{path}", timeout=5, sslopt={"cert_reqs": ssl.CERT_NONE})
+    sse = subprocess.Popen(["curl", "-sk", "--http2", "-N", "--max-time", "8", "-H", "Accept: text/event-stream",
+                            "-w", "\nHTTP_VERSION=%{http_version}\n", HTTPS_URL + path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # both subscribed
+        body = f"over tls {time.monotonic_ns()}"
+        r = requests.post(f"{HTTPS_URL}/api/chat/rooms/lobby/messages", json={"body": body}, verify=False,
+                          headers={"Authorization": f"Bearer {user.token}"}, timeout=10)
+        assert r.status_code == 201, r.text
+        sent = r.json()["message"]
+        got = jsonlib.loads(ws.recv())
+        assert got == sent
+    finally:
+        ws.close()
+        out, _ = sse.communicate(timeout=20)
+    assert "HTTP_VERSION=2" in out, out[-300:]
+    events = [jsonlib.loads(line[5:]) for line in out.splitlines() if line.startswith("data:")]
+    assert sent in events, out[-500:]
