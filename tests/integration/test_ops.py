@@ -426,6 +426,15 @@ def test_reload_under_load_fails_no_request():
         assert master_pid(svc)  # the master itself stays
 
 
+def process_alive(pid):
+    """It exists and is not a zombie (it may vanish while we look)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def scaled_logs(instances, rid_prefix):
     return {inst: sum(1 for ln in log_lines(inst) if str(ln.get("request_id", "")).startswith(rid_prefix))
             for inst in instances}
@@ -459,9 +468,7 @@ def test_scaled_service_spreads_load_and_survives_a_stopped_pool():
             load.wait_ok_since(0, 8)
             killed = time.monotonic()
             os.kill(pids["projects-2"], 15)
-            wait_until(lambda: not os.path.exists(f"/proc/{pids['projects-2']}") or
-                       open(f"/proc/{pids['projects-2']}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
-                       timeout=15, message="projects-2 to stop")
+            wait_until(lambda: not process_alive(pids["projects-2"]), timeout=15, message="projects-2 to stop")
             load.wait_ok_since(killed, 12)
         assert not load.failures, f"{len(load.failures)} failed of {load.ok + len(load.failures)}: {load.failures[:5]}"
     finally:
