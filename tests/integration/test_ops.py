@@ -453,6 +453,8 @@ def test_scaled_service_spreads_load_and_survives_a_stopped_pool():
         status = run_pilotlight("status").stdout
         for inst in instances:
             assert re.search(rf"^  {inst} +running +pid {pids[inst]} ", status, re.M), status
+            # and each pool's own metrics (asked on its own socket)
+            assert re.search(rf"^  {inst} +\d+/\d+/\d+ of \d+ +\d+ ", status, re.M), status
         # all three serve: each request's id (kept on the internal listener) is in one pool's log
         prefix = f"scale-{os.getpid()}-{time.monotonic_ns()}-"
         for i in range(30):
