@@ -68,7 +68,9 @@ unsigned sh_db_errno(void);
 bool sh_db_unavailable(void);
 /* Answers the last failure: 503 database_unavailable or 500 internal_error. */
 int sh_db_reply_error(sh_req *req);
-/* Pings the server (connecting if needed): 0 when reachable. */
+/* Checks the server (connecting if needed): 0 when reachable. The connection's
+ * socket is checked every time; a round trip (PING) is made when the server
+ * has not answered one for a second. */
 int sh_db_ping(sh_req *req);
 
 /* Row accessors. */
