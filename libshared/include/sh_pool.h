@@ -36,6 +36,9 @@ typedef struct {
     void (*serve)(int fd, void *ctx);
     /* In a worker about to exit normally. */
     void (*worker_exit)(void *ctx);
+    /* In the master on SIGHUP, before the new workers are forked (they inherit
+     * what it loaded); may be NULL. A failure is the callback's to log. */
+    void (*reload)(void *ctx);
 } sh_pool_callbacks;
 
 /* Opens the listening socket described by cfg->listen. Returns the fd or -1 (logged). */

@@ -16,6 +16,9 @@ typedef struct {
     const sh_conf_row *config_rows; /* the service's own env vars, or NULL */
     void *config;                   /* where config_rows write */
     int (*setup)(void);             /* once, in the master, after config: -1 stops start */
+    int (*reload)(void);            /* in the master on SIGHUP, after the public keys were
+                                       read again (the service's own key files, say);
+                                       -1 keeps everything as it was */
     int (*worker_init)(sh_db *db);  /* in each worker: register statements; -1 ends it */
 } sh_service;
 

@@ -588,6 +588,8 @@ static void sh_master_on_waiting_connection(sh_master *m)
 
 static void sh_master_reload(sh_master *m)
 {
+    if (m->cb->reload != NULL)
+        m->cb->reload(m->cb->ctx);
     m->generation++;
     atomic_store(&m->sb->generation, m->generation);
     sh_log_msgf(SH_LOG_INFO, "pool_reload", "replacing workers, generation %u", m->generation);

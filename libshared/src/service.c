@@ -314,6 +314,29 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
     return 0;
 }
 
+/* SIGHUP in the master: read the public keys (and the service's own files)
+ * again, so that keys can be rotated without a restart; the new workers fork
+ * with them. On any error the old ones stay and the error is logged. */
+static void sh_service_reload(void *ctx)
+{
+    (void)ctx;
+    char err[512];
+    sh_auth_config old = *sh_auth_config_get();
+    if (sh_svc_public_keys != NULL) {
+        sh_auth_config fresh = old;
+        if (sh_auth_load_public_keys(&fresh, sh_svc_public_keys, err, sizeof(err)) != 0) {
+            sh_log_msgf(SH_LOG_ERROR, "reload_failed", "keeping the old keys: %s", err);
+            return;
+        }
+        sh_auth_configure(&fresh);
+    }
+    if (sh_svc->reload != NULL && sh_svc->reload() != 0) {
+        sh_auth_configure(&old);
+        return;
+    }
+    sh_log_msgf(SH_LOG_INFO, "config_reloaded", "%d public key(s)", sh_auth_config_get()->nkeys);
+}
+
 static void sh_print_help(const sh_service *svc)
 {
     printf("pl-%s: the %s service of Pilotlight (a FastCGI worker pool)\n\n"
@@ -422,7 +445,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     sh_pool_callbacks cb = {.ctx = NULL,
                             .worker_init = sh_service_worker_init,
                             .serve = sh_service_serve_connection,
-                            .worker_exit = sh_service_worker_exit};
+                            .worker_exit = sh_service_worker_exit,
+                            .reload = sh_service_reload};
     int rc = sh_pool_run(&sh_conf.pool, fd, sb, &cb);
     if (sh_conf.pid_file != NULL)
         unlink(sh_conf.pid_file);

@@ -22,6 +22,7 @@ acc_signing_key acc_key;
 
 int acc_keys_load(char *err, size_t errlen)
 {
+    acc_signing_key key;
     FILE *f = fopen(acc_conf.signing_key_file, "r");
     if (f == NULL) {
         snprintf(err, errlen, "cannot open the signing key %s: %s", acc_conf.signing_key_file, strerror(errno));
@@ -35,20 +36,24 @@ int acc_keys_load(char *err, size_t errlen)
     sodium_memzero(line, sizeof(line));
     sodium_memzero(seed64, sizeof(seed64));
     if (!ok) {
+        sodium_memzero(seed, sizeof(seed));
         snprintf(err, errlen, "%s: expected one line \"kid base64url-seed\"", acc_conf.signing_key_file);
         return -1;
     }
-    crypto_sign_seed_keypair(acc_key.pk, acc_key.sk, seed);
+    crypto_sign_seed_keypair(key.pk, key.sk, seed);
     sodium_memzero(seed, sizeof(seed));
-    snprintf(acc_key.kid, sizeof(acc_key.kid), "%s", kid);
+    snprintf(key.kid, sizeof(key.kid), "%s", kid);
 
     /* The signing key must be the current public key, or nobody could verify. */
     const sh_auth_config *ac = sh_auth_config_get();
-    if (ac->nkeys == 0 || strcmp(ac->keys[0].kid, acc_key.kid) != 0 ||
-        memcmp(ac->keys[0].pk, acc_key.pk, sizeof(acc_key.pk)) != 0) {
-        snprintf(err, errlen, "the signing key %s is not the first key of PL_JWT_PUBLIC_KEYS_FILE", acc_key.kid);
+    if (ac->nkeys == 0 || strcmp(ac->keys[0].kid, key.kid) != 0 ||
+        memcmp(ac->keys[0].pk, key.pk, sizeof(key.pk)) != 0) {
+        snprintf(err, errlen, "the signing key %s is not the first key of PL_JWT_PUBLIC_KEYS_FILE", key.kid);
+        sodium_memzero(&key, sizeof(key));
         return -1;
     }
+    acc_key = key;
+    sodium_memzero(&key, sizeof(key));
     return 0;
 }
 

@@ -136,6 +136,18 @@ static int acc_setup(void)
     return acc_passwords_setup();
 }
 
+/* SIGHUP: the signing key again (key rotation); the public keys were just
+ * read again by libshared, and the signing key must be their first. */
+static int acc_reload(void)
+{
+    char err[512];
+    if (acc_keys_load(err, sizeof(err)) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "reload_failed", "keeping the old keys: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int acc_worker_init(sh_db *db)
 {
     for (int i = 0; i < ACC_STMT_COUNT; i++)
@@ -146,6 +158,7 @@ static int acc_worker_init(sh_db *db)
 static const sh_service acc_service = {
     .name = "accounts",
     .routes = acc_routes,
+    .reload = acc_reload,
     .config_rows = acc_config_rows,
     .config = &acc_conf,
     .setup = acc_setup,

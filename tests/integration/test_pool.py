@@ -59,10 +59,12 @@ def test_pools_scale_to_zero_and_wake_with_exactly_one_spawn(api, internal):
     assert worker_pids(svc) == [woke]
     after = pool_status(internal, svc)  # served by the worker that just woke
     assert [w["pid"] for w in after["worker_list"]] == [woke]
-    assert after["counters"]["spawns"] == before["spawns"] + 1
-    assert after["counters"]["idle_exits"] >= before["idle_exits"] + 1
+    # exactly one spawn since the pool was at zero: the worker that answered
+    # (the counters also count whatever else reached chat while we waited)
     spawned = events_since(svc, mark, "worker_spawn")
     assert [ln["worker_pid"] for ln in spawned] == [woke]
+    assert after["counters"]["spawns"] >= before["spawns"] + 1
+    assert after["counters"]["idle_exits"] >= before["idle_exits"] + 1
     # the masters were never restarted, and it goes back to zero again
     wait_for_zero(svc)
     assert {s: master_pid(s) for s in SERVICES} == masters
