@@ -1,0 +1,121 @@
+// live.js: a room's live connection. Each connection needs a single-use
+// ticket (POST .../ticket); it is a WebSocket, or an EventSource when
+// WebSockets are missing or never open. When it drops it comes back by
+// itself (1 s, 2 s, 4 s ... at most 15 s apart, with a new ticket), and every
+// time it opens it reads the history after the last message the page has, so
+// nothing sent while it was away is missed. Each live event is a stored
+// message's JSON.
+import { chat } from '../api.js';
+
+const MAX_DELAY_MS = 15000;
+const GAP_PAGE = 200;
+
+/**
+ * connectLive(room, {lastId, deliver, status}): starts; returns stop().
+ * lastId() gives the newest id the page has; deliver(messages) adds messages;
+ * status(s) with s one of 'connecting', 'live', 'reconnecting', 'denied'.
+ */
+export function connectLive(room, { lastId, deliver, status }) {
+  let stopped = false;
+  let conn = null;
+  let timer = null;
+  let attempt = 0;
+  let wsFailures = 0;
+  let useEventSource = typeof WebSocket === 'undefined';
+
+  const retry = () => {
+    conn = null;
+    if (stopped) return;
+    status('reconnecting');
+    const delay = Math.min(1000 * 2 ** attempt, MAX_DELAY_MS);
+    attempt += 1;
+    timer = setTimeout(open, delay);
+  };
+
+  const fillGap = async () => {
+    try {
+      for (;;) {
+        const after = lastId();
+        const data = await chat.history(room, after ? { after, limit: GAP_PAGE } : { limit: 50 });
+        if (stopped) return;
+        deliver(data.messages);
+        if (!after || data.messages.length < GAP_PAGE) return;
+      }
+    } catch {
+      // the next message or reconnect fills it
+    }
+  };
+
+  const opened = () => {
+    attempt = 0;
+    wsFailures = 0;
+    status('live');
+    fillGap();
+  };
+
+  const onEvent = (e) => {
+    try {
+      const m = JSON.parse(e.data);
+      if (m && typeof m.id === 'number') deliver([m]);
+    } catch {
+      // not a message (nothing else is published)
+    }
+  };
+
+  async function open() {
+    timer = null;
+    if (stopped) return;
+    status(attempt === 0 ? 'connecting' : 'reconnecting');
+    let ticket;
+    try {
+      ticket = await chat.ticket(room);
+    } catch (err) {
+      if (err.status === 403 || err.status === 404) {
+        status('denied');
+        return;
+      }
+      retry();
+      return;
+    }
+    if (stopped) return;
+    if (!useEventSource) {
+      const url = new URL(ticket.url, window.location.href);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      const ws = new WebSocket(url.href);
+      let wasOpen = false;
+      conn = ws;
+      ws.onopen = () => {
+        wasOpen = true;
+        opened();
+      };
+      ws.onmessage = onEvent;
+      ws.onclose = () => {
+        if (conn !== ws) return;
+        if (!wasOpen && ++wsFailures >= 2) useEventSource = true; // a proxy that drops WebSockets
+        retry();
+      };
+    } else {
+      const es = new EventSource(ticket.url);
+      conn = es;
+      es.onopen = opened;
+      es.onmessage = onEvent;
+      // its own reconnect would reuse the spent ticket: close, and start over
+      es.onerror = () => {
+        if (conn !== es) return;
+        es.close();
+        retry();
+      };
+    }
+  }
+
+  open();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    if (conn) {
+      const c = conn;
+      conn = null;
+      c.close();
+    }
+  };
+}
