@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tests/browser/run.sh: the web client's browser tests: Debian's Chromium
+# driven by playwright-core (node's test runner, app.test.mjs) against a
+# running stack. `./pilotlight test` runs it with PL_BASE_URL,
+# PL_ADMIN_EMAIL and PL_ADMIN_PASSWORD in the environment; against a stack
+# kept with `./pilotlight test --keep`, PL_VAR=var/test-N is enough (its
+# test.env is read). Screenshots of each main page, and of any failure, go to
+# var/screenshots/ of this checkout (PL_SCREENSHOTS to change it).
+set -euo pipefail
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+root=$(cd -- "$here/../.." && pwd -P)
+
+if [[ -z ${PL_BASE_URL:-} && -n ${PL_VAR:-} && -f $PL_VAR/test.env ]]; then
+  set -a
+  # shellcheck disable=SC1091
+  . "$PL_VAR/test.env"
+  set +a
+fi
+: "${PL_BASE_URL:?PL_BASE_URL is not set (run through ./pilotlight test, or set PL_VAR to a kept test stack)}"
+: "${PL_ADMIN_EMAIL:?PL_ADMIN_EMAIL is not set}"
+: "${PL_ADMIN_PASSWORD:?PL_ADMIN_PASSWORD is not set}"
+[[ -x ${PL_CHROMIUM:=/usr/bin/chromium} ]] || { echo "browser tests: $PL_CHROMIUM is missing (Debian package chromium)" >&2; exit 1; }
+export PL_CHROMIUM
+
+cd "$here"
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+export PL_SCREENSHOTS=${PL_SCREENSHOTS:-$root/var/screenshots}
+mkdir -p "$PL_SCREENSHOTS"
+# bounded: the whole run takes well under a minute; a hung browser must not hang the suite
+timeout 300 node --test --test-concurrency=1 --test-reporter=spec app.test.mjs
