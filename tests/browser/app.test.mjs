@@ -366,6 +366,81 @@ scenario('the lobby falls back to EventSource when WebSockets never open', async
   await shot(a.page, 'lobby');
 });
 
+scenario('messages that arrive while the user is scrolled up get an unread marker', async (open) => {
+  const owner = await newUser('reader');
+  const project = await newProject(owner, 'Vostok');
+  const room = `project-${project.id}`;
+  for (let i = 1; i <= 30; i++) {
+    const r = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: `Backlog ${i}` } });
+    assert.equal(r.status, 201);
+  }
+  const { page } = await open({ signedInAs: owner });
+  await page.goto(`/projects/${project.id}`);
+  const chatRoom = page.locator(`[data-room="${room}"]`);
+  await chatRoom.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  await expectText(chatRoom.locator('.message-body'), 'Backlog 30');
+  await chatRoom.locator('.chat-log').evaluate((el) => {
+    el.scrollTop = 0;
+    el.dispatchEvent(new Event('scroll'));
+  });
+  const r = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: await adminToken(), body: { body: 'Look down here' } });
+  assert.equal(r.status, 201);
+  const pill = chatRoom.getByRole('button', { name: '1 new message' });
+  await pill.waitFor();
+  const marker = chatRoom.locator('.unread-marker');
+  await marker.waitFor();
+  assert.equal(await marker.locator('xpath=..').locator('.message-body').textContent(), 'Look down here');
+  await shot(page, 'chat-unread');
+  await pill.click();
+  await pill.waitFor({ state: 'detached' });
+  assert.ok(
+    await chatRoom.locator('.chat-log').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 24),
+    'scrolled to the newest message',
+  );
+});
+
+// ---- the API module -------------------------------------------------------------
+
+scenario('a rejected access token is refreshed once and the call retried; a failed refresh sends to login', async (open) => {
+  const user = await newUser('refresher');
+  await newProject(user, 'Soyuz');
+  const { page, context } = await open({ signedInAs: user });
+  await page.goto('/projects');
+  await page.locator('.project-item', { hasText: 'Soyuz' }).waitFor();
+
+  // the next projects call goes out with a token the server rejects (401)
+  let spoiled = 0;
+  const seen = [];
+  page.on('response', (res) => {
+    if (res.url().includes('/api/')) seen.push(`${res.request().method()} ${new URL(res.url()).pathname} ${res.status()}`);
+  });
+  await page.route(/\/api\/projects\?/, async (route) => {
+    if (spoiled === 0) {
+      spoiled += 1;
+      await route.continue({ headers: { ...route.request().headers(), authorization: 'Bearer not-a-valid-token' } });
+    } else await route.continue();
+  });
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+  await page.locator('.project-item', { hasText: 'Soyuz' }).waitFor();
+  assert.deepEqual(
+    seen.filter((l) => /projects|refresh/.test(l)),
+    ['GET /api/projects 401', 'POST /api/accounts/refresh 200', 'GET /api/projects 200'],
+  );
+
+  // without the refresh cookie the session cannot be renewed: to login, and back after it
+  await context.clearCookies();
+  spoiled = 0;
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+  await page.waitForURL(/\/login\?next=%2Fprojects$/);
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(/\/projects$/);
+  await page.locator('.project-item', { hasText: 'Soyuz' }).waitFor();
+});
+
 // ---- admin ----------------------------------------------------------------------
 
 scenario('an admin writes internal notes; the owner never receives them', async (open) => {
