@@ -460,6 +460,7 @@ scenario('an admin writes internal notes; the owner never receives them', async 
   await row.getByRole('button', { name: 'Save notes' }).click();
   await row.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
   await admin.page.getByRole('heading', { name: 'Users' }).waitFor();
+  await admin.page.evaluate(() => window.scrollTo(0, 0));
   await shot(admin.page, 'admin', { fullPage: false });
   const stored = await apiCall('GET', `/api/projects/${project.id}`, { token: await adminToken() });
   assert.equal(stored.body.project.internal_notes, note);
