@@ -453,9 +453,13 @@ scenario('an admin writes internal notes; the owner never receives them', async 
   await admin.page.getByRole('heading', { name: 'All projects' }).waitFor();
   const row = admin.page.locator(`[data-project-id="${project.id}"]`);
   await admin.page.locator('[data-project-id]').first().waitFor();
-  while ((await row.count()) === 0) {
-    await admin.page.getByRole('button', { name: 'Load more projects' }).click();
+  // the newest project is on the last page: load pages until it shows
+  const more = admin.page.getByRole('button', { name: 'Load more projects' });
+  for (let i = 0; i < 100 && (await row.count()) === 0; i++) {
+    if (await more.isEnabled().catch(() => false)) await more.click({ timeout: 2000 }).catch(() => {});
+    else await sleep(100);
   }
+  await row.waitFor();
   await row.getByLabel(/Internal notes/).fill(note);
   await row.getByRole('button', { name: 'Save notes' }).click();
   await row.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
