@@ -1,7 +1,7 @@
 #!/bin/sh
 # Entrypoint of the compose nginx container: renders the same
 # nginx/pilotlight.conf.tmpl as ./pilotlight (same api.conf, fastcgi.conf,
-# security_headers.conf), with one difference: upstreams.conf sends each
+# security_headers.conf, errors/), with one difference: upstreams.conf sends each
 # service's requests to its compose service by name, resolved through
 # Docker's DNS at request time (re-resolved every 5 s), so
 # `docker compose up --scale projects=3` spreads load over all three and a
@@ -61,6 +61,9 @@ if grep -n '{{[A-Z_]*}}' "$dir/nginx.conf" >&2; then
   exit 1
 fi
 cp "$src/api.conf" "$src/fastcgi.conf" "$src/security_headers.conf" "$dir/"
+# the web client's friendly 404 and 50x pages (served at /_errors/)
+mkdir -p "$dir/errors"
+cp "$src/errors/404.html" "$src/errors/50x.html" "$src/errors/errors.css" "$dir/errors/"
 
 # A variable in fastcgi_pass makes nginx resolve the name per request
 # (cached for PL_RESOLVER_VALID) instead of once at start.
