@@ -254,9 +254,6 @@ void sh_pool_worker_waiting(bool waiting)
         sh_worker_maybe_notify();
 }
 
-/* Connections a worker takes back to back before it waits in epoll again. */
-#define SH_WORKER_BURST 16
-
 static void sh_worker_serve_one(int fd, const sh_pool_callbacks *cb)
 {
     sh_slot_set(sh_pool_slot, SH_SLOT_BUSY);
@@ -354,25 +351,20 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
         if (n <= 0)
             continue; /* a signal, or the idle deadline: both are checked above */
 
-        /* Under load the next connection is usually waiting already: take up
-         * to SH_WORKER_BURST of them back to back without asking epoll again
-         * (then through epoll_pwait once more, where the stop signals land). */
-        for (int burst = 0; burst < SH_WORKER_BURST; burst++) {
-            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
-                    break; /* none waiting, or another worker took it */
-                sh_log_msgf(SH_LOG_ERROR, "accept_failed", "accept: %s", strerror(errno));
-                struct timespec pause = {0, 10 * 1000 * 1000}; /* EMFILE and kin: don't spin */
-                nanosleep(&pause, NULL);
-                break;
-            }
-            sh_worker_serve_one(fd, cb);
-            idle_since = sh_now_us();
-            if (cfg->max_requests > 0 && (int64_t)atomic_load(&sh_pool_slot->requests) >= cfg->max_requests) {
-                atomic_fetch_add(&sh_pool_sb->recycled, 1);
-                sh_worker_exit(SH_EXIT_RECYCLED, cb, 0);
-            }
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                continue; /* another worker took it */
+            sh_log_msgf(SH_LOG_ERROR, "accept_failed", "accept: %s", strerror(errno));
+            struct timespec pause = {0, 10 * 1000 * 1000}; /* EMFILE and kin: don't spin */
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        sh_worker_serve_one(fd, cb);
+        idle_since = sh_now_us();
+        if (cfg->max_requests > 0 && (int64_t)atomic_load(&sh_pool_slot->requests) >= cfg->max_requests) {
+            atomic_fetch_add(&sh_pool_sb->recycled, 1);
+            sh_worker_exit(SH_EXIT_RECYCLED, cb, 0);
         }
     }
 }
