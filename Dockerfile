@@ -24,14 +24,12 @@ RUN meson setup /build /src --buildtype=release \
  && ninja -C /build \
  && meson test -C /build --suite unit --print-errorlogs
 
-# ---- web: the React client (skipped while there is no web/) ---------------------
+# ---- web: the React client ------------------------------------------------------
 FROM node:20-bookworm-slim AS web
 WORKDIR /src
 COPY . .
 RUN mkdir -p /out \
- && if [ -f web/package.json ]; then \
-      cd web && npm ci --no-audit --no-fund && npm run build && cp -r dist/. /out/; \
-    fi
+ && cd web && npm ci --no-audit --no-fund && npm run build && cp -r dist/. /out/
 
 # ---- service: the pools and pl-migrate ------------------------------------------
 FROM debian:bookworm-slim AS service

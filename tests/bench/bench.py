@@ -14,7 +14,7 @@ read as a ratio to another taken minutes apart on the same machine:
               a warm request to the worker it just started;
   idle        CPU time and wakeups of the pool masters and nginx over a few
               seconds with every pool at zero workers; the memory they hold;
-  chat        tests/bench/chat_live.py, when it exists.
+  chat        tests/bench/chat_live.py.
 
 Settings (environment): PL_BENCH_SECONDS (4, one wrk run), PL_BENCH_TRIALS
 (30 cold starts), PL_BENCH_IDLE_SECONDS (10), PL_BENCH_WORKERS (4: the bare
@@ -498,9 +498,6 @@ class PeakRss:
 
 
 def chat_live():
-    if not os.path.exists(CHAT_LIVE):
-        NOTES.append("chat: skipped, tests/bench/chat_live.py is not there yet")
-        return None
     say("chat: tests/bench/chat_live.py")
     try:
         p = subprocess.run(["/usr/bin/python3", CHAT_LIVE, "--base", HTTP, "--internal", INTERNAL],

@@ -23,7 +23,7 @@ message of their room, once, in order.
 
   soak.py run --rows FILE --duration S --clients N   (the stack must run;
           environment as `./pilotlight test` writes it to $PL_VAR/test.env)
-  soak.py row --rows FILE --scenario NAME (--rc N --seconds S | --skip WHY)
+  soak.py row --rows FILE --scenario NAME --rc N --seconds S
   soak.py table --rows FILE                           the one table; 1 if a row failed
 """
 import argparse
@@ -1046,12 +1046,8 @@ def cmd_run(args):
 
 
 def cmd_row(args):
-    if args.skip:
-        row = {"scenario": args.scenario, "requests": "-", "allowed": "-", "seen": "-", "acked": "-", "found": "-",
-               "verdict": f"skipped: {args.skip}"}
-    else:
-        row = {"scenario": f"{args.scenario} ({args.seconds} s)", "requests": "-", "allowed": "-", "seen": "-",
-               "acked": "-", "found": "-", "verdict": "PASS" if args.rc == 0 else f"FAIL (exit {args.rc})"}
+    row = {"scenario": f"{args.scenario} ({args.seconds} s)", "requests": "-", "allowed": "-", "seen": "-",
+           "acked": "-", "found": "-", "verdict": "PASS" if args.rc == 0 else f"FAIL (exit {args.rc})"}
     with open(args.rows, "a") as f:
         f.write(json.dumps(row) + "\n")
     return 0
@@ -1094,7 +1090,6 @@ def main():
     w.add_argument("--scenario", required=True)
     w.add_argument("--rc", type=int, default=0)
     w.add_argument("--seconds", type=int, default=0)
-    w.add_argument("--skip", default="")
     t = sub.add_parser("table")
     t.add_argument("--rows", required=True)
     args = ap.parse_args()
