@@ -86,6 +86,23 @@ def b64url_decode(text):
     return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
 
 
+def b64url(data):
+    """base64url without padding, of bytes or a str (UTF-8)."""
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_segment(obj):
+    """One JWT segment: compact JSON, base64url."""
+    return b64url(json.dumps(obj, separators=(",", ":")))
+
+
+def jwt_header(token):
+    """The header of a compact JWT, read without verifying it."""
+    return json.loads(b64url_decode(token.split(".")[0]))
+
+
 def jwt_claims(token):
     """The claims of a compact JWT, read without verifying it."""
     return json.loads(b64url_decode(token.split(".")[1]))

@@ -23,15 +23,9 @@ import nacl.signing
 import pytest
 import requests
 
-from conftest import BASE_URL, SERVICES, VAR, assert_error, b64url_decode, sql
+from conftest import BASE_URL, SERVICES, VAR, assert_error, b64url, b64url_decode, jwt_claims, jwt_segment, sql
 
 WHO = ("anon", "bad", "expired", "other", "owner", "admin")
-
-
-def b64url(data):
-    import base64
-
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Ctx:
@@ -43,12 +37,11 @@ class Ctx:
         self.other = make_user(display_name="Other")
         self.admin = admin
         kid, seed = (VAR / "secrets" / "jwt_signing.key").read_text().split()
-        claims = json.loads(b64url_decode(self.owner.token.split(".")[1]))
+        claims = jwt_claims(self.owner.token)
         now = int(time.time())
         claims.update(iat=now - 7200, nbf=now - 7200, exp=now - 3600)
         header = {"alg": "EdDSA", "typ": "JWT", "kid": kid}
-        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                         b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        signing_input = f"{jwt_segment(header)}.{jwt_segment(claims)}"
         sig = nacl.signing.SigningKey(b64url_decode(seed)).sign(signing_input.encode()).signature
         self.expired_token = f"{signing_input}.{b64url(sig)}"
         head, payload, sig = self.owner.token.split(".")

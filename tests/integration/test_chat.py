@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import pathlib
-import random
 import re
 import socket
 import threading
@@ -231,7 +230,7 @@ def bob(make_user):
 def project(api, alice):
     r = api.post("/api/projects", {"name": "chatty"}, token=alice.token)
     assert r.status_code == 201, r.text
-    return r.json()["project"] if "project" in r.json() else r.json()
+    return r.json()["project"]
 
 
 # --- live delivery ---------------------------------------------------------------------
@@ -407,7 +406,7 @@ def test_project_room_access_follows_owner_and_admins(api, make_user, admin, bob
     owner = make_user(display_name="Owner")
     r = api.post("/api/projects", {"name": "room"}, token=owner.token)
     assert r.status_code == 201, r.text
-    pid = (r.json().get("project") or r.json())["id"]
+    pid = r.json()["project"]["id"]
     room = f"project-{pid}"
     with ws_subscribe(room, ticket=ticket(api, owner, room)) as ws, \
             sse_subscribe(room, access_token=admin.token) as sse:

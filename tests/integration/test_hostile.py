@@ -5,7 +5,6 @@ every malformed form. Each gets a JSON error with the right status and code
 and changes nothing in the database; SQL metacharacters are stored verbatim.
 
 Requests that `requests` would refuse or normalize go over a raw socket."""
-import base64
 import hashlib
 import hmac
 import json
@@ -17,7 +16,7 @@ import uuid
 import nacl.signing
 import pytest
 
-from conftest import (BASE_URL, INTERNAL_URL, VAR, assert_error, b64url_decode, pool_status, sql, unique_email,
+from conftest import (BASE_URL, INTERNAL_URL, VAR, assert_error, b64url, b64url_decode, jwt_segment, pool_status, sql,
                       wait_until)
 
 HOST, PORT = re.match(r"http://([^:/]+):(\d+)", BASE_URL).groups()
@@ -426,16 +425,6 @@ def test_request_ids(api, internal):
 # --- access tokens in every malformed form ----------------------------------------------------
 
 
-def b64url(data):
-    if isinstance(data, str):
-        data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def seg(obj):
-    return b64url(json.dumps(obj, separators=(",", ":")))
-
-
 def bad_tokens(api, user):
     kid, seed = (VAR / "secrets" / "jwt_signing.key").read_text().split()
     sk = nacl.signing.SigningKey(b64url_decode(seed))
@@ -447,19 +436,19 @@ def bad_tokens(api, user):
 
     def sign(c, header=None, key=sk):
         header = header or {"alg": "EdDSA", "typ": "JWT", "kid": kid}
-        si = f"{seg(header)}.{seg(c)}"
+        si = f"{jwt_segment(header)}.{jwt_segment(c)}"
         return f"{si}.{b64url(key.sign(si.encode()).signature)}"
 
     def hs256(secret):
-        si = f"{seg({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{seg(claims)}"
+        si = f"{jwt_segment({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{jwt_segment(claims)}"
         return f"{si}.{b64url(hmac.new(secret, si.encode(), hashlib.sha256).digest())}"
 
     good = sign(claims)
     h, p, s = good.split(".")
     tampered = dict(claims, role="admin")
     return {
-        "none alg": f"{seg({'alg': 'none', 'typ': 'JWT'})}.{seg(claims)}.",
-        "none alg with kid": f"{seg({'alg': 'none', 'kid': kid})}.{seg(claims)}.{s}",
+        "none alg": f"{jwt_segment({'alg': 'none', 'typ': 'JWT'})}.{jwt_segment(claims)}.",
+        "none alg with kid": f"{jwt_segment({'alg': 'none', 'kid': kid})}.{jwt_segment(claims)}.{s}",
         "HS256 with the public key (base64url)": hs256(pub_b64.encode()),
         "HS256 with the public key (raw)": hs256(b64url_decode(pub_b64)),
         "wrong kid": sign(claims, {"alg": "EdDSA", "typ": "JWT", "kid": "k-unknown"}),
@@ -475,7 +464,7 @@ def bad_tokens(api, user):
         "float exp": sign(dict(claims, exp=now + 600.5)),
         "huge exp as 1e400": f"{h}.{b64url(json.dumps(claims).replace(str(now + 600), '1e400'))}.{s}",
         "other issuer": sign(dict(claims, iss="someone-else")),
-        "tampered payload": f"{h}.{seg(tampered)}.{s}",
+        "tampered payload": f"{h}.{jwt_segment(tampered)}.{s}",
         "sub not a user id": sign(dict(claims, sub="1 OR 1=1")),
         "unknown role": sign(dict(claims, role="root")),
         "too long (6000)": f"{h}.{p}{'A' * 6000}.{s}",

@@ -3,28 +3,21 @@ hold the previous key while tokens signed with it are still out there. The
 operator writes the new key files and sends SIGHUP (`./pilotlight reload`):
 each pool master reads its keys again and forks its new workers with them.
 A broken key file is refused and the old keys stay."""
-import base64
-import json
 import os
 import signal
 
 import nacl.signing
 import pytest
 
-from conftest import SERVICES, VAR, assert_error, log_lines, master_pid, wait_until
+from conftest import SERVICES, VAR, assert_error, b64url, jwt_header, log_lines, master_pid, wait_until
 
 SECRETS = VAR / "secrets"
 SIGNING = SECRETS / "jwt_signing.key"
 PUBLIC = SECRETS / "jwt_public.keys"
 
 
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def header_kid(token):
-    head = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
+    return jwt_header(token)["kid"]
 
 
 def reload_all():
