@@ -1,44 +1,17 @@
 // Admin.jsx: every project with its internal notes editable in place, and
 // every user with role change and disable. Only admins see the link; the API
 // refuses these calls to anyone else anyway.
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import { accounts, projects } from '../api.js';
 import { FormError } from '../components/Field.jsx';
 import LoaderButton from '../components/LoaderButton.jsx';
 import { Link } from '../router.jsx';
 import { useSession } from '../session.jsx';
 import { notesProblem } from '../validate.js';
+import usePaged from '../usePaged.js';
 import { StateBadge } from './Projects.jsx';
 
 const PAGE_SIZE = 50;
-
-/** A cursor-paged list: items, loadMore, and the error of the last load. */
-function usePaged(fetchPage, key) {
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const [error, setError] = useState(null);
-  const [loaded, setLoaded] = useState(false);
-  const load = useCallback(
-    async (after) => {
-      try {
-        const data = await fetchPage({ limit: PAGE_SIZE, cursor: after });
-        setItems((old) => (after ? [...old, ...data[key]] : data[key]));
-        setCursor(data.next_cursor);
-        setError(null);
-      } catch (err) {
-        setError(err.message);
-      } finally {
-        setLoaded(true);
-      }
-    },
-    [fetchPage, key],
-  );
-  useEffect(() => {
-    load(null);
-  }, [load]);
-  const replace = (item) => setItems((old) => old.map((x) => (x.id === item.id ? item : x)));
-  return { items, cursor, error, loaded, loadMore: () => load(cursor), replace };
-}
 
 function NotesEditor({ project, onSaved }) {
   const [notes, setNotes] = useState(project.internal_notes || '');
@@ -108,7 +81,7 @@ function NotesEditor({ project, onSaved }) {
 
 function AdminProjects() {
   const fetchPage = useCallback((p) => projects.list({ ...p, all: true }), []);
-  const list = usePaged(fetchPage, 'projects');
+  const list = usePaged(fetchPage, 'projects', PAGE_SIZE);
   return (
     <section className="admin-section" aria-labelledby="admin-projects">
       <h2 id="admin-projects">All projects</h2>
@@ -191,7 +164,7 @@ function AdminUsers() {
   const [query, setQuery] = useState('');
   const [prefix, setPrefix] = useState('');
   const fetchPage = useCallback((p) => accounts.users({ ...p, email_prefix: prefix }), [prefix]);
-  const list = usePaged(fetchPage, 'users');
+  const list = usePaged(fetchPage, 'users', PAGE_SIZE);
   return (
     <section className="admin-section" aria-labelledby="admin-users">
       <h2 id="admin-users">Users</h2>

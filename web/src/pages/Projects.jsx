@@ -1,6 +1,6 @@
 // Projects.jsx: the user's projects, a page at a time, and "New project" in a
 // Modal.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { projects } from '../api.js';
 import { FormError, useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
@@ -8,9 +8,11 @@ import Modal from '../components/Modal.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
 import { Link, navigate } from '../router.jsx';
 import { useSession } from '../session.jsx';
+import usePaged from '../usePaged.js';
 import { projectRules, stateLabel } from '../validate.js';
 
 const PAGE_SIZE = 10;
+const fetchProjects = (query) => projects.list(query);
 
 function NewProjectModal({ onClose }) {
   const form = useForm({ name: '', description: '', state: 'planning' }, projectRules);
@@ -51,28 +53,8 @@ export function StateBadge({ state }) {
 
 export default function ProjectsPage() {
   const { user } = useSession();
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState(null);
+  const { items, cursor, error, loaded, loadMore } = usePaged(fetchProjects, 'projects', PAGE_SIZE);
   const [creating, setCreating] = useState(false);
-
-  const load = useCallback(async (after) => {
-    try {
-      const data = await projects.list({ limit: PAGE_SIZE, cursor: after });
-      setItems((old) => (after ? [...old, ...data.projects] : data.projects));
-      setCursor(data.next_cursor);
-      setError(null);
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setLoaded(true);
-    }
-  }, []);
-
-  useEffect(() => {
-    load(null);
-  }, [load]);
 
   return (
     <section className="page">
@@ -108,7 +90,7 @@ export default function ProjectsPage() {
       )}
       {cursor && (
         <div className="more">
-          <LoaderButton onClick={() => load(cursor)}>Load more</LoaderButton>
+          <LoaderButton onClick={loadMore}>Load more</LoaderButton>
         </div>
       )}
       {creating && <NewProjectModal onClose={() => setCreating(false)} />}
