@@ -247,7 +247,7 @@ static void sh_worker_maybe_notify(void)
 
 void sh_pool_worker_waiting(bool waiting)
 {
-    if (sh_pool_slot == NULL || getpid() == sh_pool_master_pid)
+    if (sh_pool_slot == NULL) /* the master, or a command: not a worker */
         return;
     sh_slot_set(sh_pool_slot, waiting ? SH_SLOT_WAITING : SH_SLOT_BUSY);
     if (waiting)
