@@ -5,6 +5,7 @@
 #ifndef SH_AUTH_H
 #define SH_AUTH_H
 
+#include "sh_codec.h"
 #include "sh_http.h"
 
 #include <sodium.h>
@@ -46,10 +47,5 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
  * claims; returns the token in the arena. */
 char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_sign_SECRETKEYBYTES],
                   json_object *claims);
-
-/* base64url without padding. Encode returns an arena string; decode returns the
- * length written to out (at most cap), or -1 when s is not base64url or too long. */
-char *sh_b64url_encode(sh_arena *a, const unsigned char *data, size_t len);
-long sh_b64url_decode(unsigned char *out, size_t cap, const char *s, size_t len);
 
 #endif

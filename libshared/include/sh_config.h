@@ -35,7 +35,13 @@ typedef struct {
 
 /* Fills `conf` from the environment. Returns 0, or -1 with a message in err. */
 int sh_config_load(const sh_conf_row *rows, void *conf, char *err, size_t errlen);
-/* Prints one line per row: name, default, help. */
+/* Prints one line per row: name, default, help (for --help). */
 void sh_config_print_help(FILE *out, const sh_conf_row *rows);
+/* Prints "NAME=default" per row, "NAME=" when it has none (for --print-defaults:
+ * shell-readable, so scripts read defaults from the binaries, never retype them). */
+void sh_config_print_defaults(FILE *out, const sh_conf_row *rows);
+/* Prints one Markdown table row per row: | `NAME` | default | values | help |
+ * (for --config-reference, which docs/configuration.md is made from). */
+void sh_config_print_markdown(FILE *out, const sh_conf_row *rows);
 
 #endif

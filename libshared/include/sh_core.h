@@ -31,6 +31,10 @@ void *sh_xmalloc(size_t n);
 void *sh_xcalloc(size_t n, size_t size);
 char *sh_xstrdup(const char *s);
 
+/* Writes this process's pid and a newline to path, atomically (a temporary
+ * file renamed over it). 0, or -1 (errno set). */
+int sh_pid_file_write(const char *path);
+
 /* Logs a fatal event and exits with status 1. */
 SH_NORETURN void sh_fatal(const char *fmt, ...) SH_PRINTF(1, 2);
 

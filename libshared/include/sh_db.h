@@ -6,6 +6,7 @@
 #ifndef SH_DB_H
 #define SH_DB_H
 
+#include "sh_config.h"
 #include "sh_http.h"
 
 typedef struct sh_db sh_db;
@@ -20,6 +21,10 @@ typedef struct {
     int64_t connect_timeout_ms;
     int64_t query_timeout_ms;
 } sh_db_config;
+
+/* The PL_DB_* settings as config rows over an sh_db_config: the one place their
+ * names, defaults and bounds are written (services and pl-migrate load them). */
+extern const sh_conf_row sh_db_conf_rows[];
 
 /* One row: column values as NUL-terminated strings in the arena (NULL for SQL NULL). */
 typedef struct {

@@ -30,6 +30,7 @@ typedef struct {
     int64_t json_max_depth;
     bool test_routes;
     const char *pid_file;
+    const char *supervisor_pid_file;
     bool supervise;
     int log_level;
     const char *public_url;

@@ -11,7 +11,10 @@
 #define SH_SUPERVISE_H
 
 /* Returns 0 in a freshly forked master (which goes on starting the pool);
- * in the supervisor it never returns (it exits with the master's status). */
-int sh_supervise(const char *service);
+ * in the supervisor it never returns (it exits with the master's status).
+ * pid_file (may be NULL): the supervisor's pid is written there, and removed
+ * when it exits, so that a stop can be sent to it: a master that dies after
+ * the supervisor was told to stop is not restarted. */
+int sh_supervise(const char *service, const char *pid_file);
 
 #endif

@@ -19,27 +19,6 @@ const sh_auth_config *sh_auth_config_get(void)
     return &sh_auth_cfg;
 }
 
-char *sh_b64url_encode(sh_arena *a, const unsigned char *data, size_t len)
-{
-    size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *out = sh_arena_alloc(a, cap);
-    sodium_bin2base64(out, cap, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return out;
-}
-
-long sh_b64url_decode(unsigned char *out, size_t cap, const char *s, size_t len)
-{
-    size_t bin_len = 0;
-    const char *end = NULL;
-    if (len == 0)
-        return 0;
-    if (sodium_base642bin(out, cap, s, len, NULL, &bin_len, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-        return -1;
-    if (end != s + len)
-        return -1;
-    return (long)bin_len;
-}
-
 int sh_auth_load_public_keys(sh_auth_config *ac, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");

@@ -137,3 +137,55 @@ void sh_config_print_help(FILE *out, const sh_conf_row *rows)
         fputc('\n', out);
     }
 }
+
+void sh_config_print_defaults(FILE *out, const sh_conf_row *rows)
+{
+    for (const sh_conf_row *r = rows; r->env != NULL; r++)
+        fprintf(out, "%s=%s\n", r->env, r->def ? r->def : "");
+}
+
+/* What a value may be, in words, for the reference table. */
+static void sh_config_print_range(FILE *out, const sh_conf_row *r)
+{
+    switch (r->type) {
+    case SH_CONF_INT:
+        fprintf(out, "integer %lld–%lld", (long long)r->min, (long long)r->max);
+        break;
+    case SH_CONF_BOOL:
+        fputs("1/0, true/false, yes/no, on/off", out);
+        break;
+    case SH_CONF_ENUM:
+        for (int i = 0; r->choices[i] != NULL; i++)
+            fprintf(out, "%s`%s`", i ? ", " : "", r->choices[i]);
+        break;
+    case SH_CONF_OCTAL:
+        fputs("octal file mode", out);
+        break;
+    case SH_CONF_SECRET:
+        fprintf(out, "text, or `%s_FILE`: a file holding it", r->env);
+        break;
+    case SH_CONF_STRING:
+        fputs("text", out);
+        break;
+    }
+}
+
+void sh_config_print_markdown(FILE *out, const sh_conf_row *rows)
+{
+    for (const sh_conf_row *r = rows; r->env != NULL; r++) {
+        fprintf(out, "| `%s` | ", r->env);
+        if (r->def != NULL)
+            fprintf(out, "`%s`", r->def);
+        else
+            fputs((r->flags & SH_CONF_REQUIRED) ? "required" : "unset", out);
+        fputs(" | ", out);
+        sh_config_print_range(out, r);
+        fputs(" | ", out);
+        for (const char *h = r->help ? r->help : ""; *h; h++) {
+            if (*h == '|')
+                fputc('\\', out); /* a table cell's own bar */
+            fputc(*h, out);
+        }
+        fputs(" |\n", out);
+    }
+}

@@ -8,9 +8,27 @@
 #include <errmsg.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define D(field) offsetof(sh_db_config, field)
+const sh_conf_row sh_db_conf_rows[] = {
+    {"PL_DB_SOCKET", SH_CONF_STRING, D(socket), NULL, 0, 0, NULL, 0,
+     "MySQL unix socket (used instead of host/port)"},
+    {"PL_DB_HOST", SH_CONF_STRING, D(host), "127.0.0.1", 0, 0, NULL, 0, "MySQL host"},
+    {"PL_DB_PORT", SH_CONF_INT, D(port), "3306", 1, 65535, NULL, 0, "MySQL port"},
+    {"PL_DB_NAME", SH_CONF_STRING, D(name), NULL, 0, 0, NULL, 0, "schema (default: the service name)"},
+    {"PL_DB_USER", SH_CONF_STRING, D(user), NULL, 0, 0, NULL, 0, "MySQL user (default: the service name)"},
+    {"PL_DB_PASSWORD", SH_CONF_SECRET, D(password), NULL, 0, 0, NULL, 0, "MySQL password"},
+    {"PL_DB_CONNECT_TIMEOUT_MS", SH_CONF_INT, D(connect_timeout_ms), "2000", 1, 60000, NULL, 0,
+     "MySQL connect timeout"},
+    {"PL_DB_QUERY_TIMEOUT_MS", SH_CONF_INT, D(query_timeout_ms), "10000", 1, 600000, NULL, 0,
+     "MySQL read/write timeout"},
+    SH_CONF_END,
+};
+#undef D
 
 #define SH_DB_MAX_BIND 24
 

@@ -59,23 +59,14 @@ static const sh_conf_row sh_common_rows[] = {
      "recycle a worker after this many requests (0: never)"},
     {"PL_SHUTDOWN_TIMEOUT_MS", SH_CONF_INT, C(pool.shutdown_timeout_ms), "10000", 0, 600000, NULL, 0,
      "SIGTERM: how long in-flight requests may take"},
-    {"PL_DB_SOCKET", SH_CONF_STRING, C(db.socket), NULL, 0, 0, NULL, 0,
-     "MySQL unix socket (used instead of host/port)"},
-    {"PL_DB_HOST", SH_CONF_STRING, C(db.host), "127.0.0.1", 0, 0, NULL, 0, "MySQL host"},
-    {"PL_DB_PORT", SH_CONF_INT, C(db.port), "3306", 1, 65535, NULL, 0, "MySQL port"},
-    {"PL_DB_NAME", SH_CONF_STRING, C(db.name), NULL, 0, 0, NULL, 0, "schema (default: the service name)"},
-    {"PL_DB_USER", SH_CONF_STRING, C(db.user), NULL, 0, 0, NULL, 0, "MySQL user (default: the service name)"},
-    {"PL_DB_PASSWORD", SH_CONF_SECRET, C(db.password), NULL, 0, 0, NULL, 0, "MySQL password"},
-    {"PL_DB_CONNECT_TIMEOUT_MS", SH_CONF_INT, C(db.connect_timeout_ms), "2000", 1, 60000, NULL, 0,
-     "MySQL connect timeout"},
-    {"PL_DB_QUERY_TIMEOUT_MS", SH_CONF_INT, C(db.query_timeout_ms), "10000", 1, 600000, NULL, 0,
-     "MySQL read/write timeout"},
     {"PL_MAX_BODY_BYTES", SH_CONF_INT, C(max_body_bytes), "1048576", 1, 64 * 1024 * 1024, NULL, 0,
      "largest request body (413 above)"},
     {"PL_JSON_MAX_DEPTH", SH_CONF_INT, C(json_max_depth), "32", 1, 1000, NULL, 0, "deepest JSON nesting accepted"},
     {"PL_TEST_ROUTES", SH_CONF_BOOL, C(test_routes), "0", 0, 0, NULL, 0,
      "1: serve the test-only routes (internal listener only)"},
     {"PL_PID_FILE", SH_CONF_STRING, C(pid_file), NULL, 0, 0, NULL, 0, "the master writes its pid here"},
+    {"PL_SUPERVISOR_PID_FILE", SH_CONF_STRING, C(supervisor_pid_file), NULL, 0, 0, NULL, 0,
+     "the supervisor (PL_SUPERVISE=1) writes its pid here; stopping it stops the pool for good"},
     {"PL_SUPERVISE", SH_CONF_BOOL, C(supervise), "1", 0, 0, NULL, 0,
      "1: the process started is a supervisor that restarts the master if it dies"},
     {"PL_LOG_LEVEL", SH_CONF_ENUM, C(log_level), "info", 0, 0, sh_log_levels, 0, "debug | info | warn | error"},
@@ -281,6 +272,7 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
 {
     memset(&sh_conf, 0, sizeof(sh_conf));
     if (sh_config_load(sh_common_rows, &sh_conf, err, errlen) != 0 ||
+        sh_config_load(sh_db_conf_rows, &sh_conf.db, err, errlen) != 0 ||
         sh_config_load(sh_invoke_rows, &sh_svc_invoke, err, errlen) != 0 ||
         sh_config_load(sh_auth_rows, &sh_svc_auth, err, errlen) != 0)
         return -1;
@@ -337,31 +329,23 @@ static void sh_service_reload(void *ctx)
     sh_log_msgf(SH_LOG_INFO, "config_reloaded", "%d public key(s)", sh_auth_config_get()->nkeys);
 }
 
+/* Every table of settings a service reads, in --help order. */
+static void sh_print_rows(const sh_service *svc, void (*print)(FILE *, const sh_conf_row *))
+{
+    const sh_conf_row *const tables[] = {sh_common_rows, sh_db_conf_rows, sh_invoke_rows, sh_auth_rows,
+                                         sh_key_rows, svc->config_rows};
+    for (size_t i = 0; i < SH_ARRAY_LEN(tables); i++)
+        if (tables[i] != NULL)
+            print(stdout, tables[i]);
+}
+
 static void sh_print_help(const sh_service *svc)
 {
     printf("pl-%s: the %s service of Pilotlight (a FastCGI worker pool)\n\n"
-           "usage: pl-%s [--help | --check-config]\n\n"
+           "usage: pl-%s [--help | --check-config | --print-defaults | --config-reference]\n\n"
            "Configured by environment variables:\n",
            svc->name, svc->name, svc->name);
-    sh_config_print_help(stdout, sh_common_rows);
-    sh_config_print_help(stdout, sh_invoke_rows);
-    sh_config_print_help(stdout, sh_auth_rows);
-    sh_config_print_help(stdout, sh_key_rows);
-    if (svc->config_rows != NULL)
-        sh_config_print_help(stdout, svc->config_rows);
-}
-
-static int sh_write_pid_file(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL)
-        return -1;
-    fprintf(f, "%ld\n", (long)getpid());
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        return -1;
-    return 0;
+    sh_print_rows(svc, sh_config_print_help);
 }
 
 int sh_service_main(int argc, char **argv, const sh_service *svc)
@@ -372,6 +356,14 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             sh_print_help(svc);
+            return 0;
+        }
+        if (strcmp(argv[i], "--print-defaults") == 0) {
+            sh_print_rows(svc, sh_config_print_defaults);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config-reference") == 0) {
+            sh_print_rows(svc, sh_config_print_markdown);
             return 0;
         }
         if (strcmp(argv[i], "--check-config") == 0) {
@@ -414,7 +406,7 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     if (fd < 0)
         return 1;
     if (sh_conf.supervise)
-        sh_supervise(svc->name); /* returns in the master, restarted as often as it dies */
+        sh_supervise(svc->name, sh_conf.supervisor_pid_file); /* returns in the master, restarted as often as it dies */
 
     /* Everything a worker needs is loaded here, once, so that a fork is all a
      * cold start costs. */
@@ -438,7 +430,7 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     for (int i = 0; i < sh_svc_router.nroutes; i++)
         sh_sb_add_handler(sb, routes[i].name);
 
-    if (sh_conf.pid_file != NULL && sh_write_pid_file(sh_conf.pid_file) != 0) {
+    if (sh_conf.pid_file != NULL && sh_pid_file_write(sh_conf.pid_file) != 0) {
         sh_log_msgf(SH_LOG_ERROR, "startup_failed", "cannot write pid file %s", sh_conf.pid_file);
         return 1;
     }

@@ -42,7 +42,17 @@ static void sh_sup_log_death(pid_t pid, int status, int64_t up_ms, int64_t delay
     sh_log_end(&l);
 }
 
-int sh_supervise(const char *service)
+static const char *sh_sup_pid_file;
+
+/* The supervisor ends here, and only here. */
+static SH_NORETURN void sh_sup_exit(int status)
+{
+    if (sh_sup_pid_file != NULL)
+        unlink(sh_sup_pid_file);
+    exit(status);
+}
+
+int sh_supervise(const char *service, const char *pid_file)
 {
     sigset_t mask, old;
     sigemptyset(&mask);
@@ -54,11 +64,18 @@ int sh_supervise(const char *service)
     if (sigprocmask(SIG_BLOCK, &mask, &old) != 0)
         return 0; /* cannot supervise: be the master */
 
+    if (pid_file != NULL && sh_pid_file_write(pid_file) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "startup_failed", "cannot write the supervisor's pid file %s", pid_file);
+        sh_sup_exit(1);
+    }
+    sh_sup_pid_file = pid_file;
     pid_t master = sh_sup_start(&old);
-    if (master == 0)
+    if (master == 0) {
+        sh_sup_pid_file = NULL;
         return 0;
+    }
     if (master < 0)
-        exit(1);
+        sh_sup_exit(1);
     sh_log_msgf(SH_LOG_INFO, "supervisor_start", "supervising the %s pool master (pid %d)", service, (int)master);
     int64_t started_us = sh_now_us();
     int64_t delay_ms = 0;     /* before the next restart */
@@ -78,7 +95,7 @@ int sh_supervise(const char *service)
         siginfo_t si;
         int sig = tp ? sigtimedwait(&mask, &si, tp) : sigwaitinfo(&mask, &si);
         if (sig < 0 && errno != EAGAIN && errno != EINTR)
-            exit(1);
+            sh_sup_exit(1);
         if (sig == SIGCHLD) {
             int status;
             pid_t pid;
@@ -91,7 +108,7 @@ int sh_supervise(const char *service)
                 if (stopping || clean || (WIFEXITED(status) && up_us < 1000000)) {
                     sh_log_msgf(SH_LOG_INFO, "supervisor_stop", "the master exited (%d)",
                                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-                    exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+                    sh_sup_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
                 }
                 delay_ms = up_us >= SH_SUP_STABLE_US ? 0
                          : delay_ms == 0             ? SH_SUP_MIN_DELAY_MS
@@ -107,12 +124,14 @@ int sh_supervise(const char *service)
             if (master > 0)
                 kill(master, sig);
             else if (stopping)
-                exit(0); /* nothing runs: nothing to wait for */
+                sh_sup_exit(0); /* nothing runs: nothing to wait for */
         }
         if (master == 0 && restart_at_us > 0 && sh_now_us() >= restart_at_us) {
             master = sh_sup_start(&old);
-            if (master == 0)
+            if (master == 0) {
+                sh_sup_pid_file = NULL;
                 return 0;
+            }
             restart_at_us = master < 0 ? sh_now_us() + SH_SUP_MAX_DELAY_MS * 1000LL : 0;
             if (master < 0)
                 master = 0;

@@ -103,8 +103,6 @@ char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const ch
 /* Issues a refresh token in `family` (NULL: a new family) for user_id; returns the
  * token text (only its hash is stored), or NULL after a database error. */
 char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family);
-/* SHA-256 hex of a refresh token. */
-char *acc_refresh_token_hash(sh_arena *a, const char *token);
 /* Answers 200 with an access + refresh pair for the user (the cookie when asked). */
 int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, bool cookie);
 /* Sets or clears (token NULL) the refresh cookie. */

@@ -148,15 +148,6 @@ char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const ch
     return token;
 }
 
-char *acc_refresh_token_hash(sh_arena *a, const char *token)
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
-    char *hex = sh_arena_alloc(a, sizeof(h) * 2 + 1);
-    sodium_bin2hex(hex, sizeof(h) * 2 + 1, h, sizeof(h));
-    return hex;
-}
-
 char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family)
 {
     unsigned char raw[32];
@@ -169,7 +160,7 @@ char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family)
         sodium_bin2hex(hex, sizeof(fam) * 2 + 1, fam, sizeof(fam));
         family = hex;
     }
-    if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisi", acc_refresh_token_hash(req->arena, token), user_id,
+    if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisi", sh_sha256_hex(req->arena, token), user_id,
                     family, acc_conf.refresh_ttl_s) != 0)
         return NULL;
     return token;

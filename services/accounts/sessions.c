@@ -63,7 +63,7 @@ int acc_token_refresh(sh_req *req)
     if (sh_db_begin(req) != 0)
         return sh_db_reply_error(req);
     sh_result r;
-    if (sh_db_query(req, acc_stmt[ACC_RT_FIND_FOR_UPDATE], &r, "s", acc_refresh_token_hash(req->arena, token)) != 0)
+    if (sh_db_query(req, acc_stmt[ACC_RT_FIND_FOR_UPDATE], &r, "s", sh_sha256_hex(req->arena, token)) != 0)
         return sh_db_reply_error(req);
     if (r.nrows == 0) {
         if (cookie)
@@ -116,7 +116,7 @@ int acc_logout(sh_req *req)
     const char *token = acc_refresh_token_of(req);
     if (token != NULL) {
         sh_result r;
-        if (sh_db_query(req, acc_stmt[ACC_RT_FAMILY_BY_HASH], &r, "s", acc_refresh_token_hash(req->arena, token)) != 0)
+        if (sh_db_query(req, acc_stmt[ACC_RT_FAMILY_BY_HASH], &r, "s", sh_sha256_hex(req->arena, token)) != 0)
             return sh_db_reply_error(req);
         if (r.nrows == 1 && sh_db_query(req, acc_stmt[ACC_RT_REVOKE_FAMILY], NULL, "s", sh_row_str(&r.rows[0], 0)) != 0)
             return sh_db_reply_error(req);

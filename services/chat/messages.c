@@ -126,15 +126,6 @@ int chat_message_list(sh_req *req)
     return sh_reply_json(req, 200, o);
 }
 
-static char *chat_ticket_hash(sh_arena *a, const char *ticket)
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, (const unsigned char *)ticket, strlen(ticket));
-    char *hex = sh_arena_alloc(a, sizeof(h) * 2 + 1);
-    sodium_bin2hex(hex, sizeof(h) * 2 + 1, h, sizeof(h));
-    return hex;
-}
-
 int chat_ticket_create(sh_req *req)
 {
     const char *room = sh_param_str(req, "room");
@@ -145,7 +136,7 @@ int chat_ticket_create(sh_req *req)
     randombytes_buf(raw, sizeof(raw));
     char *ticket = sh_b64url_encode(req->arena, raw, sizeof(raw));
     if (sh_db_query(req, chat_stmt[CHAT_TICKET_PURGE], NULL, "") != 0 ||
-        sh_db_query(req, chat_stmt[CHAT_TICKET_INSERT], NULL, "sisi", chat_ticket_hash(req->arena, ticket),
+        sh_db_query(req, chat_stmt[CHAT_TICKET_INSERT], NULL, "sisi", sh_sha256_hex(req->arena, ticket),
                     req->auth.user_id, room, chat_conf.ticket_ttl_s) != 0)
         return sh_db_reply_error(req);
     json_object *o = json_object_new_object();
@@ -167,7 +158,7 @@ int chat_live_authorize(sh_req *req)
     const char *token = sh_param_str(req, "access_token");
     if (ticket != NULL) {
         sh_result r;
-        if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", chat_ticket_hash(req->arena, ticket), room) != 0)
+        if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", sh_sha256_hex(req->arena, ticket), room) != 0)
             return sh_db_reply_error(req);
         if (r.affected_rows != 1)
             return sh_reply_error(req, 401, "invalid_ticket", "The ticket is unknown, expired, used, or for another room.");
