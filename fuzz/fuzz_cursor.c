@@ -1,10 +1,10 @@
 /* fuzz_cursor.c: libFuzzer target for pagination cursors (sh_cursor_decode,
- * libshared/src/http.c, and the base64url decoder under it): whatever a
+ * libshared/src/codec.c, and the base64url decoder under it): whatever a
  * client puts in ?cursor= either decodes to a valid id or is refused, and
  * every cursor the API hands out decodes to its id. Input: the cursor text
  * (up to a NUL); its first 8 bytes also serve as an id to round-trip. */
-#include "sh_auth.h"
-#include "sh_http.h"
+#include "fuzz.h"
+#include "sh_codec.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,8 @@
  * the parser accepts serializes to JSON it accepts again, to the same text
  * (a body a service echoes back must stay valid JSON), and runs the body
  * field rules over the accepted object's members. Input: the body itself. */
-#include "sh_http.h"
+#include "fuzz.h"
+#include "sh_router.h"
 #include "sh_json.h"
 
 #include <stdio.h>

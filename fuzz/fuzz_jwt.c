@@ -3,6 +3,7 @@
  * sends it; odd: the rest is "header JSON\nclaims JSON", made into a token
  * signed with the verifier's own key, so that the parsing behind the
  * signature check (claims, expiry, subject, role) is reached as well. */
+#include "fuzz.h"
 #include "sh_auth.h"
 
 #include <stdlib.h>

@@ -1,9 +1,10 @@
 /* fuzz_query.c: libFuzzer target for query-string handling as the dispatcher
- * does it (libshared/src/http.c, str.c, router.c): find each declared
+ * does it (libshared/src/dispatch.c, str.c, router.c): find each declared
  * parameter in the raw query, percent-decode it ('+' is a space), validate it
  * against its rule. Input: the raw query string (up to its first NUL, as
  * FastCGI hands it over). */
-#include "sh_http.h"
+#include "fuzz.h"
+#include "sh_router.h"
 #include "sh_str.h"
 
 #include <stdlib.h>

@@ -2,7 +2,8 @@
  * over the services' real route patterns and the built-in ones, then the
  * path parameter rules, as the dispatcher runs them. Input: the first byte
  * picks the method, the rest (up to a NUL) is the path. */
-#include "sh_http.h"
+#include "fuzz.h"
+#include "sh_router.h"
 
 #include <stdlib.h>
 #include <string.h>

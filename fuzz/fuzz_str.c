@@ -3,6 +3,7 @@
  * written from RFC 3629, percent-decoding, JSON string escaping (whatever it
  * writes must read back, through json-c, as the input) and integer parsing
  * against strtoll. Input: any bytes. */
+#include "fuzz.h"
 #include "sh_str.h"
 
 #include <errno.h>

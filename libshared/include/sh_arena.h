@@ -1,7 +1,8 @@
 /* sh_arena.h: the per-request memory arena (nginx's pool). Everything a request
  * allocates comes from its arena and is released at once when the request ends;
  * non-memory resources (json-c objects, MySQL results) register cleanups that run
- * then, last registered first. Allocation never returns NULL (aborts instead). */
+ * then, last registered first. Allocation never returns NULL (aborts instead).
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_ARENA_H
 #define SH_ARENA_H
 

@@ -1,17 +1,20 @@
-/* sh_auth.h: access tokens. Every service verifies EdDSA (Ed25519) JWTs with the
+/* sh_auth.h: access tokens (RFC 7519 JWTs signed with EdDSA, RFC 8037). Every service verifies EdDSA (Ed25519) JWTs with the
  * public keys alone; only accounts signs. The verifier accepts nothing but
  * alg "EdDSA" with a known kid (never "none", never HMAC), checks the signature,
- * exp/nbf with a small leeway, and iss. */
+ * exp/nbf with a small leeway, and iss.
+ * Layer 2 of libshared (auth); see docs/architecture.md. */
 #ifndef SH_AUTH_H
 #define SH_AUTH_H
 
 #include "sh_codec.h"
-#include "sh_http.h"
+#include "sh_config.h"
+#include "sh_req.h"
 
 #include <sodium.h>
 
 #define SH_AUTH_MAX_KEYS 4
 #define SH_AUTH_KID_MAX 64
+#define SH_AUTH_TOKEN_MAX 4096 /* bytes: a longer token is refused unread */
 
 typedef struct {
     char kid[SH_AUTH_KID_MAX];
@@ -21,9 +24,13 @@ typedef struct {
 typedef struct {
     const char *issuer;
     int64_t leeway_s;
+    const char *public_keys_file; /* where keys[] were read from (NULL: none) */
     sh_auth_key keys[SH_AUTH_MAX_KEYS];
     int nkeys;
 } sh_auth_config;
+
+/* PL_JWT_ISSUER, PL_JWT_LEEWAY_S and PL_JWT_PUBLIC_KEYS_FILE over an sh_auth_config. */
+extern const sh_conf_row sh_auth_conf_rows[];
 
 /* Loads public keys from a file of "kid base64url-public-key" lines (the first
  * is the current key; later ones are older keys still accepted). Returns 0, or
@@ -34,9 +41,13 @@ int sh_auth_load_public_keys(sh_auth_config *ac, const char *path, char *err, si
 void sh_auth_configure(const sh_auth_config *ac);
 const sh_auth_config *sh_auth_config_get(void);
 
-/* Dispatcher hook: verifies the bearer token into req->auth, or answers
- * 401 missing_token / invalid_token (with WWW-Authenticate) or 403 forbidden. */
-int sh_auth_require_or_reply(sh_req *req, bool admin);
+/* Dispatcher check for a route's flags (SH_AUTH, SH_ADMIN, SH_TOKEN_QUERY):
+ * verifies the bearer token (RFC 6750: the Authorization header, or with
+ * SH_TOKEN_QUERY the access_token query parameter) into req->auth. Answers
+ * 401 missing_token / invalid_token (with WWW-Authenticate) or 403 forbidden;
+ * without SH_AUTH/SH_ADMIN a missing token is no error (req->auth.present
+ * stays false). 0 when the handler may run. */
+int sh_auth_or_reply(sh_req *req, unsigned route_flags);
 
 /* Verifies a compact JWT; fills *p. Returns 0, or -1 with a short reason. Pure
  * apart from the clock `now` (seconds since the epoch). */

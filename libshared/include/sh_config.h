@@ -1,7 +1,8 @@
 /* sh_config.h: configuration as a table of rows read from environment variables
  * (nginx's command table): name, type, where it goes, default, bounds, help.
  * Everything is validated once at start; a bad value stops the program with a
- * clear message and is never a surprise at request time. */
+ * clear message and is never a surprise at request time.
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_CONFIG_H
 #define SH_CONFIG_H
 

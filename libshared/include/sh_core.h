@@ -1,6 +1,7 @@
 /* sh_core.h: the few things every libshared file needs: clocks, allocation that
  * never returns NULL (a worker out of memory dies and the pool replaces it), and
- * the return-code convention (0 success, -1 error). */
+ * the return-code convention (0 success, -1 error).
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_CORE_H
 #define SH_CORE_H
 

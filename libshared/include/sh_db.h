@@ -2,12 +2,13 @@
  * statement is registered once per worker (in the service's worker-init hook),
  * prepared on first use and only bound and executed per request. Results are
  * read whole into the request's arena. A lost server shows as 503
- * database_unavailable, and the next request reconnects by itself. */
+ * database_unavailable, and the next request reconnects by itself.
+ * Layer 2 of libshared (db); see docs/architecture.md. */
 #ifndef SH_DB_H
 #define SH_DB_H
 
 #include "sh_config.h"
-#include "sh_http.h"
+#include "sh_req.h"
 
 typedef struct sh_db sh_db;
 
@@ -77,6 +78,16 @@ int sh_db_reply_error(sh_req *req);
  * socket is checked every time; a round trip (PING) is made when the server
  * has not answered one for a second. */
 int sh_db_ping(sh_req *req);
+
+/* Answers 200 with one page of a list, cursor pagination: {"<key>": [...],
+ * "next_cursor": "..." or null}. r holds up to limit + 1 rows in ascending id
+ * order, the id in column 0, as "... WHERE id > ? ORDER BY id LIMIT limit+1"
+ * reads them after a cursor's id (sh_param_int(req, "cursor", 0) of a
+ * SH_QUERY_CURSOR parameter): the extra row only says that more follow. Each
+ * row shown is to_json(row, ctx). Returns the status sent. */
+typedef json_object *(*sh_row_json_fn)(const sh_row *row, const void *ctx);
+int sh_reply_page(sh_req *req, const char *key, const sh_result *r, int64_t limit, sh_row_json_fn to_json,
+                  const void *ctx);
 
 /* Row accessors. */
 const char *sh_row_str(const sh_row *row, int col);

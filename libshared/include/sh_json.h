@@ -1,5 +1,6 @@
 /* sh_json.h: JSON in and out through json-c, with the limits a server needs:
- * a nesting limit, strict syntax, valid UTF-8, nothing after the value. */
+ * a nesting limit, strict syntax, valid UTF-8, nothing after the value.
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_JSON_H
 #define SH_JSON_H
 

@@ -1,6 +1,7 @@
 /* sh_log.h: structured logs, one JSON object per line on stderr, written with a
  * single write(2) so lines from many workers never interleave. Every line carries
- * time, level, event, service and pid. */
+ * time, level, event, service and pid.
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_LOG_H
 #define SH_LOG_H
 

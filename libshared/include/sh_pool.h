@@ -3,10 +3,12 @@
  * and serve connections. In `ondemand` mode the pool holds zero workers while idle
  * and the master sleeps in poll(2) with no timer; the first waiting connection
  * forks a worker from the already-initialised master (no exec), so a cold start
- * costs about a fork. */
+ * costs about a fork.
+ * Layer 5 of libshared (pool); see docs/architecture.md. */
 #ifndef SH_POOL_H
 #define SH_POOL_H
 
+#include "sh_config.h"
 #include "sh_scoreboard.h"
 
 typedef enum { SH_POOL_ONDEMAND = 0, SH_POOL_DYNAMIC, SH_POOL_STATIC } sh_pool_mode;
@@ -28,6 +30,9 @@ typedef struct {
     const char *listen_group;    /* unix socket group, or NULL */
 } sh_pool_config;
 
+/* PL_LISTEN*, PL_POOL_MODE, PL_MAX_CHILDREN ... over an sh_pool_config. */
+extern const sh_conf_row sh_pool_conf_rows[];
+
 typedef struct {
     void *ctx;
     /* In each new worker after fork, before its first connection; -1 ends the worker. */
@@ -47,13 +52,9 @@ int sh_pool_listen(const sh_pool_config *cfg);
 /* Runs the master loop until SIGTERM/SIGINT; returns the process exit status. */
 int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb);
 
-/* In a worker: its scoreboard slot (NULL in the master or outside a pool). */
-sh_sb_slot *sh_pool_my_slot(void);
 /* A worker about to block on (true) or back from (false) an invocation of
  * another service: while it waits, an ondemand pool may start another worker
  * beyond max_children (up to twice it) for the requests that queue meanwhile. */
 void sh_pool_worker_waiting(bool waiting);
-/* In a worker: the scoreboard. */
-sh_scoreboard *sh_pool_scoreboard(void);
 
 #endif

@@ -1,6 +1,8 @@
 /* sh_scoreboard.h: the pool's shared-memory scoreboard (php-fpm's). The master
  * maps it before forking; every worker publishes its state in its slot and adds
- * to the counters with atomics, so the status page and metrics read one place. */
+ * to the counters with atomics, so the status page and metrics read one place.
+ * It knows nothing of requests or of the pool that maps it.
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_SCOREBOARD_H
 #define SH_SCOREBOARD_H
 
@@ -103,5 +105,13 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb);
 void sh_sb_to_prometheus(const sh_scoreboard *sb, sh_buf *out);
 
 const char *sh_slot_state_name(int state);
+
+/* This process's scoreboard and, in a worker, its own slot: set by the pool
+ * (the master before it forks, each worker after), NULL in a process that is
+ * not part of a pool (a command, a unit test). Layers below the pool count
+ * into them through these, without knowing the pool. */
+void sh_sb_set_current(sh_scoreboard *sb, sh_sb_slot *slot);
+sh_scoreboard *sh_sb_current(void);
+sh_sb_slot *sh_sb_current_slot(void);
 
 #endif

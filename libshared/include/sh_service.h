@@ -1,13 +1,17 @@
 /* sh_service.h: what a service is (a name, a route table, its own config rows
  * and two hooks) and the one call that runs it: sh_service_main() loads and
  * validates the configuration, compiles the routes, opens the socket and runs
- * the pool; each worker serves FastCGI requests through the dispatcher. */
+ * the pool; each worker serves FastCGI requests through the dispatcher.
+ * Layer 5 of libshared (service); see docs/architecture.md. */
 #ifndef SH_SERVICE_H
 #define SH_SERVICE_H
 
+#include "sh_auth.h"
+#include "sh_budget.h"
 #include "sh_config.h"
 #include "sh_db.h"
-#include "sh_http.h"
+#include "sh_dispatch.h"
+#include "sh_invoke.h"
 #include "sh_pool.h"
 
 typedef struct {
@@ -22,19 +26,20 @@ typedef struct {
     int (*worker_init)(sh_db *db);  /* in each worker: register statements; -1 ends it */
 } sh_service;
 
-/* Configuration every service shares (PL_* variables). */
+/* Configuration every service shares (PL_* variables), a part per layer. */
 typedef struct {
     sh_pool_config pool;
+    sh_dispatch_config dispatch;
     sh_db_config db;
-    int64_t max_body_bytes;
-    int64_t json_max_depth;
+    sh_invoke_config invoke;
+    sh_budget_config budget;
+    sh_auth_config auth;
     bool test_routes;
     const char *pid_file;
     const char *supervisor_pid_file;
     bool supervise;
     int log_level;
     const char *public_url;
-    const char *internal_url;
 } sh_common_config;
 
 extern sh_common_config sh_conf; /* read-only once the service runs */

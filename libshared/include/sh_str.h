@@ -1,5 +1,6 @@
 /* sh_str.h: byte-string helpers shared by the parsers: strict UTF-8 validation,
- * percent-decoding, JSON string escaping, safe integer parsing. Pure functions. */
+ * percent-decoding, JSON string escaping, safe integer parsing. Pure functions.
+ * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_STR_H
 #define SH_STR_H
 
@@ -32,5 +33,11 @@ bool sh_strcaseeq(const char *a, const char *b);
 
 /* Constant-time comparison of two equal-length byte strings. */
 bool sh_ct_equal(const void *a, const void *b, size_t n);
+
+/* Finds query parameter `name` in a raw query string ("a=1&b=%20"): 1 with
+ * *val and *len set to its raw, still percent-encoded value (pointing into query;
+ * "" for a bare "name" or "name="), 0 when absent, -1 when it appears more
+ * than once. */
+int sh_query_find(const char *query, const char *name, const char **val, size_t *len);
 
 #endif

@@ -6,7 +6,8 @@
  * keeps dying. When the master exits 0 (it was stopped: SIGTERM, SIGINT) the
  * supervisor exits 0 too. SIGTERM, SIGINT, SIGQUIT and SIGHUP sent to the
  * supervisor are passed to the master. The master's workers outlive a killed
- * master only to finish what they hold; the new master listens afresh. */
+ * master only to finish what they hold; the new master listens afresh.
+ * Layer 5 of libshared (supervise); see docs/architecture.md. */
 #ifndef SH_SUPERVISE_H
 #define SH_SUPERVISE_H
 

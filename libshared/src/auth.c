@@ -3,9 +3,21 @@
 #include "sh_log.h"
 #include "sh_str.h"
 
+#include <stddef.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#define A(field) offsetof(sh_auth_config, field)
+const sh_conf_row sh_auth_conf_rows[] = {
+    {"PL_JWT_ISSUER", SH_CONF_STRING, A(issuer), "pilotlight", 0, 0, NULL, 0, "the iss of access tokens"},
+    {"PL_JWT_LEEWAY_S", SH_CONF_INT, A(leeway_s), "30", 0, 600, NULL, 0, "clock skew allowed on exp/nbf"},
+    {"PL_JWT_PUBLIC_KEYS_FILE", SH_CONF_STRING, A(public_keys_file), NULL, 0, 0, NULL, 0,
+     "file of \"kid base64url-Ed25519-public-key\" lines that verify access tokens"},
+    SH_CONF_END,
+};
+#undef A
 
 static sh_auth_config sh_auth_cfg;
 
@@ -92,7 +104,7 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
 {
     memset(p, 0, sizeof(*p));
     size_t tlen = strlen(token);
-    if (tlen > 4096) {
+    if (tlen > SH_AUTH_TOKEN_MAX) {
         *why = "the token is too long";
         return -1;
     }
@@ -200,26 +212,64 @@ char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_si
     return sh_arena_sprintf(a, "%s.%s", signing_input, sh_b64url_encode(a, sig, sizeof(sig)));
 }
 
-int sh_auth_require_or_reply(sh_req *req, bool admin)
+/* The token a request presents: the Authorization header's, else (when the
+ * route allows it) the access_token query parameter's. NULL when none; -1 in
+ * *bad with the reply sent when what was presented is malformed. */
+static const char *sh_auth_token_of(sh_req *req, unsigned route_flags, int *bad)
 {
+    *bad = 0;
     const char *h = sh_req_header(req, "Authorization");
-    if (h == NULL) {
+    if (h != NULL) {
+        if (strncasecmp(h, "Bearer ", 7) != 0) {
+            sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_request\"");
+            *bad = sh_reply_error(req, 401, "invalid_token", "The Authorization header must be \"Bearer <token>\".");
+            return NULL;
+        }
+        h += 7;
+        while (*h == ' ')
+            h++;
+        return h;
+    }
+    const char *raw;
+    size_t len;
+    int found = (route_flags & SH_TOKEN_QUERY) ? sh_query_find(req->query, "access_token", &raw, &len) : 0;
+    if (found == 0)
+        return NULL;
+    char *token = sh_arena_alloc(req->arena, len + 1);
+    long n = found > 0 ? sh_percent_decode(token, raw, len, true) : -1;
+    if (n < 0) {
+        *bad = sh_reply_field_error(req, 400, "invalid_parameter", "access_token",
+                                    "Query parameter access_token is given more than once or badly encoded.");
+        return NULL;
+    }
+    token[n] = '\0';
+    if (n > SH_AUTH_TOKEN_MAX) {
+        *bad = sh_reply_field_error(req, 400, "invalid_parameter", "access_token",
+                                    "Query parameter access_token is longer than %d bytes.", SH_AUTH_TOKEN_MAX);
+        return NULL;
+    }
+    return token;
+}
+
+int sh_auth_or_reply(sh_req *req, unsigned route_flags)
+{
+    bool required = (route_flags & (SH_AUTH | SH_ADMIN)) != 0;
+    int bad;
+    const char *token = sh_auth_token_of(req, route_flags, &bad);
+    if (bad != 0)
+        return bad;
+    if (token == NULL) {
+        if (!required)
+            return 0;
         sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\"");
         return sh_reply_error(req, 401, "missing_token", "This request needs an access token (Authorization: Bearer).");
     }
-    if (strncasecmp(h, "Bearer ", 7) != 0) {
-        sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_request\"");
-        return sh_reply_error(req, 401, "invalid_token", "The Authorization header must be \"Bearer <token>\".");
-    }
-    const char *token = h + 7;
-    while (*token == ' ')
-        token++;
     const char *why = NULL;
     if (sh_jwt_verify(&sh_auth_cfg, token, (int64_t)time(NULL), req->arena, &req->auth, &why) != 0) {
         sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_token\"");
         return sh_reply_error(req, 401, "invalid_token", "The access token is not valid: %s.", why);
     }
-    if (admin && !req->auth.is_admin)
+    if ((route_flags & SH_ADMIN) && !req->auth.is_admin)
         return sh_reply_error(req, 403, "forbidden", "Only an admin may do this.");
     return 0;
 }

@@ -1,5 +1,6 @@
 /* db.c: the worker's MySQL connection and its registered prepared statements. */
 #include "sh_db.h"
+#include "sh_codec.h"
 #include "sh_log.h"
 
 #include <errno.h>
@@ -501,4 +502,20 @@ int64_t sh_row_int(const sh_row *row, int col)
 bool sh_row_is_null(const sh_row *row, int col)
 {
     return row->values[col] == NULL;
+}
+
+int sh_reply_page(sh_req *req, const char *key, const sh_result *r, int64_t limit, sh_row_json_fn to_json,
+                  const void *ctx)
+{
+    int shown = r->nrows > limit ? (int)limit : r->nrows;
+    json_object *list = json_object_new_array();
+    for (int i = 0; i < shown; i++)
+        json_object_array_add(list, to_json(&r->rows[i], ctx));
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, key, list);
+    json_object_object_add(o, "next_cursor",
+                           r->nrows > limit && shown > 0
+                               ? json_object_new_string(sh_cursor_encode(req->arena, sh_row_int(&r->rows[shown - 1], 0)))
+                               : NULL);
+    return sh_reply_json(req, 200, o);
 }

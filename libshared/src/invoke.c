@@ -1,78 +1,43 @@
-/* invoke.c: depth and budget accounting, and the HTTP client (libcurl) that
- * carries one function's call to another through the internal gateway. */
+/* invoke.c: one function calling another: in this worker when the callee is
+ * a function of this service (sh_http_local), else over HTTP (libcurl) through
+ * the internal gateway, with the budget's bookkeeping either way. */
 #include "sh_invoke.h"
+#include "sh_budget.h"
 #include "sh_db.h"
+#include "sh_dispatch.h"
 #include "sh_json.h"
 #include "sh_log.h"
-#include "sh_pool.h"
+#include "sh_scoreboard.h"
 #include "sh_str.h"
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <string.h>
 
 #define SH_INVOKE_MAX_RESPONSE (1024 * 1024)
 
-static sh_invoke_config sh_invoke_cfg = {"http://127.0.0.1:8081", 8, 32, 2000};
+#define I(field) offsetof(sh_invoke_config, field)
+const sh_conf_row sh_invoke_conf_rows[] = {
+    {"PL_GATEWAY_URL", SH_CONF_STRING, I(gateway_url), "http://127.0.0.1:8081", 0, 0, NULL, 0,
+     "the internal nginx listener that invocations go through"},
+    {"PL_INVOKE_TIMEOUT_MS", SH_CONF_INT, I(timeout_ms), "2000", 1, 600000, NULL, 0,
+     "timeout of one invocation (504 upstream_timeout)"},
+    SH_CONF_END,
+};
+#undef I
+
+static sh_invoke_config sh_invoke_cfg = {"http://127.0.0.1:8081", 2000};
 static CURL *sh_invoke_curl; /* one per worker, reused: keeps its connection */
+static sh_invoke_wait_fn sh_invoke_wait;
 
 void sh_invoke_configure(const sh_invoke_config *ic)
 {
     sh_invoke_cfg = *ic;
 }
 
-static void sh_invoke_log_refusal(sh_req *req, const char *reason)
+void sh_invoke_on_wait(sh_invoke_wait_fn fn)
 {
-    sh_logline l;
-    sh_log_begin(&l, SH_LOG_WARN, "invoke_refused");
-    sh_log_str(&l, "request_id", req->request_id);
-    sh_log_str(&l, "reason", reason);
-    sh_log_int(&l, "depth", req->invoke_depth);
-    sh_log_int(&l, "budget", req->invoke_budget);
-    sh_log_str(&l, "handler", req->route ? req->route->name : "-");
-    sh_log_end(&l);
-}
-
-static int sh_invoke_header_int(sh_req *req, const char *name, int64_t *out)
-{
-    const char *v = sh_req_header(req, name);
-    if (v == NULL)
-        return 0;
-    if (sh_parse_int64(v, strlen(v), 0, 1000000, out) != 0)
-        return -1;
-    return 1;
-}
-
-int sh_invoke_check_or_reply(sh_req *req)
-{
-    req->invoke_depth = 0;
-    req->invoke_budget = sh_invoke_cfg.budget;
-    req->invoke_spent = 0;
-    if (!req->internal)
-        return 0; /* a client's request: nginx strips the headers, and we ignore them */
-    int64_t depth = 0, budget = 0;
-    int d = sh_invoke_header_int(req, "X-Invoke-Depth", &depth);
-    int b = sh_invoke_header_int(req, "X-Invoke-Budget", &budget);
-    if (d < 0 || b < 0)
-        return sh_reply_error(req, 400, "invalid_request", "X-Invoke-Depth and X-Invoke-Budget must be small non-negative integers.");
-    if (d > 0)
-        req->invoke_depth = depth;
-    if (b > 0)
-        req->invoke_budget = budget < sh_invoke_cfg.budget ? budget : sh_invoke_cfg.budget;
-    if (req->invoke_depth > sh_invoke_cfg.max_depth) {
-        sh_scoreboard *sb = sh_pool_scoreboard();
-        if (sb != NULL)
-            atomic_fetch_add(&sb->invoke_refused_depth, 1);
-        sh_invoke_log_refusal(req, "depth");
-        return sh_reply_error(req, 508, "invocation_depth_exceeded",
-                              "This call chain is deeper than %lld invocations.", (long long)sh_invoke_cfg.max_depth);
-    }
-    return 0;
-}
-
-void sh_invoke_reply_headers(sh_req *req)
-{
-    if (req->internal && req->invoke_depth > 0)
-        sh_resp_header(req, "X-Invoke-Spent", "%lld", (long long)req->invoke_spent);
+    sh_invoke_wait = fn;
 }
 
 typedef struct {
@@ -141,22 +106,10 @@ static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, b
     return h;
 }
 
-static int sh_invoke_refuse(sh_req *req, sh_invoke_result *res, bool depth, const char *why)
-{
-    sh_scoreboard *sb = sh_pool_scoreboard();
-    if (sb != NULL)
-        atomic_fetch_add(depth ? &sb->invoke_refused_depth : &sb->invoke_refused_budget, 1);
-    sh_invoke_log_refusal(req, depth ? "depth" : "budget");
-    res->status = 508;
-    res->error_code = depth ? "invocation_depth_exceeded" : "invocation_budget_exceeded";
-    res->error = why;
-    return -1;
-}
-
 /* Whether `path` is a function of this worker's own service. */
 static bool sh_invoke_is_local(const char *path)
 {
-    const sh_scoreboard *sb = sh_pool_scoreboard();
+    const sh_scoreboard *sb = sh_sb_current();
     if (sb == NULL || strncmp(path, "/api/", 5) != 0)
         return false;
     size_t n = strlen(sb->service);
@@ -164,17 +117,20 @@ static bool sh_invoke_is_local(const char *path)
     return n > 0 && strncmp(rest, sb->service, n) == 0 && (rest[n] == '/' || rest[n] == '?' || rest[n] == '\0');
 }
 
-/* Books an invocation that was made: 1 for the call, plus what its subtree
- * reports (all it was given when it reported nothing). */
-static void sh_invoke_account(sh_req *req, int64_t child_budget, bool has_spent, int64_t spent)
+/* The callee's answer: its JSON body, and for an error its error code and
+ * message ({"error":{"code","message"}}), so that callers relay them. */
+static void sh_invoke_take_body(sh_req *req, sh_invoke_result *res, const char *data, size_t len)
 {
-    if (!has_spent || spent > child_budget)
-        spent = child_budget;
-    req->invoke_budget -= 1 + spent;
-    req->invoke_spent += 1 + spent;
-    sh_scoreboard *sb = sh_pool_scoreboard();
-    if (sb != NULL)
-        atomic_fetch_add(&sb->invocations_made, 1);
+    const char *why;
+    json_object *err = NULL, *code = NULL, *msg = NULL;
+    if (len > 0)
+        res->body = sh_req_own(req, sh_json_parse(data, len, 64, &why));
+    if (res->status < 400 || res->body == NULL || !json_object_object_get_ex(res->body, "error", &err))
+        return;
+    if (json_object_object_get_ex(err, "code", &code) && json_object_is_type(code, json_type_string))
+        res->error_code = sh_arena_strdup(req->arena, json_object_get_string(code));
+    if (json_object_object_get_ex(err, "message", &msg) && json_object_is_type(msg, json_type_string))
+        res->error = sh_arena_strdup(req->arena, json_object_get_string(msg));
 }
 
 /* A call into the own service runs in this worker (sh_http_local): going
@@ -192,26 +148,19 @@ static int sh_invoke_local(sh_req *req, const char *method, const char *path, co
     res->status = sh_http_local(req, method, path, body, body_len, req->invoke_depth + 1, child_budget, &out, &spent);
     if (sh_db_in_transaction())
         sh_db_rollback(req); /* the callee left its transaction open: it is not ours */
-    sh_invoke_account(req, child_budget, true, spent);
-    if (out.len > 0) {
-        const char *why;
-        res->body = sh_req_own(req, sh_json_parse(out.data, out.len, 64, &why));
-    }
+    sh_budget_account(req, child_budget, true, spent);
+    sh_invoke_take_body(req, res, out.data, out.len);
     return 0;
 }
 
 int sh_invoke(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res)
 {
     memset(res, 0, sizeof(*res));
-    if (req->invoke_budget <= 0)
-        return sh_invoke_refuse(req, res, false,
-                                sh_arena_sprintf(req->arena, "This call tree has used its budget of %lld invocations.",
-                                                 (long long)sh_invoke_cfg.budget));
-    if (req->invoke_depth + 1 > sh_invoke_cfg.max_depth)
-        return sh_invoke_refuse(req, res, true,
-                                sh_arena_sprintf(req->arena, "This call chain is deeper than %lld invocations.",
-                                                 (long long)sh_invoke_cfg.max_depth));
-    int64_t child_budget = req->invoke_budget - 1;
+    int64_t child_budget;
+    if (sh_budget_reserve(req, &child_budget, &res->error_code, &res->error) != 0) {
+        res->status = 508;
+        return -1;
+    }
     size_t body_len = 0;
     const char *body_str = body ? sh_json_to_string(body, &body_len) : NULL;
     if (sh_invoke_is_local(path) && !sh_db_in_transaction())
@@ -243,13 +192,15 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_str);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
     }
-    sh_pool_worker_waiting(true);
+    if (sh_invoke_wait != NULL)
+        sh_invoke_wait(true);
     CURLcode cc = curl_easy_perform(c);
-    sh_pool_worker_waiting(false);
+    if (sh_invoke_wait != NULL)
+        sh_invoke_wait(false);
 
     /* Account before anything else: what was sent is spent, whatever came back.
      * No answer about the subtree means it may have spent all it was given. */
-    sh_invoke_account(req, child_budget, io.has_spent, io.spent);
+    sh_budget_account(req, child_budget, io.has_spent, io.spent);
 
     if (cc != CURLE_OK) {
         sh_logline l;
@@ -268,10 +219,7 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     res->status = (int)status;
-    if (io.body.len > 0) {
-        const char *why;
-        res->body = sh_req_own(req, sh_json_parse(io.body.data, io.body.len, 64, &why));
-    }
+    sh_invoke_take_body(req, res, io.body.data, io.body.len);
     return 0;
 }
 
@@ -283,14 +231,9 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
         *status_out = sh_reply_error(req, res->status, res->error_code, "%s", res->error);
         return -1;
     }
-    if (res->status == 508) {
-        /* a refusal deeper in the tree ends the whole tree */
-        json_object *err = NULL, *code = NULL;
-        const char *c508 = "invocation_budget_exceeded";
-        if (res->body && json_object_object_get_ex(res->body, "error", &err) &&
-            json_object_object_get_ex(err, "code", &code) && json_object_is_type(code, json_type_string))
-            c508 = sh_arena_strdup(req->arena, json_object_get_string(code));
-        *status_out = sh_reply_error(req, 508, c508, "A call further down this call tree was refused: its limits were reached.");
+    if (res->status == 508) { /* a refusal deeper in the tree ends the whole tree */
+        *status_out = sh_reply_error(req, 508, res->error_code ? res->error_code : "invocation_budget_exceeded",
+                                     "A call further down this call tree was refused: its limits were reached.");
         return -1;
     }
     if (res->status == 502 || res->status == 503 || res->status == 504) {

@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,34 @@
 
 const char *const sh_pool_mode_names[] = {"ondemand", "dynamic", "static", NULL};
 
+#define P(field) offsetof(sh_pool_config, field)
+const sh_conf_row sh_pool_conf_rows[] = {
+    {"PL_LISTEN", SH_CONF_STRING, P(listen), NULL, 0, 0, NULL, 0,
+     "where the pool listens: unix:/path/to.sock or host:port"},
+    {"PL_LISTEN_MODE", SH_CONF_OCTAL, P(listen_mode), "0660", 0, 0, NULL, 0, "unix socket file mode"},
+    {"PL_LISTEN_GROUP", SH_CONF_STRING, P(listen_group), NULL, 0, 0, NULL, 0,
+     "unix socket group (nginx's workers must be in it)"},
+    {"PL_LISTEN_BACKLOG", SH_CONF_INT, P(backlog), "511", 1, 65535, NULL, 0, "listen(2) backlog"},
+    {"PL_POOL_MODE", SH_CONF_ENUM, P(mode), "ondemand", 0, 0, sh_pool_mode_names, 0,
+     "ondemand (0 workers when idle) | dynamic | static"},
+    {"PL_MAX_CHILDREN", SH_CONF_INT, P(max_children), "8", 1, SH_SB_MAX_SLOTS / 3, NULL, 0,
+     "most workers at once (static: the fixed count)"},
+    {"PL_START_CHILDREN", SH_CONF_INT, P(start_children), "2", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "dynamic: workers at start"},
+    {"PL_MIN_SPARE", SH_CONF_INT, P(min_spare), "1", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "dynamic: fewest idle workers"},
+    {"PL_MAX_SPARE", SH_CONF_INT, P(max_spare), "3", 1, SH_SB_MAX_SLOTS / 2, NULL, 0,
+     "dynamic: most idle workers"},
+    {"PL_IDLE_TIMEOUT_MS", SH_CONF_INT, P(idle_timeout_ms), "10000", 1, 86400000, NULL, 0,
+     "ondemand: an idle worker exits after this"},
+    {"PL_MAX_REQUESTS", SH_CONF_INT, P(max_requests), "10000", 0, INT64_MAX, NULL, 0,
+     "recycle a worker after this many requests (0: never)"},
+    {"PL_SHUTDOWN_TIMEOUT_MS", SH_CONF_INT, P(shutdown_timeout_ms), "10000", 0, 600000, NULL, 0,
+     "SIGTERM: how long in-flight requests may take"},
+    SH_CONF_END,
+};
+#undef P
+
 /* --- shared state of this process ------------------------------------------ */
 
 static sh_scoreboard *sh_pool_sb;
@@ -56,8 +85,6 @@ static volatile sig_atomic_t sh_worker_stop = SH_STOP_NONE;
 static pid_t sh_pool_master_pid;
 static int64_t sh_pool_max_children;
 
-sh_sb_slot *sh_pool_my_slot(void) { return sh_pool_slot; }
-sh_scoreboard *sh_pool_scoreboard(void) { return sh_pool_sb; }
 
 /* --- the listening socket ----------------------------------------------------- */
 
@@ -419,6 +446,7 @@ static int sh_master_spawn(sh_master *m)
     }
     if (pid == 0) {
         sh_pool_slot = s;
+        sh_sb_set_current(sh_pool_sb, s);
         atomic_store(&s->pid, (int)getpid());
         sh_worker_stop = m->stopping ? SH_STOP_DRAIN : SH_STOP_NONE;
         sh_worker_main(m->cfg, m->listen_fd, m->cb);
@@ -620,6 +648,7 @@ static bool sh_listen_has_waiting(int fd)
 int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb)
 {
     sh_pool_sb = sb;
+    sh_sb_set_current(sb, NULL);
     sh_pool_master_pid = getpid();
     sh_pool_max_children = cfg->max_children;
     if (pipe2(sh_pool_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||

@@ -1,6 +1,7 @@
 /* router.c: route patterns compiled to segments, matching, and the checks of
  * declared parameters and fields. Pure functions: no I/O. */
-#include "sh_http.h"
+#include "sh_router.h"
+#include "sh_codec.h"
 #include "sh_str.h"
 
 #include <errno.h>
@@ -198,6 +199,7 @@ json_object *sh_router_to_json(const sh_router *router)
     static const struct { unsigned flag; const char *name; } names[] = {
         {SH_JSON, "json"},   {SH_INTERNAL, "internal"}, {SH_TEST, "test"},
         {SH_AUTH, "auth"},   {SH_ADMIN, "admin"},       {SH_BODY_OPTIONAL, "body_optional"},
+        {SH_TOKEN_QUERY, "token_query"},
     };
     json_object *list = json_object_new_array();
     for (int i = 0; i < router->nroutes; i++) {
@@ -298,6 +300,22 @@ int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_aren
         if (sh_check_enum(rule, raw, len, out, why) != 0)
             return -1;
         break;
+    case SH_T_CURSOR: {
+        char cursor[101];
+        if (len == 0 || len >= sizeof(cursor)) {
+            *why = "is not a cursor this API gave";
+            return -1;
+        }
+        memcpy(cursor, raw, len);
+        cursor[len] = '\0';
+        if (sh_cursor_decode(cursor, &out->i) != 0) {
+            *why = "is not a cursor this API gave";
+            return -1;
+        }
+        out->s = a ? sh_arena_strndup(a, raw, len) : raw;
+        out->len = len;
+        break;
+    }
     case SH_T_OBJECT:
         *why = "cannot be given here";
         return -1;
@@ -366,6 +384,9 @@ int sh_rule_check_json(const sh_rule *rule, json_object *v, sh_arena *a, sh_valu
             return -1;
         break;
     }
+    case SH_T_CURSOR:
+        *why = "cannot be given here";
+        return -1;
     case SH_T_OBJECT:
         if (!json_object_is_type(v, json_type_object)) {
             *why = "must be an object";

@@ -10,6 +10,18 @@ const int64_t sh_sb_bucket_bounds_us[SH_SB_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
     1000000, 2500000, INT64_MAX};
 
+static sh_scoreboard *sh_sb_cur;
+static sh_sb_slot *sh_sb_cur_slot;
+
+void sh_sb_set_current(sh_scoreboard *sb, sh_sb_slot *slot)
+{
+    sh_sb_cur = sb;
+    sh_sb_cur_slot = slot;
+}
+
+sh_scoreboard *sh_sb_current(void) { return sh_sb_cur; }
+sh_sb_slot *sh_sb_current_slot(void) { return sh_sb_cur_slot; }
+
 sh_scoreboard *sh_sb_create(const char *service, int nslots, int max_children, const char *mode)
 {
     if (nslots < 1 || nslots > SH_SB_MAX_SLOTS)

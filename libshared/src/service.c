@@ -2,8 +2,6 @@
  * every service has (health, status, metrics, routes, test routes), and the worker's
  * FastCGI connection handler. */
 #include "sh_service.h"
-#include "sh_auth.h"
-#include "sh_invoke.h"
 #include "sh_log.h"
 #include "sh_supervise.h"
 
@@ -18,17 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router);
-
 sh_common_config sh_conf;
 
 static const sh_service *sh_svc;
 static sh_router sh_svc_router;
 static sh_arena *sh_worker_arena;
 static sh_db *sh_worker_db;
-static sh_invoke_config sh_svc_invoke;
-static const char *sh_svc_public_keys;
-static sh_auth_config sh_svc_auth;
 static int sh_builtin_count; /* the built-in routes come first in the table */
 
 const sh_service *sh_service_current(void) { return sh_svc; }
@@ -36,32 +29,7 @@ const sh_service *sh_service_current(void) { return sh_svc; }
 static const char *const sh_log_levels[] = {"debug", "info", "warn", "error", NULL};
 
 #define C(field) offsetof(sh_common_config, field)
-static const sh_conf_row sh_common_rows[] = {
-    {"PL_LISTEN", SH_CONF_STRING, C(pool.listen), NULL, 0, 0, NULL, 0,
-     "where the pool listens: unix:/path/to.sock or host:port"},
-    {"PL_LISTEN_MODE", SH_CONF_OCTAL, C(pool.listen_mode), "0660", 0, 0, NULL, 0, "unix socket file mode"},
-    {"PL_LISTEN_GROUP", SH_CONF_STRING, C(pool.listen_group), NULL, 0, 0, NULL, 0,
-     "unix socket group (nginx's workers must be in it)"},
-    {"PL_LISTEN_BACKLOG", SH_CONF_INT, C(pool.backlog), "511", 1, 65535, NULL, 0, "listen(2) backlog"},
-    {"PL_POOL_MODE", SH_CONF_ENUM, C(pool.mode), "ondemand", 0, 0, sh_pool_mode_names, 0,
-     "ondemand (0 workers when idle) | dynamic | static"},
-    {"PL_MAX_CHILDREN", SH_CONF_INT, C(pool.max_children), "8", 1, SH_SB_MAX_SLOTS / 3, NULL, 0,
-     "most workers at once (static: the fixed count)"},
-    {"PL_START_CHILDREN", SH_CONF_INT, C(pool.start_children), "2", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
-     "dynamic: workers at start"},
-    {"PL_MIN_SPARE", SH_CONF_INT, C(pool.min_spare), "1", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
-     "dynamic: fewest idle workers"},
-    {"PL_MAX_SPARE", SH_CONF_INT, C(pool.max_spare), "3", 1, SH_SB_MAX_SLOTS / 2, NULL, 0,
-     "dynamic: most idle workers"},
-    {"PL_IDLE_TIMEOUT_MS", SH_CONF_INT, C(pool.idle_timeout_ms), "10000", 1, 86400000, NULL, 0,
-     "ondemand: an idle worker exits after this"},
-    {"PL_MAX_REQUESTS", SH_CONF_INT, C(pool.max_requests), "10000", 0, INT64_MAX, NULL, 0,
-     "recycle a worker after this many requests (0: never)"},
-    {"PL_SHUTDOWN_TIMEOUT_MS", SH_CONF_INT, C(pool.shutdown_timeout_ms), "10000", 0, 600000, NULL, 0,
-     "SIGTERM: how long in-flight requests may take"},
-    {"PL_MAX_BODY_BYTES", SH_CONF_INT, C(max_body_bytes), "1048576", 1, 64 * 1024 * 1024, NULL, 0,
-     "largest request body (413 above)"},
-    {"PL_JSON_MAX_DEPTH", SH_CONF_INT, C(json_max_depth), "32", 1, 1000, NULL, 0, "deepest JSON nesting accepted"},
+static const sh_conf_row sh_service_rows[] = {
     {"PL_TEST_ROUTES", SH_CONF_BOOL, C(test_routes), "0", 0, 0, NULL, 0,
      "1: serve the test-only routes (internal listener only)"},
     {"PL_PID_FILE", SH_CONF_STRING, C(pid_file), NULL, 0, 0, NULL, 0, "the master writes its pid here"},
@@ -76,32 +44,27 @@ static const sh_conf_row sh_common_rows[] = {
 };
 #undef C
 
-#define I(field) offsetof(sh_invoke_config, field)
-static const sh_conf_row sh_invoke_rows[] = {
-    {"PL_GATEWAY_URL", SH_CONF_STRING, I(gateway_url), "http://127.0.0.1:8081", 0, 0, NULL, 0,
-     "the internal nginx listener that invocations go through"},
-    {"PL_INVOKE_MAX_DEPTH", SH_CONF_INT, I(max_depth), "8", 1, 64, NULL, 0, "deepest call chain (508 beyond)"},
-    {"PL_INVOKE_BUDGET", SH_CONF_INT, I(budget), "32", 0, 100000, NULL, 0,
-     "invocations one client request's whole call tree may make (508 beyond)"},
-    {"PL_INVOKE_TIMEOUT_MS", SH_CONF_INT, I(timeout_ms), "2000", 1, 600000, NULL, 0,
-     "timeout of one invocation (504 upstream_timeout)"},
-    SH_CONF_END,
-};
-#undef I
+/* Every table of settings a service reads, where each loads, in --help order:
+ * each layer writes its own rows (names, defaults, bounds) once. */
+typedef struct {
+    const sh_conf_row *rows;
+    void *conf;
+} sh_conf_table;
 
-#define A(field) offsetof(sh_auth_config, field)
-static const sh_conf_row sh_auth_rows[] = {
-    {"PL_JWT_ISSUER", SH_CONF_STRING, A(issuer), "pilotlight", 0, 0, NULL, 0, "the iss of access tokens"},
-    {"PL_JWT_LEEWAY_S", SH_CONF_INT, A(leeway_s), "30", 0, 600, NULL, 0, "clock skew allowed on exp/nbf"},
-    SH_CONF_END,
-};
-#undef A
-
-static const sh_conf_row sh_key_rows[] = {
-    {"PL_JWT_PUBLIC_KEYS_FILE", SH_CONF_STRING, 0, NULL, 0, 0, NULL, 0,
-     "file of \"kid base64url-Ed25519-public-key\" lines that verify access tokens"},
-    SH_CONF_END,
-};
+static size_t sh_conf_tables(const sh_service *svc, sh_conf_table *t)
+{
+    size_t n = 0;
+    t[n++] = (sh_conf_table){sh_pool_conf_rows, &sh_conf.pool};
+    t[n++] = (sh_conf_table){sh_dispatch_conf_rows, &sh_conf.dispatch};
+    t[n++] = (sh_conf_table){sh_service_rows, &sh_conf};
+    t[n++] = (sh_conf_table){sh_db_conf_rows, &sh_conf.db};
+    t[n++] = (sh_conf_table){sh_invoke_conf_rows, &sh_conf.invoke};
+    t[n++] = (sh_conf_table){sh_budget_conf_rows, &sh_conf.budget};
+    t[n++] = (sh_conf_table){sh_auth_conf_rows, &sh_conf.auth};
+    if (svc->config_rows != NULL)
+        t[n++] = (sh_conf_table){svc->config_rows, svc->config};
+    return n;
+}
 
 /* --- built-in routes ------------------------------------------------------------- */
 
@@ -119,14 +82,14 @@ static int sh_builtin_health(sh_req *req)
 
 static int sh_builtin_status(sh_req *req)
 {
-    return sh_reply_json(req, 200, sh_sb_to_json(sh_pool_scoreboard()));
+    return sh_reply_json(req, 200, sh_sb_to_json(sh_sb_current()));
 }
 
 static int sh_builtin_metrics(sh_req *req)
 {
     sh_buf out;
     sh_buf_init(&out, req->arena, 16384);
-    sh_sb_to_prometheus(sh_pool_scoreboard(), &out);
+    sh_sb_to_prometheus(sh_sb_current(), &out);
     return sh_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 }
 
@@ -271,15 +234,11 @@ void sh_service_serve_connection(int fd, void *ctx)
 static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
 {
     memset(&sh_conf, 0, sizeof(sh_conf));
-    if (sh_config_load(sh_common_rows, &sh_conf, err, errlen) != 0 ||
-        sh_config_load(sh_db_conf_rows, &sh_conf.db, err, errlen) != 0 ||
-        sh_config_load(sh_invoke_rows, &sh_svc_invoke, err, errlen) != 0 ||
-        sh_config_load(sh_auth_rows, &sh_svc_auth, err, errlen) != 0)
-        return -1;
-    if (svc->config_rows != NULL && sh_config_load(svc->config_rows, svc->config, err, errlen) != 0)
-        return -1;
-    const char *keys = getenv("PL_JWT_PUBLIC_KEYS_FILE");
-    sh_svc_public_keys = keys && *keys ? keys : NULL;
+    sh_conf_table tables[8];
+    size_t n = sh_conf_tables(svc, tables);
+    for (size_t i = 0; i < n; i++)
+        if (sh_config_load(tables[i].rows, tables[i].conf, err, errlen) != 0)
+            return -1;
     if (sh_conf.db.name == NULL)
         sh_conf.db.name = svc->name;
     if (sh_conf.db.user == NULL)
@@ -295,15 +254,24 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
     }
     bool needs_auth = false;
     for (const sh_route *r = svc->routes; r->method != NULL; r++)
-        needs_auth |= (r->flags & (SH_AUTH | SH_ADMIN)) != 0;
-    if (sh_svc_public_keys != NULL) {
-        if (sh_auth_load_public_keys(&sh_svc_auth, sh_svc_public_keys, err, errlen) != 0)
+        needs_auth |= (r->flags & (SH_AUTH | SH_ADMIN | SH_TOKEN_QUERY)) != 0;
+    if (sh_conf.auth.public_keys_file != NULL) {
+        if (sh_auth_load_public_keys(&sh_conf.auth, sh_conf.auth.public_keys_file, err, errlen) != 0)
             return -1;
     } else if (needs_auth) {
         snprintf(err, errlen, "PL_JWT_PUBLIC_KEYS_FILE is required: %s has routes that need a token", svc->name);
         return -1;
     }
     return 0;
+}
+
+/* Hands each layer its part of the configuration. */
+static void sh_configure_layers(void)
+{
+    sh_dispatch_configure(&sh_conf.dispatch);
+    sh_budget_configure(&sh_conf.budget);
+    sh_invoke_configure(&sh_conf.invoke);
+    sh_auth_configure(&sh_conf.auth);
 }
 
 /* SIGHUP in the master: read the public keys (and the service's own files)
@@ -314,9 +282,9 @@ static void sh_service_reload(void *ctx)
     (void)ctx;
     char err[512];
     sh_auth_config old = *sh_auth_config_get();
-    if (sh_svc_public_keys != NULL) {
+    if (old.public_keys_file != NULL) {
         sh_auth_config fresh = old;
-        if (sh_auth_load_public_keys(&fresh, sh_svc_public_keys, err, sizeof(err)) != 0) {
+        if (sh_auth_load_public_keys(&fresh, old.public_keys_file, err, sizeof(err)) != 0) {
             sh_log_msgf(SH_LOG_ERROR, "reload_failed", "keeping the old keys: %s", err);
             return;
         }
@@ -329,14 +297,13 @@ static void sh_service_reload(void *ctx)
     sh_log_msgf(SH_LOG_INFO, "config_reloaded", "%d public key(s)", sh_auth_config_get()->nkeys);
 }
 
-/* Every table of settings a service reads, in --help order. */
+/* Prints every table of settings with print (--help, --print-defaults, --config-reference). */
 static void sh_print_rows(const sh_service *svc, void (*print)(FILE *, const sh_conf_row *))
 {
-    const sh_conf_row *const tables[] = {sh_common_rows, sh_db_conf_rows, sh_invoke_rows, sh_auth_rows,
-                                         sh_key_rows, svc->config_rows};
-    for (size_t i = 0; i < SH_ARRAY_LEN(tables); i++)
-        if (tables[i] != NULL)
-            print(stdout, tables[i]);
+    sh_conf_table tables[8];
+    size_t n = sh_conf_tables(svc, tables);
+    for (size_t i = 0; i < n; i++)
+        print(stdout, tables[i].rows);
 }
 
 static void sh_print_help(const sh_service *svc)
@@ -395,8 +362,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         printf("pl-%s: configuration is valid (%d routes)\n", svc->name, sh_svc_router.nroutes);
         return 0;
     }
-    sh_invoke_configure(&sh_svc_invoke);
-    sh_auth_configure(&sh_svc_auth);
+    sh_configure_layers();
+    sh_invoke_on_wait(sh_pool_worker_waiting);
     /* The listening socket is opened before the supervisor forks, and every
      * master it starts inherits it: connections made while a killed master is
      * replaced wait in its backlog, and a new master never meets the socket
@@ -461,7 +428,7 @@ int sh_service_command(const sh_service *svc, int (*fn)(sh_req *req, void *arg),
         fprintf(stderr, "pl-%s: configuration error: %s\n", svc->name, err);
         return 1;
     }
-    sh_auth_configure(&sh_svc_auth);
+    sh_configure_layers();
     if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0) {
         fprintf(stderr, "pl-%s: library initialisation failed\n", svc->name);
         return 1;

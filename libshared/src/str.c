@@ -185,3 +185,24 @@ void sh_utf8_scrub(char *s, size_t len)
         if ((unsigned char)s[i] >= 0x80)
             s[i] = '?';
 }
+
+int sh_query_find(const char *query, const char *name, const char **val, size_t *len)
+{
+    size_t nlen = strlen(name);
+    int found = 0;
+    const char *p = query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t plen = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        size_t klen = eq ? (size_t)(eq - p) : plen;
+        if (klen == nlen && memcmp(p, name, nlen) == 0) {
+            if (found++)
+                return -1;
+            *val = eq ? eq + 1 : p + plen;
+            *len = eq ? plen - klen - 1 : 0;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return found;
+}

@@ -101,7 +101,7 @@ static const sh_field acc_user_fields[] = {
 };
 static const sh_param acc_list_params[] = {
     SH_QUERY_INT("limit", 1, 100),
-    SH_QUERY_STR("cursor", 100),
+    SH_QUERY_CURSOR("cursor"),
     SH_QUERY_STR("email_prefix", ACC_EMAIL_MAX),
     SH_RULE_END,
 };

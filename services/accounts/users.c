@@ -151,13 +151,16 @@ int acc_me_update(sh_req *req)
     return acc_reply_user(req, 200, &row);
 }
 
+static json_object *acc_page_row(const sh_row *row, const void *ctx)
+{
+    (void)ctx;
+    return acc_user_json(row);
+}
+
 int acc_users_list(sh_req *req)
 {
-    int64_t limit = sh_param_int(req, "limit", 20), after = 0;
-    const char *cursor = sh_param_str(req, "cursor");
+    int64_t limit = sh_param_int(req, "limit", 20), after = sh_param_int(req, "cursor", 0);
     const char *prefix = sh_param_str(req, "email_prefix");
-    if (cursor != NULL && sh_cursor_decode(cursor, &after) != 0)
-        return sh_reply_field_error(req, 400, "invalid_parameter", "cursor", "The cursor is not one this API gave.");
     char lowered[ACC_EMAIL_MAX + 1] = "";
     if (prefix != NULL) {
         size_t n = strlen(prefix);
@@ -167,19 +170,7 @@ int acc_users_list(sh_req *req)
     sh_result r;
     if (sh_db_query(req, acc_stmt[ACC_USER_LIST], &r, "isi", after, acc_like_prefix(req->arena, lowered), limit + 1) != 0)
         return sh_db_reply_error(req);
-    json_object *users = json_object_new_array();
-    int shown = r.nrows > limit ? (int)limit : r.nrows;
-    for (int i = 0; i < shown; i++)
-        json_object_array_add(users, acc_user_json(&r.rows[i]));
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "users", users);
-    if (r.nrows > limit) {
-        json_object_object_add(o, "next_cursor",
-                               json_object_new_string(sh_cursor_encode(req->arena, sh_row_int(&r.rows[shown - 1], 0))));
-    } else {
-        json_object_object_add(o, "next_cursor", NULL);
-    }
-    return sh_reply_json(req, 200, o);
+    return sh_reply_page(req, "users", &r, limit, acc_page_row, NULL);
 }
 
 int acc_user_get(sh_req *req)

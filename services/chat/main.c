@@ -46,7 +46,6 @@ static const sh_param chat_list_params[] = {
 static const sh_param chat_live_params[] = {
     SH_PATH_STR("room", 64),
     SH_QUERY_STR("ticket", 100),
-    SH_QUERY_STR("access_token", 4096),
     SH_RULE_END,
 };
 static const sh_field chat_post_fields[] = {
@@ -60,7 +59,8 @@ static const sh_route chat_routes[] = {
              chat_post_fields),
     SH_ROUTE("GET", "/api/chat/rooms/{room}/messages", chat_message_list, SH_AUTH, chat_list_params, NULL),
     SH_ROUTE("POST", "/api/chat/rooms/{room}/ticket", chat_ticket_create, SH_AUTH, chat_room_param, NULL),
-    SH_ROUTE("GET", "/api/chat/rooms/{room}/live", chat_live_authorize, 0, chat_live_params, NULL),
+    /* nchan's authorizer: a live subscriber's ?ticket=, or ?access_token= (declared by the flag) */
+    SH_ROUTE("GET", "/api/chat/rooms/{room}/live", chat_live_authorize, SH_TOKEN_QUERY, chat_live_params, NULL),
     SH_ROUTE_END,
 };
 

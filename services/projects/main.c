@@ -18,7 +18,7 @@ static const char *const prj_states[] = {"planning", "active", "on_hold", "done"
 
 static const sh_param prj_list_params[] = {
     SH_QUERY_INT("limit", 1, 100),
-    SH_QUERY_STR("cursor", 100),
+    SH_QUERY_CURSOR("cursor"),
     SH_QUERY_ID("owner_id"),
     SH_QUERY_BOOL("all"),
     SH_RULE_END,

@@ -53,13 +53,9 @@ int prj_test_fanout(sh_req *req)
             }
             continue;
         }
-        json_object *err = NULL, *c = NULL;
         if (res.status != 200 && code == NULL) {
             status = res.status;
-            code = "invocation_failed";
-            if (res.body && json_object_object_get_ex(res.body, "error", &err) &&
-                json_object_object_get_ex(err, "code", &c) && json_object_is_type(c, json_type_string))
-                code = sh_arena_strdup(req->arena, json_object_get_string(c));
+            code = res.error_code ? res.error_code : "invocation_failed";
             message = "A call further down this call tree failed.";
         }
     }

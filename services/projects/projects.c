@@ -42,34 +42,27 @@ static int prj_reply_project(sh_req *req, int status, const sh_row *row)
     return sh_reply_json(req, status, o);
 }
 
+static json_object *prj_page_row(const sh_row *row, const void *admin)
+{
+    return prj_project_json(row, *(const bool *)admin);
+}
+
 int prj_project_list(sh_req *req)
 {
-    int64_t limit = sh_param_int(req, "limit", 20), after = 0;
+    int64_t limit = sh_param_int(req, "limit", 20), after = sh_param_int(req, "cursor", 0);
     int64_t owner = sh_param_int(req, "owner_id", 0);
     bool all = sh_param_int(req, "all", 0) != 0;
-    const char *cursor = sh_param_str(req, "cursor");
     if ((owner != 0 || all) && !req->auth.is_admin)
         return sh_reply_error(req, 403, "forbidden", "Only an admin may list other users' projects.");
     if (owner != 0 && all)
         return sh_reply_field_error(req, 400, "invalid_parameter", "all", "Give owner_id or all=true, not both.");
-    if (cursor != NULL && sh_cursor_decode(cursor, &after) != 0)
-        return sh_reply_field_error(req, 400, "invalid_parameter", "cursor", "The cursor is not one this API gave.");
     sh_result r;
     int rc = all ? sh_db_query(req, prj_stmt[PRJ_LIST_ALL], &r, "ii", after, limit + 1)
                  : sh_db_query(req, prj_stmt[PRJ_LIST_OWNER], &r, "iii", owner ? owner : req->auth.user_id, after,
                                limit + 1);
     if (rc != 0)
         return sh_db_reply_error(req);
-    json_object *list = json_object_new_array();
-    int shown = r.nrows > limit ? (int)limit : r.nrows;
-    for (int i = 0; i < shown; i++)
-        json_object_array_add(list, prj_project_json(&r.rows[i], req->auth.is_admin));
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "projects", list);
-    json_object_object_add(o, "next_cursor", r.nrows > limit
-                                                 ? json_object_new_string(sh_cursor_encode(req->arena, sh_row_int(&r.rows[shown - 1], 0)))
-                                                 : NULL);
-    return sh_reply_json(req, 200, o);
+    return sh_reply_page(req, "projects", &r, limit, prj_page_row, &req->auth.is_admin);
 }
 
 int prj_project_create(sh_req *req)

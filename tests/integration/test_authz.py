@@ -202,7 +202,7 @@ TABLE = {
         authed((403, "forbidden"), 201, 201)),
     # the live subscription authenticates itself (?access_token= or ?ticket=)
     ("GET", "/api/chat/rooms/{room}/live"): (
-        set(), live(project_room),
+        {"token_query"}, live(project_room),
         {"anon": (401, "missing_token"), "bad": (401, "invalid_token"), "expired": (401, "invalid_token"),
          "other": (403, "forbidden"), "owner": 200, "admin": 200}),
 }

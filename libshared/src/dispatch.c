@@ -1,285 +1,35 @@
-/* http.c: one FastCGI request from parameters to response: the dispatcher
- * (routing, generic checks, parameter and body validation), the response
- * writers, and the request log line. */
-#include "sh_http.h"
+/* dispatch.c: one request from its FastCGI parameters to its reply: routing,
+ * the generic checks (404/405, internal and test routes, invocation budget,
+ * authentication, declared parameters, body size, type, JSON syntax and
+ * fields), the handler, then the request's log line and metrics. */
+#include "sh_dispatch.h"
 #include "sh_auth.h"
+#include "sh_budget.h"
 #include "sh_db.h"
-#include "sh_invoke.h"
 #include "sh_log.h"
-#include "sh_service.h"
+#include "sh_scoreboard.h"
 #include "sh_str.h"
 
 #include <fcgiapp.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
-/* --- status reasons ------------------------------------------------------------- */
+#define P(field) offsetof(sh_dispatch_config, field)
+const sh_conf_row sh_dispatch_conf_rows[] = {
+    {"PL_MAX_BODY_BYTES", SH_CONF_INT, P(max_body_bytes), "1048576", 1, 64 * 1024 * 1024, NULL, 0,
+     "largest request body (413 above)"},
+    {"PL_JSON_MAX_DEPTH", SH_CONF_INT, P(json_max_depth), "32", 1, 1000, NULL, 0, "deepest JSON nesting accepted"},
+    SH_CONF_END,
+};
+#undef P
 
-const char *sh_status_reason(int status)
+static sh_dispatch_config sh_dispatch_cfg = {1048576, 32};
+
+void sh_dispatch_configure(const sh_dispatch_config *dc)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 508: return "Loop Detected";
-    default: return "Status";
-    }
-}
-
-/* --- request accessors -------------------------------------------------------------- */
-
-static FCGX_Request *sh_fcgi(sh_req *req)
-{
-    return (FCGX_Request *)req->fcgi;
-}
-
-const char *sh_req_fcgi_param(sh_req *req, const char *name)
-{
-    return req->env ? FCGX_GetParam(name, req->env) : NULL;
-}
-
-const char *sh_req_header(sh_req *req, const char *name)
-{
-    char key[128] = "HTTP_";
-    size_t o = 5;
-    for (const char *p = name; *p && o + 1 < sizeof(key); p++, o++) {
-        char c = *p;
-        key[o] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
-    }
-    key[o] = '\0';
-    const char *v = sh_req_fcgi_param(req, key);
-    return v != NULL && *v != '\0' ? v : NULL; /* nginx sends stripped headers as "" */
-}
-
-const char *sh_req_cookie(sh_req *req, const char *name)
-{
-    const char *h = sh_req_header(req, "Cookie");
-    size_t nlen = strlen(name);
-    while (h != NULL && *h) {
-        while (*h == ' ' || *h == ';')
-            h++;
-        const char *end = strchr(h, ';');
-        size_t len = end ? (size_t)(end - h) : strlen(h);
-        if (len > nlen && h[nlen] == '=' && memcmp(h, name, nlen) == 0)
-            return sh_arena_strndup(req->arena, h + nlen + 1, len - nlen - 1);
-        h = end;
-    }
-    return NULL;
-}
-
-static const sh_value sh_value_absent;
-
-static const sh_value *sh_lookup(const sh_rule *rules, const sh_value *values, const char *name)
-{
-    for (int i = 0; rules != NULL && rules[i].name != NULL; i++)
-        if (strcmp(rules[i].name, name) == 0)
-            return &values[i];
-    return &sh_value_absent;
-}
-
-const sh_value *sh_req_param(sh_req *req, const char *name)
-{
-    return req->route ? sh_lookup(req->route->params, req->params, name) : &sh_value_absent;
-}
-
-const sh_value *sh_req_field(sh_req *req, const char *name)
-{
-    return req->route ? sh_lookup(req->route->fields, req->fields, name) : &sh_value_absent;
-}
-
-const char *sh_param_str(sh_req *req, const char *name)
-{
-    const sh_value *v = sh_req_param(req, name);
-    return v->present && !v->is_null ? v->s : NULL;
-}
-
-int64_t sh_param_int(sh_req *req, const char *name, int64_t fallback)
-{
-    const sh_value *v = sh_req_param(req, name);
-    return v->present && !v->is_null ? v->i : fallback;
-}
-
-const char *sh_field_str(sh_req *req, const char *name)
-{
-    const sh_value *v = sh_req_field(req, name);
-    return v->present && !v->is_null ? v->s : NULL;
-}
-
-int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback)
-{
-    const sh_value *v = sh_req_field(req, name);
-    return v->present && !v->is_null ? v->i : fallback;
-}
-
-static void sh_put_json(void *obj)
-{
-    json_object_put(obj);
-}
-
-json_object *sh_req_own(sh_req *req, json_object *obj)
-{
-    if (obj != NULL)
-        sh_arena_cleanup(req->arena, sh_put_json, obj);
-    return obj;
-}
-
-char *sh_cursor_encode(sh_arena *a, int64_t last_id)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof(raw), "c%lld", (long long)last_id);
-    return sh_b64url_encode(a, (const unsigned char *)raw, (size_t)n);
-}
-
-int sh_cursor_decode(const char *cursor, int64_t *last_id)
-{
-    unsigned char raw[32];
-    long n = sh_b64url_decode(raw, sizeof(raw), cursor, strlen(cursor));
-    if (n < 2 || raw[0] != 'c')
-        return -1;
-    return sh_parse_int64((const char *)raw + 1, (size_t)n - 1, 1, INT64_MAX, last_id);
-}
-
-/* --- responses ------------------------------------------------------------------------ */
-
-void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *v = sh_arena_vsprintf(req->arena, fmt, ap);
-    va_end(ap);
-    for (char *p = v; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            *p = ' ';
-    if (sh_strcaseeq(name, "Cache-Control"))
-        req->has_cache_control = true;
-    if (req->headers.arena == NULL)
-        sh_buf_init(&req->headers, req->arena, 256);
-    sh_buf_printf(&req->headers, "%s: %s\r\n", name, v);
-}
-
-int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *body, size_t len)
-{
-    if (req->responded) {
-        sh_log_msgf(SH_LOG_ERROR, "double_reply", "handler %s answered twice",
-                    req->route ? req->route->name : "-");
-        return req->status;
-    }
-    req->responded = true;
-    req->status = status;
-    sh_invoke_reply_headers(req);
-    sh_buf head;
-    sh_buf_init(&head, req->arena, 512);
-    sh_buf_printf(&head, "Status: %d %s\r\n", status, sh_status_reason(status));
-    if (content_type != NULL)
-        sh_buf_printf(&head, "Content-Type: %s\r\n", content_type);
-    sh_buf_printf(&head, "X-Request-Id: %s\r\n", req->request_id);
-    if (!req->has_cache_control)
-        sh_buf_puts(&head, "Cache-Control: no-store\r\n");
-    if (req->headers.arena != NULL)
-        sh_buf_append(&head, req->headers.data, req->headers.len);
-    sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
-    if (req->fcgi != NULL) {
-        FCGX_Stream *out = sh_fcgi(req)->out;
-        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 ||
-            (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
-            sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
-    } else if (req->capture != NULL && len > 0) {
-        sh_buf_append(req->capture, body, len);
-    }
-    return status;
-}
-
-int sh_reply_json(sh_req *req, int status, json_object *body)
-{
-    size_t len;
-    const char *s = sh_json_to_string(body, &len);
-    int rc = sh_reply_raw(req, status, "application/json", s, len);
-    json_object_put(body);
-    return rc;
-}
-
-int sh_reply_empty(sh_req *req, int status)
-{
-    return sh_reply_raw(req, status, NULL, "", 0);
-}
-
-static int sh_reply_error_v(sh_req *req, int status, const char *code, const char *field, const char *fmt,
-                            va_list ap)
-{
-    char *msg = sh_arena_vsprintf(req->arena, fmt, ap);
-    sh_utf8_scrub(msg, strlen(msg)); /* messages may quote a path or a key */
-    json_object *err = json_object_new_object();
-    json_object_object_add(err, "code", json_object_new_string(code));
-    json_object_object_add(err, "message", json_object_new_string(msg));
-    if (field != NULL)
-        json_object_object_add(err, "field", json_object_new_string(field));
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "error", err);
-    req->error_code = code;
-    return sh_reply_json(req, status, root);
-}
-
-int sh_reply_error(sh_req *req, int status, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = sh_reply_error_v(req, status, code, NULL, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-int sh_reply_field_error(sh_req *req, int status, const char *code, const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = sh_reply_error_v(req, status, code, field, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* --- the dispatcher --------------------------------------------------------------------- */
-
-int sh_query_find(const char *query, const char *name, const char **val, size_t *len)
-{
-    size_t nlen = strlen(name);
-    int found = 0;
-    const char *p = query;
-    while (p && *p) {
-        const char *end = strchr(p, '&');
-        size_t plen = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', plen);
-        size_t klen = eq ? (size_t)(eq - p) : plen;
-        if (klen == nlen && memcmp(p, name, nlen) == 0) {
-            if (found++)
-                return -1;
-            *val = eq ? eq + 1 : p + plen;
-            *len = eq ? plen - klen - 1 : 0;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return found;
+    sh_dispatch_cfg = *dc;
 }
 
 static int sh_check_params(sh_req *req, const sh_match *m)
@@ -334,9 +84,9 @@ static int sh_read_body(sh_req *req)
     int64_t len = 0;
     if (cl != NULL && *cl != '\0' && sh_parse_int64(cl, strlen(cl), 0, INT64_MAX, &len) != 0)
         return sh_reply_error(req, 400, "invalid_request", "Content-Length is not a valid length.");
-    if (len > sh_conf.max_body_bytes)
+    if (len > sh_dispatch_cfg.max_body_bytes)
         return sh_reply_error(req, 413, "payload_too_large", "The request body is larger than %lld bytes.",
-                              (long long)sh_conf.max_body_bytes);
+                              (long long)sh_dispatch_cfg.max_body_bytes);
     if (len > 0 && !sh_content_type_is_json(sh_req_fcgi_param(req, "CONTENT_TYPE")))
         return sh_reply_error(req, 415, "unsupported_media_type", "The request body must be application/json.");
     if (req->fcgi == NULL) {
@@ -347,7 +97,7 @@ static int sh_read_body(sh_req *req)
     char *body = sh_arena_alloc(req->arena, (size_t)len + 1);
     int64_t got = 0;
     while (got < len) {
-        int n = FCGX_GetStr(body + got, (int)(len - got), sh_fcgi(req)->in);
+        int n = FCGX_GetStr(body + got, (int)(len - got), ((FCGX_Request *)req->fcgi)->in);
         if (n <= 0)
             break;
         got += n;
@@ -370,7 +120,7 @@ static int sh_check_body(sh_req *req)
         if ((req->json = sh_req_own(req, json_object_new_object())) == NULL)
             return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
     } else {
-        req->json = sh_req_own(req, sh_json_parse(req->body, req->body_len, (int)sh_conf.json_max_depth, &why));
+        req->json = sh_req_own(req, sh_json_parse(req->body, req->body_len, (int)sh_dispatch_cfg.json_max_depth, &why));
         if (req->json == NULL)
             return sh_reply_error(req, 400, "invalid_json", "The request body is not valid JSON: %s.", why);
     }
@@ -429,15 +179,15 @@ int sh_dispatch(sh_req *req, const sh_router *router)
     }
     req->route_index = m.route_index;
     req->route = router->routes[m.route_index].route;
-    sh_sb_slot *slot = sh_pool_my_slot();
+    sh_sb_slot *slot = sh_sb_current_slot();
     if (slot != NULL)
         atomic_store(&slot->handler, req->route_index);
 
-    int rc = sh_invoke_check_or_reply(req);
+    int rc = sh_budget_begin_or_reply(req);
     if (rc != 0)
         return rc;
-    if (req->route->flags & (SH_AUTH | SH_ADMIN)) {
-        rc = sh_auth_require_or_reply(req, (req->route->flags & SH_ADMIN) != 0);
+    if (req->route->flags & (SH_AUTH | SH_ADMIN | SH_TOKEN_QUERY)) {
+        rc = sh_auth_or_reply(req, req->route->flags);
         if (rc != 0)
             return rc;
     }
@@ -547,7 +297,7 @@ static void sh_req_finish(sh_req *req)
 {
     int64_t duration = sh_now_us() - req->start_us;
     sh_log_request(req, duration);
-    sh_scoreboard *sb = sh_pool_scoreboard();
+    sh_scoreboard *sb = sh_sb_current();
     if (sb != NULL)
         sh_sb_record(sb, req->route_index, req->status, duration);
 }
@@ -613,7 +363,7 @@ int sh_http_local(sh_req *parent, const char *method, const char *target, const 
     sh_req_finish(&req);
 
     /* the worker is the caller's again */
-    sh_sb_slot *slot = sh_pool_my_slot();
+    sh_sb_slot *slot = sh_sb_current_slot();
     if (slot != NULL)
         atomic_store(&slot->handler, parent->route_index);
     *spent = req.invoke_spent;

@@ -1,13 +1,16 @@
-/* sh_http.h: requests, responses and the route table every service declares.
+/* sh_req.h: one request as every layer above sees it, and the replies to it.
  *
- * A route is one row of data: method, path pattern with {named} parameters, the
- * handler, flags, and the parameters and JSON body fields it accepts. The
- * dispatcher does everything generic before the handler runs: 404/405 with
- * Allow, internal-only and test-only routes, content type, body size, JSON
- * syntax, nesting and UTF-8, and every declared parameter and field; a handler
- * only ever sees valid input. A handler returns the status it answered with. */
-#ifndef SH_HTTP_H
-#define SH_HTTP_H
+ * The route table's data types live here too (a route is data: method,
+ * pattern, handler, flags, declared parameters and body fields), because a
+ * request carries the route it matched and its validated values; matching
+ * and checking them is the router's and the dispatcher's (sh_router.h,
+ * sh_dispatch.h).
+ * Every reply writes JSON errors in one shape:
+ *   {"error": {"code": "snake_case", "message": "human text"[, "field": name]}}
+ * A handler returns the status it answered with.
+ * Layer 1 of libshared (req); see docs/architecture.md. */
+#ifndef SH_REQ_H
+#define SH_REQ_H
 
 #include "sh_arena.h"
 #include "sh_json.h"
@@ -17,7 +20,7 @@
 #define SH_MAX_SEGMENTS 12
 
 typedef struct sh_req sh_req;
-typedef struct sh_router sh_router;
+typedef struct sh_router sh_router; /* compiled routes: sh_router.h */
 typedef int (*sh_handler)(sh_req *req);
 
 /* Route flags. */
@@ -27,6 +30,9 @@ typedef int (*sh_handler)(sh_req *req);
 #define SH_AUTH     (1u << 3) /* needs a valid access token (401 otherwise) */
 #define SH_ADMIN    (1u << 4) /* needs an admin's token (403 otherwise); implies SH_AUTH */
 #define SH_BODY_OPTIONAL (1u << 5) /* with SH_JSON: no body at all reads as {} (e.g. a cookie-only POST) */
+#define SH_TOKEN_QUERY (1u << 6) /* the access token may also come as ?access_token= (RFC 6750 §2.3),
+                                    for clients that cannot send headers (EventSource, WebSocket);
+                                    without SH_AUTH a token is optional, and verified when given */
 
 /* Value types of parameters and body fields. */
 typedef enum {
@@ -35,7 +41,9 @@ typedef enum {
     SH_T_STRING, /* valid UTF-8 without NUL, [min, max] characters */
     SH_T_BOOL,   /* query: true/false/1/0; JSON: true/false */
     SH_T_ENUM,   /* one of choices */
-    SH_T_OBJECT  /* JSON only: any object */
+    SH_T_OBJECT, /* JSON only: any object */
+    SH_T_CURSOR  /* query: a pagination cursor this API handed out (sh_cursor_encode);
+                    the value's i is the last id it names */
 } sh_type;
 
 /* Rule flags. */
@@ -63,6 +71,7 @@ typedef sh_rule sh_field; /* JSON body fields */
 #define SH_QUERY_ID(n) {n, SH_T_ID, SH_QUERY, 1, INT64_MAX, NULL}
 #define SH_QUERY_STR(n, maxlen) {n, SH_T_STRING, SH_QUERY, 0, maxlen, NULL}
 #define SH_QUERY_BOOL(n) {n, SH_T_BOOL, SH_QUERY, 0, 1, NULL}
+#define SH_QUERY_CURSOR(n) {n, SH_T_CURSOR, SH_QUERY, 0, 0, NULL}
 #define SH_FIELD_STR(n, flags, minlen, maxlen) {n, SH_T_STRING, flags, minlen, maxlen, NULL}
 #define SH_FIELD_INT(n, flags, lo, hi) {n, SH_T_INT, flags, lo, hi, NULL}
 #define SH_FIELD_ID(n, flags) {n, SH_T_ID, flags, 1, INT64_MAX, NULL}
@@ -112,7 +121,8 @@ struct sh_req {
     char **env;            /* the request's parameters ("NAME=value", NULL-ended):
                               FastCGI's, or those a local invocation made up */
     const sh_router *router; /* the service's routes (for local invocations) */
-    sh_buf *capture;       /* a local invocation's response body goes here */
+    sh_buf *capture;       /* without fcgi: the response body goes here */
+    sh_buf *capture_head;  /* without fcgi: the response's header block, if set (tests) */
     const char *method;
     const char *path;      /* decoded, normalized path (nginx's $uri) */
     const char *query;     /* raw query string, "" when none */
@@ -133,7 +143,8 @@ struct sh_req {
 
     int64_t invoke_depth;  /* hops from the client's request (0 there) */
     int64_t invoke_budget; /* invocations this call tree may still make */
-    int64_t invoke_spent;  /* invocations made while serving this request (reported back) */
+    int64_t invoke_spent;  /* invocations made while serving this request (reported back
+                              in X-Invoke-Spent when the request came from another function) */
 
     /* response */
     int status;
@@ -164,6 +175,12 @@ int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback);
 
 /* --- responses (each returns the status it sent) -------------------------------- */
 
+/* A response is a FastCGI record stream when req->fcgi is set, else it is
+ * captured (req->capture). The status line carries its reason phrase (libfcgi
+ * needs it); X-Request-Id, Cache-Control: no-store (unless set), Content-Length
+ * and, on an internal request inside a call tree, X-Invoke-Spent are added.
+ * Only the first reply of a request is sent; a second is logged and dropped. */
+
 /* Sends `body` as JSON and puts it. */
 int sh_reply_json(sh_req *req, int status, json_object *body);
 /* Sends a raw body with a content type. */
@@ -181,70 +198,7 @@ void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...) SH_PRIN
 /* The reason phrase of a status ("Not Found"). */
 const char *sh_status_reason(int status);
 
-/* Pagination cursors, opaque to clients: the last id seen, encoded. Decode
- * returns 0, or -1 for anything this API did not hand out. */
-char *sh_cursor_encode(sh_arena *a, int64_t last_id);
-int sh_cursor_decode(const char *cursor, int64_t *last_id);
-
 /* Registers json_object_put(obj) as a cleanup of the request; returns obj. */
 json_object *sh_req_own(sh_req *req, json_object *obj);
-
-/* A local invocation: runs `method target` (target = path[?query]) through this
- * service's own dispatcher inside the calling worker, as the internal listener
- * would have delivered it, with the caller's Authorization and request id and
- * the given invocation depth and budget. The callee's body goes to `out`.
- * Returns the callee's status; *spent is what its subtree reported spending.
- * It is logged and counted like any request. */
-int sh_http_local(sh_req *parent, const char *method, const char *target, const char *body, size_t body_len,
-                  int64_t depth, int64_t budget, sh_buf *out, int64_t *spent);
-
-/* --- the router (pure: used by the dispatcher and the unit tests) --------------- */
-
-typedef struct {
-    const sh_route *route;
-    int nsegments;
-    struct { const char *literal; int param; } segments[SH_MAX_SEGMENTS];
-} sh_compiled_route;
-
-struct sh_router {
-    sh_compiled_route *routes;
-    int nroutes;
-};
-
-/* Compiles a route table; -1 with a message in err for a malformed one (a
- * pattern parameter that is not declared, too many segments...). */
-int sh_router_init(sh_router *r, const sh_route *routes, char *err, size_t errlen);
-void sh_router_free(sh_router *r);
-
-typedef enum { SH_MATCH_FOUND, SH_MATCH_NOT_FOUND, SH_MATCH_BAD_METHOD } sh_match_result;
-
-typedef struct {
-    int route_index;
-    const char *values[SH_MAX_PARAMS]; /* raw path values by param index (in `scratch`) */
-    size_t lens[SH_MAX_PARAMS];
-    char allow[128];                   /* for 405: "GET, PATCH" */
-} sh_match;
-
-/* Matches method + path. Path values point into path itself. */
-sh_match_result sh_router_match(const sh_router *r, const char *method, const char *path, sh_match *m);
-
-/* A compiled route table as data, for GET /api/<svc>/_routes: a JSON array of
- * {"method","pattern","handler","flags":[...]} in table order, the flags by
- * name ("json", "internal", "test", "auth", "admin", "body_optional"; an
- * SH_ADMIN route lists "auth" too). A new reference the caller puts. */
-json_object *sh_router_to_json(const sh_router *r);
-
-/* Finds query parameter `name` in a raw query string ("a=1&b=%20"): 1 with
- * *val and *len set to its raw, still percent-encoded value (pointing into query;
- * "" for a bare "name" or "name="), 0 when absent, -1 when it appears more
- * than once. */
-int sh_query_find(const char *query, const char *name, const char **val, size_t *len);
-
-/* Validates a raw text value (path or query) against a rule into out. Returns 0,
- * or -1 with a human reason. */
-int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out,
-                       const char **why);
-/* Validates a JSON value against a rule. Returns 0, or -1 with a reason. */
-int sh_rule_check_json(const sh_rule *rule, json_object *v, sh_arena *a, sh_value *out, const char **why);
 
 #endif

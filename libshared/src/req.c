@@ -1,0 +1,241 @@
+/* req.c: a request's accessors and its replies (see sh_req.h). */
+#include "sh_req.h"
+#include "sh_log.h"
+#include "sh_str.h"
+
+#include <fcgiapp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- status reasons ------------------------------------------------------------- */
+
+const char *sh_status_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 508: return "Loop Detected";
+    default: return "Status";
+    }
+}
+
+/* --- request accessors -------------------------------------------------------------- */
+
+static FCGX_Request *sh_fcgi(sh_req *req)
+{
+    return (FCGX_Request *)req->fcgi;
+}
+
+const char *sh_req_fcgi_param(sh_req *req, const char *name)
+{
+    return req->env ? FCGX_GetParam(name, req->env) : NULL;
+}
+
+const char *sh_req_header(sh_req *req, const char *name)
+{
+    char key[128] = "HTTP_";
+    size_t o = 5;
+    for (const char *p = name; *p && o + 1 < sizeof(key); p++, o++) {
+        char c = *p;
+        key[o] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+    }
+    key[o] = '\0';
+    const char *v = sh_req_fcgi_param(req, key);
+    return v != NULL && *v != '\0' ? v : NULL; /* nginx sends stripped headers as "" */
+}
+
+const char *sh_req_cookie(sh_req *req, const char *name)
+{
+    const char *h = sh_req_header(req, "Cookie");
+    size_t nlen = strlen(name);
+    while (h != NULL && *h) {
+        while (*h == ' ' || *h == ';')
+            h++;
+        const char *end = strchr(h, ';');
+        size_t len = end ? (size_t)(end - h) : strlen(h);
+        if (len > nlen && h[nlen] == '=' && memcmp(h, name, nlen) == 0)
+            return sh_arena_strndup(req->arena, h + nlen + 1, len - nlen - 1);
+        h = end;
+    }
+    return NULL;
+}
+
+static const sh_value sh_value_absent;
+
+static const sh_value *sh_lookup(const sh_rule *rules, const sh_value *values, const char *name)
+{
+    for (int i = 0; rules != NULL && rules[i].name != NULL; i++)
+        if (strcmp(rules[i].name, name) == 0)
+            return &values[i];
+    return &sh_value_absent;
+}
+
+const sh_value *sh_req_param(sh_req *req, const char *name)
+{
+    return req->route ? sh_lookup(req->route->params, req->params, name) : &sh_value_absent;
+}
+
+const sh_value *sh_req_field(sh_req *req, const char *name)
+{
+    return req->route ? sh_lookup(req->route->fields, req->fields, name) : &sh_value_absent;
+}
+
+const char *sh_param_str(sh_req *req, const char *name)
+{
+    const sh_value *v = sh_req_param(req, name);
+    return v->present && !v->is_null ? v->s : NULL;
+}
+
+int64_t sh_param_int(sh_req *req, const char *name, int64_t fallback)
+{
+    const sh_value *v = sh_req_param(req, name);
+    return v->present && !v->is_null ? v->i : fallback;
+}
+
+const char *sh_field_str(sh_req *req, const char *name)
+{
+    const sh_value *v = sh_req_field(req, name);
+    return v->present && !v->is_null ? v->s : NULL;
+}
+
+int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback)
+{
+    const sh_value *v = sh_req_field(req, name);
+    return v->present && !v->is_null ? v->i : fallback;
+}
+
+static void sh_put_json(void *obj)
+{
+    json_object_put(obj);
+}
+
+json_object *sh_req_own(sh_req *req, json_object *obj)
+{
+    if (obj != NULL)
+        sh_arena_cleanup(req->arena, sh_put_json, obj);
+    return obj;
+}
+
+/* --- responses ------------------------------------------------------------------------ */
+
+void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = sh_arena_vsprintf(req->arena, fmt, ap);
+    va_end(ap);
+    for (char *p = v; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    if (sh_strcaseeq(name, "Cache-Control"))
+        req->has_cache_control = true;
+    if (req->headers.arena == NULL)
+        sh_buf_init(&req->headers, req->arena, 256);
+    sh_buf_printf(&req->headers, "%s: %s\r\n", name, v);
+}
+
+int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *body, size_t len)
+{
+    if (req->responded) {
+        sh_log_msgf(SH_LOG_ERROR, "double_reply", "handler %s answered twice",
+                    req->route ? req->route->name : "-");
+        return req->status;
+    }
+    req->responded = true;
+    req->status = status;
+    if (req->internal && req->invoke_depth > 0) /* a callee tells its caller what its subtree spent */
+        sh_resp_header(req, "X-Invoke-Spent", "%lld", (long long)req->invoke_spent);
+    sh_buf head;
+    sh_buf_init(&head, req->arena, 512);
+    sh_buf_printf(&head, "Status: %d %s\r\n", status, sh_status_reason(status));
+    if (content_type != NULL)
+        sh_buf_printf(&head, "Content-Type: %s\r\n", content_type);
+    sh_buf_printf(&head, "X-Request-Id: %s\r\n", req->request_id);
+    if (!req->has_cache_control)
+        sh_buf_puts(&head, "Cache-Control: no-store\r\n");
+    if (req->headers.arena != NULL)
+        sh_buf_append(&head, req->headers.data, req->headers.len);
+    sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
+    if (req->fcgi != NULL) {
+        FCGX_Stream *out = sh_fcgi(req)->out;
+        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 ||
+            (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
+            sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
+        return status;
+    }
+    if (req->capture_head != NULL)
+        sh_buf_append(req->capture_head, head.data, head.len);
+    if (req->capture != NULL && len > 0)
+        sh_buf_append(req->capture, body, len);
+    return status;
+}
+
+int sh_reply_json(sh_req *req, int status, json_object *body)
+{
+    size_t len;
+    const char *s = sh_json_to_string(body, &len);
+    int rc = sh_reply_raw(req, status, "application/json", s, len);
+    json_object_put(body);
+    return rc;
+}
+
+int sh_reply_empty(sh_req *req, int status)
+{
+    return sh_reply_raw(req, status, NULL, "", 0);
+}
+
+static int sh_reply_error_v(sh_req *req, int status, const char *code, const char *field, const char *fmt,
+                            va_list ap)
+{
+    char *msg = sh_arena_vsprintf(req->arena, fmt, ap);
+    sh_utf8_scrub(msg, strlen(msg)); /* messages may quote a path or a key */
+    json_object *err = json_object_new_object();
+    json_object_object_add(err, "code", json_object_new_string(code));
+    json_object_object_add(err, "message", json_object_new_string(msg));
+    if (field != NULL)
+        json_object_object_add(err, "field", json_object_new_string(field));
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "error", err);
+    req->error_code = code;
+    return sh_reply_json(req, status, root);
+}
+
+int sh_reply_error(sh_req *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sh_reply_error_v(req, status, code, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int sh_reply_field_error(sh_req *req, int status, const char *code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sh_reply_error_v(req, status, code, field, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
