@@ -1,5 +1,6 @@
 /* test_router.c: route matching, 404/405 with Allow, and parameter rules. */
-#include "sh_http.h"
+#include "sh_router.h"
+#include "sh_str.h"
 #include "sh_test.h"
 
 static int h(sh_req *req)
