@@ -14,12 +14,8 @@
 
 static const char *const choices[] = {"planning", "active", "on_hold", "done", NULL};
 static const sh_field rules[] = {
-    SH_FIELD_STR("name", 0, 1, 200),
-    SH_FIELD_INT("n", SH_NULLABLE, -1000, 1000),
-    SH_FIELD_ID("id", 0),
-    SH_FIELD_BOOL("b", 0),
-    SH_FIELD_ENUM("state", 0, choices),
-    {"obj", SH_T_OBJECT, 0, 0, 0, NULL},
+    SH_FIELD_STR("name", 0, 1, 200), SH_FIELD_INT("n", SH_NULLABLE, -1000, 1000), SH_FIELD_ID("id", 0),
+    SH_FIELD_BOOL("b", 0),           SH_FIELD_ENUM("state", 0, choices),          {"obj", SH_T_OBJECT, 0, 0, 0, NULL},
 };
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)

@@ -12,12 +12,8 @@
 
 static const char *const kinds[] = {"a", "b", NULL};
 static const sh_param params[] = {
-    SH_QUERY_INT("limit", 1, 100),
-    SH_QUERY_STR("cursor", 100),
-    SH_QUERY_ID("owner_id"),
-    SH_QUERY_BOOL("all"),
-    SH_QUERY_ID("after"),
-    {"kind", SH_T_ENUM, SH_QUERY, 0, 0, kinds},
+    SH_QUERY_INT("limit", 1, 100), SH_QUERY_STR("cursor", 100), SH_QUERY_ID("owner_id"),
+    SH_QUERY_BOOL("all"),          SH_QUERY_ID("after"),        {"kind", SH_T_ENUM, SH_QUERY, 0, 0, kinds},
     SH_QUERY_STR("q", 0),
 };
 
@@ -53,11 +49,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         }
         if (!v.present)
             abort();
-        if (params[i].type == SH_T_STRING && (v.s == NULL || !sh_utf8_valid(v.s, v.len) ||
-                                              memchr(v.s, '\0', v.len) != NULL))
+        if (params[i].type == SH_T_STRING &&
+            (v.s == NULL || !sh_utf8_valid(v.s, v.len) || memchr(v.s, '\0', v.len) != NULL))
             abort();
-        if ((params[i].type == SH_T_INT || params[i].type == SH_T_ID) &&
-            (v.i < params[i].min || v.i > params[i].max))
+        if ((params[i].type == SH_T_INT || params[i].type == SH_T_ID) && (v.i < params[i].min || v.i > params[i].max))
             abort();
     }
     sh_arena_destroy(a);

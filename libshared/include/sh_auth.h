@@ -12,8 +12,8 @@
 
 #include <sodium.h>
 
-#define SH_AUTH_MAX_KEYS 4
-#define SH_AUTH_KID_MAX 64
+#define SH_AUTH_MAX_KEYS  4
+#define SH_AUTH_KID_MAX   64
 #define SH_AUTH_TOKEN_MAX 4096 /* bytes: a longer token is refused unread */
 
 typedef struct {

@@ -22,17 +22,19 @@ typedef enum {
 #define SH_CONF_REQUIRED 1u
 
 typedef struct {
-    const char *env;             /* "PL_MAX_CHILDREN" */
+    const char *env; /* "PL_MAX_CHILDREN" */
     sh_conf_type type;
-    size_t offset;               /* offsetof(conf struct, field) */
-    const char *def;             /* default, as text; NULL = unset */
-    int64_t min, max;            /* SH_CONF_INT bounds */
-    const char *const *choices;  /* SH_CONF_ENUM, NULL-terminated */
+    size_t offset;              /* offsetof(conf struct, field) */
+    const char *def;            /* default, as text; NULL = unset */
+    int64_t min, max;           /* SH_CONF_INT bounds */
+    const char *const *choices; /* SH_CONF_ENUM, NULL-terminated */
     unsigned flags;
     const char *help;
 } sh_conf_row;
 
+/* clang-format off */
 #define SH_CONF_END {NULL, SH_CONF_STRING, 0, NULL, 0, 0, NULL, 0, NULL}
+/* clang-format on */
 
 /* Fills `conf` from the environment. Returns 0, or -1 with a message in err. */
 int sh_config_load(const sh_conf_row *rows, void *conf, char *err, size_t errlen);

@@ -9,14 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SH_OK 0
+#define SH_OK    0
 #define SH_ERROR (-1)
 
 #define SH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #if defined(__GNUC__)
 #define SH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#define SH_NORETURN __attribute__((noreturn))
+#define SH_NORETURN          __attribute__((noreturn))
 #else
 #define SH_PRINTF(fmt, args)
 #define SH_NORETURN

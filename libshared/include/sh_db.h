@@ -13,10 +13,10 @@
 typedef struct sh_db sh_db;
 
 typedef struct {
-    const char *socket;   /* unix socket path, or NULL to use host/port */
+    const char *socket; /* unix socket path, or NULL to use host/port */
     const char *host;
     int64_t port;
-    const char *name;     /* schema */
+    const char *name; /* schema */
     const char *user;
     const char *password;
     int64_t connect_timeout_ms;

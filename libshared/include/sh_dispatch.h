@@ -45,5 +45,4 @@ void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router
 int sh_http_local(sh_req *parent, const char *method, const char *target, const char *body, size_t body_len,
                   int64_t depth, int64_t budget, sh_buf *out, int64_t *spent);
 
-
 #endif

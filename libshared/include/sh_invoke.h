@@ -17,8 +17,8 @@
 #include "sh_req.h"
 
 typedef struct {
-    const char *gateway_url;  /* the internal nginx listener, "http://127.0.0.1:8081" */
-    int64_t timeout_ms;       /* one invocation, connection included */
+    const char *gateway_url; /* the internal nginx listener, "http://127.0.0.1:8081" */
+    int64_t timeout_ms;      /* one invocation, connection included */
 } sh_invoke_config;
 
 /* PL_GATEWAY_URL and PL_INVOKE_TIMEOUT_MS over an sh_invoke_config. */
@@ -55,8 +55,8 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
  * return. A 508 from deeper in the tree is relayed with the callee's code, so
  * a refusal anywhere ends the whole call tree; a callee's 502/503/504 is
  * answered as 503 service_unavailable. Other statuses are the handler's. */
-int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
-                       sh_invoke_result *res, int *status_out);
+int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res,
+                       int *status_out);
 
 /* POSTs JSON to an internal URL that is not a function (nchan's publisher, say):
  * no budget is involved. 0 with *status when a response came, -1 otherwise. */

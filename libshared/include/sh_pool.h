@@ -16,7 +16,7 @@ typedef enum { SH_POOL_ONDEMAND = 0, SH_POOL_DYNAMIC, SH_POOL_STATIC } sh_pool_m
 extern const char *const sh_pool_mode_names[]; /* "ondemand", "dynamic", "static", NULL */
 
 typedef struct {
-    int mode;                    /* sh_pool_mode */
+    int mode; /* sh_pool_mode */
     int64_t max_children;
     int64_t start_children;      /* dynamic: workers at start */
     int64_t min_spare;           /* dynamic */
@@ -25,9 +25,9 @@ typedef struct {
     int64_t max_requests;        /* recycle a worker after this many requests; 0 = never */
     int64_t shutdown_timeout_ms; /* SIGTERM: in-flight requests get this long */
     int64_t backlog;
-    const char *listen;          /* "unix:/path" or "host:port" */
-    int64_t listen_mode;         /* unix socket file mode */
-    const char *listen_group;    /* unix socket group, or NULL */
+    const char *listen;       /* "unix:/path" or "host:port" */
+    int64_t listen_mode;      /* unix socket file mode */
+    const char *listen_group; /* unix socket group, or NULL */
 } sh_pool_config;
 
 /* PL_LISTEN*, PL_POOL_MODE, PL_MAX_CHILDREN ... over an sh_pool_config. */

@@ -15,8 +15,8 @@
 #include "sh_arena.h"
 #include "sh_json.h"
 
-#define SH_MAX_PARAMS 8
-#define SH_MAX_FIELDS 16
+#define SH_MAX_PARAMS   8
+#define SH_MAX_FIELDS   16
 #define SH_MAX_SEGMENTS 12
 
 typedef struct sh_req sh_req;
@@ -24,15 +24,16 @@ typedef struct sh_router sh_router; /* compiled routes: sh_router.h */
 typedef int (*sh_handler)(sh_req *req);
 
 /* Route flags. */
-#define SH_JSON     (1u << 0) /* takes a JSON object body (415/413/400/422 before the handler) */
-#define SH_INTERNAL (1u << 1) /* served on the internal listener only (404 elsewhere) */
-#define SH_TEST     (1u << 2) /* exists only when PL_TEST_ROUTES=1 (and is internal) */
-#define SH_AUTH     (1u << 3) /* needs a valid access token (401 otherwise) */
-#define SH_ADMIN    (1u << 4) /* needs an admin's token (403 otherwise); implies SH_AUTH */
+#define SH_JSON          (1u << 0) /* takes a JSON object body (415/413/400/422 before the handler) */
+#define SH_INTERNAL      (1u << 1) /* served on the internal listener only (404 elsewhere) */
+#define SH_TEST          (1u << 2) /* exists only when PL_TEST_ROUTES=1 (and is internal) */
+#define SH_AUTH          (1u << 3) /* needs a valid access token (401 otherwise) */
+#define SH_ADMIN         (1u << 4) /* needs an admin's token (403 otherwise); implies SH_AUTH */
 #define SH_BODY_OPTIONAL (1u << 5) /* with SH_JSON: no body at all reads as {} (e.g. a cookie-only POST) */
-#define SH_TOKEN_QUERY (1u << 6) /* the access token may also come as ?access_token= (RFC 6750 §2.3),
-                                    for clients that cannot send headers (EventSource, WebSocket);
-                                    without SH_AUTH a token is optional, and verified when given */
+/* SH_TOKEN_QUERY: the access token may also come as ?access_token= (RFC 6750
+ * §2.3), for clients that cannot send headers (EventSource, WebSocket); without
+ * SH_AUTH a token is optional, and verified when given. */
+#define SH_TOKEN_QUERY (1u << 6)
 
 /* Value types of parameters and body fields. */
 typedef enum {
@@ -62,6 +63,7 @@ typedef struct {
 typedef sh_rule sh_param; /* path and query parameters */
 typedef sh_rule sh_field; /* JSON body fields */
 
+/* clang-format off */
 #define SH_RULE_END {NULL, SH_T_INT, 0, 0, 0, NULL}
 
 /* Shorthands for the common rules. */
@@ -77,27 +79,30 @@ typedef sh_rule sh_field; /* JSON body fields */
 #define SH_FIELD_ID(n, flags) {n, SH_T_ID, flags, 1, INT64_MAX, NULL}
 #define SH_FIELD_BOOL(n, flags) {n, SH_T_BOOL, flags, 0, 1, NULL}
 #define SH_FIELD_ENUM(n, flags, choices) {n, SH_T_ENUM, flags, 0, 0, choices}
+/* clang-format on */
 
 typedef struct {
     const char *method;
     const char *pattern; /* "/api/projects/{id}" */
     sh_handler handler;
-    const char *name;    /* handler name in logs and metrics */
+    const char *name; /* handler name in logs and metrics */
     unsigned flags;
     const sh_param *params; /* SH_RULE_END-terminated, or NULL */
     const sh_field *fields; /* SH_RULE_END-terminated, or NULL = any object */
 } sh_route;
 
+/* clang-format off */
 #define SH_ROUTE(method, pattern, handler, flags, params, fields) \
     {method, pattern, handler, #handler, flags, params, fields}
 #define SH_ROUTE_END {NULL, NULL, NULL, NULL, 0, NULL, NULL}
+/* clang-format on */
 
 /* A validated parameter or field value. */
 typedef struct {
     bool present;
     bool is_null;
-    int64_t i;      /* SH_T_ID, SH_T_INT, SH_T_BOOL (0/1), SH_T_ENUM (index) */
-    const char *s;  /* SH_T_STRING, SH_T_ENUM; NUL-terminated, in the arena */
+    int64_t i;     /* SH_T_ID, SH_T_INT, SH_T_BOOL (0/1), SH_T_ENUM (index) */
+    const char *s; /* SH_T_STRING, SH_T_ENUM; NUL-terminated, in the arena */
     size_t len;
     json_object *obj; /* JSON fields: the value itself (owned by the body) */
 } sh_value;
@@ -108,27 +113,27 @@ typedef struct {
     int64_t user_id;
     const char *subject; /* the token's sub */
     const char *email;
-    const char *name;    /* the display name when the token was issued */
-    const char *role;    /* "user" | "admin" */
+    const char *name; /* the display name when the token was issued */
+    const char *role; /* "user" | "admin" */
     bool is_admin;
-    const char *token;   /* the raw bearer token, for forwarding */
-    int64_t expires_at;  /* seconds since the epoch */
+    const char *token;  /* the raw bearer token, for forwarding */
+    int64_t expires_at; /* seconds since the epoch */
 } sh_principal;
 
 struct sh_req {
     sh_arena *arena;
-    void *fcgi;            /* FCGX_Request *, or NULL for a local invocation */
-    char **env;            /* the request's parameters ("NAME=value", NULL-ended):
+    void *fcgi;              /* FCGX_Request *, or NULL for a local invocation */
+    char **env;              /* the request's parameters ("NAME=value", NULL-ended):
                               FastCGI's, or those a local invocation made up */
     const sh_router *router; /* the service's routes (for local invocations) */
-    sh_buf *capture;       /* without fcgi: the response body goes here */
-    sh_buf *capture_head;  /* without fcgi: the response's header block, if set (tests) */
+    sh_buf *capture;         /* without fcgi: the response body goes here */
+    sh_buf *capture_head;    /* without fcgi: the response's header block, if set (tests) */
     const char *method;
-    const char *path;      /* decoded, normalized path (nginx's $uri) */
-    const char *query;     /* raw query string, "" when none */
+    const char *path;  /* decoded, normalized path (nginx's $uri) */
+    const char *query; /* raw query string, "" when none */
     const char *request_id;
     const char *remote_addr;
-    bool internal;         /* arrived through the internal listener */
+    bool internal; /* arrived through the internal listener */
     bool https;
     int64_t start_us;
 
@@ -138,7 +143,7 @@ struct sh_req {
     sh_value fields[SH_MAX_FIELDS]; /* by index in route->fields */
     const char *body;
     size_t body_len;
-    json_object *json;     /* the parsed body (SH_JSON routes) */
+    json_object *json; /* the parsed body (SH_JSON routes) */
     sh_principal auth;
 
     int64_t invoke_depth;  /* hops from the client's request (0 there) */
@@ -150,7 +155,7 @@ struct sh_req {
     int status;
     bool responded;
     bool has_cache_control;
-    sh_buf headers;        /* extra response header lines */
+    sh_buf headers;         /* extra response header lines */
     const char *error_code; /* for the log */
 };
 
@@ -190,8 +195,8 @@ int sh_reply_empty(sh_req *req, int status);
 /* Sends {"error":{"code":code,"message":...}}. */
 int sh_reply_error(sh_req *req, int status, const char *code, const char *fmt, ...) SH_PRINTF(4, 5);
 /* The same, naming the body field or parameter at fault ("field": name). */
-int sh_reply_field_error(sh_req *req, int status, const char *code, const char *field,
-                         const char *fmt, ...) SH_PRINTF(5, 6);
+int sh_reply_field_error(sh_req *req, int status, const char *code, const char *field, const char *fmt, ...)
+    SH_PRINTF(5, 6);
 /* Adds a response header; CR and LF in the value are replaced by spaces. */
 void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...) SH_PRINTF(3, 4);
 

@@ -10,7 +10,10 @@
 typedef struct {
     const sh_route *route;
     int nsegments;
-    struct { const char *literal; int param; } segments[SH_MAX_SEGMENTS];
+    struct {
+        const char *literal;
+        int param;
+    } segments[SH_MAX_SEGMENTS];
 } sh_compiled_route;
 
 struct sh_router {
@@ -29,7 +32,7 @@ typedef struct {
     int route_index;
     const char *values[SH_MAX_PARAMS]; /* raw path values by param index (in `scratch`) */
     size_t lens[SH_MAX_PARAMS];
-    char allow[128];                   /* for 405: "GET, PATCH" */
+    char allow[128]; /* for 405: "GET, PATCH" */
 } sh_match;
 
 /* Matches method + path. Path values point into path itself. */
@@ -44,8 +47,7 @@ json_object *sh_router_to_json(const sh_router *r);
 
 /* Validates a raw text value (path or query) against a rule into out. Returns 0,
  * or -1 with a human reason. */
-int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out,
-                       const char **why);
+int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out, const char **why);
 /* Validates a JSON value against a rule. Returns 0, or -1 with a reason. */
 int sh_rule_check_json(const sh_rule *rule, json_object *v, sh_arena *a, sh_value *out, const char **why);
 

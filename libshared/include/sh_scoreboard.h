@@ -11,11 +11,11 @@
 
 #include <stdatomic.h>
 
-#define SH_SB_MAX_SLOTS 256
-#define SH_SB_MAX_HANDLERS 64
-#define SH_SB_MAX_STATUSES 16
+#define SH_SB_MAX_SLOTS        256
+#define SH_SB_MAX_HANDLERS     64
+#define SH_SB_MAX_STATUSES     16
 #define SH_SB_HANDLER_NAME_MAX 48
-#define SH_SB_BUCKETS 15
+#define SH_SB_BUCKETS          15
 
 typedef enum {
     SH_SLOT_EMPTY = 0,
@@ -23,26 +23,26 @@ typedef enum {
     SH_SLOT_IDLE,
     SH_SLOT_BUSY,
     SH_SLOT_EXITING,
-    SH_SLOT_WAITING   /* busy, but blocked on an invocation of another service:
+    SH_SLOT_WAITING /* busy, but blocked on an invocation of another service:
                          not counted against max_children (ondemand pools) */
 } sh_slot_state;
 
 typedef enum {
     SH_EXIT_NONE = 0,
-    SH_EXIT_IDLE,      /* idle_timeout elapsed (ondemand) */
-    SH_EXIT_RECYCLED,  /* max_requests served */
-    SH_EXIT_STOPPED,   /* asked to stop (reload, shutdown, spare trimming) */
-    SH_EXIT_FAILED     /* could not start or keep serving */
+    SH_EXIT_IDLE,     /* idle_timeout elapsed (ondemand) */
+    SH_EXIT_RECYCLED, /* max_requests served */
+    SH_EXIT_STOPPED,  /* asked to stop (reload, shutdown, spare trimming) */
+    SH_EXIT_FAILED    /* could not start or keep serving */
 } sh_exit_reason;
 
 typedef struct {
     _Atomic int state;
     _Atomic int pid;
     _Atomic int exit_reason;
-    _Atomic int handler;              /* route index while busy, -1 otherwise */
+    _Atomic int handler; /* route index while busy, -1 otherwise */
     _Atomic uint32_t generation;
     _Atomic int64_t started_wall_us;
-    _Atomic int64_t state_since_us;   /* monotonic */
+    _Atomic int64_t state_since_us; /* monotonic */
     _Atomic uint64_t requests;
 } sh_sb_slot;
 
@@ -68,12 +68,12 @@ typedef struct {
     const char *mode;
     _Atomic uint32_t generation;
     _Atomic uint64_t requests;
-    _Atomic uint64_t spawns;            /* cold starts */
+    _Atomic uint64_t spawns; /* cold starts */
     _Atomic uint64_t idle_exits;
     _Atomic uint64_t recycled;
     _Atomic uint64_t crashes;
     _Atomic uint64_t max_children_reached;
-    _Atomic int64_t saturated_at_us;    /* last time max_children_reached was counted */
+    _Atomic int64_t saturated_at_us; /* last time max_children_reached was counted */
     _Atomic uint64_t peak_workers;
     _Atomic uint64_t invocations_made;
     _Atomic uint64_t invoke_refused_depth;

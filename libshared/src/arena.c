@@ -21,8 +21,8 @@ typedef struct sh_cleanup {
 } sh_cleanup;
 
 struct sh_arena {
-    sh_chunk *first;     /* kept across resets */
-    sh_chunk *current;   /* where allocation happens */
+    sh_chunk *first;   /* kept across resets */
+    sh_chunk *current; /* where allocation happens */
     sh_cleanup *cleanups;
     size_t chunk_size;
     size_t used;
@@ -124,10 +124,7 @@ char *sh_arena_strndup(sh_arena *a, const char *s, size_t n)
     return p;
 }
 
-char *sh_arena_strdup(sh_arena *a, const char *s)
-{
-    return sh_arena_strndup(a, s, strlen(s));
-}
+char *sh_arena_strdup(sh_arena *a, const char *s) { return sh_arena_strndup(a, s, strlen(s)); }
 
 char *sh_arena_vsprintf(sh_arena *a, const char *fmt, va_list ap)
 {
@@ -160,10 +157,7 @@ void sh_arena_cleanup(sh_arena *a, sh_cleanup_fn fn, void *data)
     a->cleanups = c;
 }
 
-size_t sh_arena_used(const sh_arena *a)
-{
-    return a->used;
-}
+size_t sh_arena_used(const sh_arena *a) { return a->used; }
 
 void sh_buf_init(sh_buf *b, sh_arena *a, size_t cap)
 {
@@ -195,15 +189,9 @@ void sh_buf_append(sh_buf *b, const void *data, size_t n)
     b->data[b->len] = '\0';
 }
 
-void sh_buf_puts(sh_buf *b, const char *s)
-{
-    sh_buf_append(b, s, strlen(s));
-}
+void sh_buf_puts(sh_buf *b, const char *s) { sh_buf_append(b, s, strlen(s)); }
 
-void sh_buf_putc(sh_buf *b, char c)
-{
-    sh_buf_append(b, &c, 1);
-}
+void sh_buf_putc(sh_buf *b, char c) { sh_buf_append(b, &c, 1); }
 
 void sh_buf_printf(sh_buf *b, const char *fmt, ...)
 {

@@ -21,15 +21,9 @@ const sh_conf_row sh_auth_conf_rows[] = {
 
 static sh_auth_config sh_auth_cfg;
 
-void sh_auth_configure(const sh_auth_config *ac)
-{
-    sh_auth_cfg = *ac;
-}
+void sh_auth_configure(const sh_auth_config *ac) { sh_auth_cfg = *ac; }
 
-const sh_auth_config *sh_auth_config_get(void)
-{
-    return &sh_auth_cfg;
-}
+const sh_auth_config *sh_auth_config_get(void) { return &sh_auth_cfg; }
 
 int sh_auth_load_public_keys(sh_auth_config *ac, const char *path, char *err, size_t errlen)
 {
@@ -136,8 +130,9 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
     int bad = alg == NULL || strcmp(alg, "EdDSA") != 0 ? 1 : key == NULL ? 2 : has_crit ? 3 : 0;
     json_object_put(header);
     if (bad) {
-        *why = bad == 1 ? "the token algorithm must be EdDSA" : bad == 2 ? "the token key id is unknown"
-                                                                          : "the token has critical extensions";
+        *why = bad == 1   ? "the token algorithm must be EdDSA"
+               : bad == 2 ? "the token key id is unknown"
+                          : "the token has critical extensions";
         return -1;
     }
 
@@ -146,8 +141,8 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
         *why = "the token signature is malformed";
         return -1;
     }
-    if (crypto_sign_verify_detached(sig, (const unsigned char *)token, (unsigned long long)(dot2 - token),
-                                    key->pk) != 0) {
+    if (crypto_sign_verify_detached(sig, (const unsigned char *)token, (unsigned long long)(dot2 - token), key->pk) !=
+        0) {
         *why = "the token signature does not verify";
         return -1;
     }
@@ -193,8 +188,7 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
     return rc;
 }
 
-char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_sign_SECRETKEYBYTES],
-                  json_object *claims)
+char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_sign_SECRETKEYBYTES], json_object *claims)
 {
     json_object *header = json_object_new_object();
     json_object_object_add(header, "alg", json_object_new_string("EdDSA"));

@@ -18,10 +18,7 @@ const sh_conf_row sh_budget_conf_rows[] = {
 
 static sh_budget_config sh_budget_cfg = {8, 32};
 
-void sh_budget_configure(const sh_budget_config *bc)
-{
-    sh_budget_cfg = *bc;
-}
+void sh_budget_configure(const sh_budget_config *bc) { sh_budget_cfg = *bc; }
 
 /* Counts and logs a refusal, of this request (depth) or of a call it wanted to make. */
 static void sh_budget_refused(sh_req *req, bool depth)

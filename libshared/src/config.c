@@ -45,13 +45,11 @@ static int sh_conf_set(const sh_conf_row *r, void *conf, const char *v, char *er
     int64_t n;
     switch (r->type) {
     case SH_CONF_STRING:
-    case SH_CONF_SECRET:
-        *(const char **)field = v;
-        return 0;
+    case SH_CONF_SECRET: *(const char **)field = v; return 0;
     case SH_CONF_INT:
         if (sh_parse_int64(v, strlen(v), r->min, r->max, &n) != 0) {
-            snprintf(err, errlen, "%s=%s: expected an integer from %lld to %lld", r->env, v,
-                     (long long)r->min, (long long)r->max);
+            snprintf(err, errlen, "%s=%s: expected an integer from %lld to %lld", r->env, v, (long long)r->min,
+                     (long long)r->max);
             return -1;
         }
         *(int64_t *)field = n;
@@ -114,8 +112,7 @@ int sh_config_load(const sh_conf_row *rows, void *conf, char *err, size_t errlen
             v = r->def;
         if (v == NULL) {
             if (r->flags & SH_CONF_REQUIRED) {
-                snprintf(err, errlen, "%s is required%s%s", r->env, r->help ? ": " : "",
-                         r->help ? r->help : "");
+                snprintf(err, errlen, "%s is required%s%s", r->env, r->help ? ": " : "", r->help ? r->help : "");
                 return -1;
             }
             continue;
@@ -148,25 +145,15 @@ void sh_config_print_defaults(FILE *out, const sh_conf_row *rows)
 static void sh_config_print_range(FILE *out, const sh_conf_row *r)
 {
     switch (r->type) {
-    case SH_CONF_INT:
-        fprintf(out, "integer %lld–%lld", (long long)r->min, (long long)r->max);
-        break;
-    case SH_CONF_BOOL:
-        fputs("1/0, true/false, yes/no, on/off", out);
-        break;
+    case SH_CONF_INT: fprintf(out, "integer %lld–%lld", (long long)r->min, (long long)r->max); break;
+    case SH_CONF_BOOL: fputs("1/0, true/false, yes/no, on/off", out); break;
     case SH_CONF_ENUM:
         for (int i = 0; r->choices[i] != NULL; i++)
             fprintf(out, "%s`%s`", i ? ", " : "", r->choices[i]);
         break;
-    case SH_CONF_OCTAL:
-        fputs("octal file mode", out);
-        break;
-    case SH_CONF_SECRET:
-        fprintf(out, "text, or `%s_FILE`: a file holding it", r->env);
-        break;
-    case SH_CONF_STRING:
-        fputs("text", out);
-        break;
+    case SH_CONF_OCTAL: fputs("octal file mode", out); break;
+    case SH_CONF_SECRET: fprintf(out, "text, or `%s_FILE`: a file holding it", r->env); break;
+    case SH_CONF_STRING: fputs("text", out); break;
     }
 }
 

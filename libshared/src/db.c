@@ -16,8 +16,7 @@
 
 #define D(field) offsetof(sh_db_config, field)
 const sh_conf_row sh_db_conf_rows[] = {
-    {"PL_DB_SOCKET", SH_CONF_STRING, D(socket), NULL, 0, 0, NULL, 0,
-     "MySQL unix socket (used instead of host/port)"},
+    {"PL_DB_SOCKET", SH_CONF_STRING, D(socket), NULL, 0, 0, NULL, 0, "MySQL unix socket (used instead of host/port)"},
     {"PL_DB_HOST", SH_CONF_STRING, D(host), "127.0.0.1", 0, 0, NULL, 0, "MySQL host"},
     {"PL_DB_PORT", SH_CONF_INT, D(port), "3306", 1, 65535, NULL, 0, "MySQL port"},
     {"PL_DB_NAME", SH_CONF_STRING, D(name), NULL, 0, 0, NULL, 0, "schema (default: the service name)"},
@@ -46,7 +45,7 @@ struct sh_db {
     int cap;
     bool checked; /* connection verified in this request */
     bool in_tx;
-    bool broken;  /* a connection error was seen: reconnect before the next use */
+    bool broken;         /* a connection error was seen: reconnect before the next use */
     int64_t alive_at_us; /* when the server last answered a connect or a ping */
 };
 
@@ -132,10 +131,8 @@ static bool sh_db_is_connection_error(unsigned err)
     case ER_CON_COUNT_ERROR:
     case ER_SERVER_SHUTDOWN:
     case ER_CONNECTION_KILLED:
-    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */
-        return true;
-    default:
-        return err >= 2000 && err < 3000; /* client library errors: the link is unusable */
+    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */ return true;
+    default: return err >= 2000 && err < 3000; /* client library errors: the link is unusable */
     }
 }
 
@@ -287,11 +284,8 @@ static int sh_db_bind_params(sh_db_params *p, const char *types, va_list ap)
             b->length = &p->lens[i];
             break;
         }
-        case 'n':
-            b->buffer_type = MYSQL_TYPE_NULL;
-            break;
-        default:
-            return -1;
+        case 'n': b->buffer_type = MYSQL_TYPE_NULL; break;
+        default: return -1;
         }
     }
     return 0;
@@ -488,10 +482,7 @@ int sh_db_reply_error(sh_req *req)
     return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
 }
 
-const char *sh_row_str(const sh_row *row, int col)
-{
-    return row->values[col];
-}
+const char *sh_row_str(const sh_row *row, int col) { return row->values[col]; }
 
 int64_t sh_row_int(const sh_row *row, int col)
 {
@@ -499,10 +490,7 @@ int64_t sh_row_int(const sh_row *row, int col)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
-bool sh_row_is_null(const sh_row *row, int col)
-{
-    return row->values[col] == NULL;
-}
+bool sh_row_is_null(const sh_row *row, int col) { return row->values[col] == NULL; }
 
 int sh_reply_page(sh_req *req, const char *key, const sh_result *r, int64_t limit, sh_row_json_fn to_json,
                   const void *ctx)
@@ -514,8 +502,8 @@ int sh_reply_page(sh_req *req, const char *key, const sh_result *r, int64_t limi
     json_object *o = json_object_new_object();
     json_object_object_add(o, key, list);
     json_object_object_add(o, "next_cursor",
-                           r->nrows > limit && shown > 0
-                               ? json_object_new_string(sh_cursor_encode(req->arena, sh_row_int(&r->rows[shown - 1], 0)))
-                               : NULL);
+                           r->nrows > limit && shown > 0 ? json_object_new_string(sh_cursor_encode(
+                                                               req->arena, sh_row_int(&r->rows[shown - 1], 0)))
+                                                         : NULL);
     return sh_reply_json(req, 200, o);
 }

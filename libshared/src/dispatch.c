@@ -27,10 +27,7 @@ const sh_conf_row sh_dispatch_conf_rows[] = {
 
 static sh_dispatch_config sh_dispatch_cfg = {1048576, 32};
 
-void sh_dispatch_configure(const sh_dispatch_config *dc)
-{
-    sh_dispatch_cfg = *dc;
-}
+void sh_dispatch_configure(const sh_dispatch_config *dc) { sh_dispatch_cfg = *dc; }
 
 static int sh_check_params(sh_req *req, const sh_match *m)
 {
@@ -63,8 +60,7 @@ static int sh_check_params(sh_req *req, const sh_match *m)
             len = (size_t)dlen;
         }
         if (sh_rule_check_text(p, raw, len, req->arena, &req->params[i], &why) != 0)
-            return sh_reply_field_error(req, 400, "invalid_parameter", p->name, "Parameter %s %s.", p->name,
-                                        why);
+            return sh_reply_field_error(req, 400, "invalid_parameter", p->name, "Parameter %s %s.", p->name, why);
     }
     return 0;
 }
@@ -129,7 +125,7 @@ static int sh_check_body(sh_req *req)
     const sh_field *fields = req->route->fields;
     if (fields == NULL)
         return 0;
-    json_object_object_foreach(req->json, key, val) {
+    json_object_object_foreach (req->json, key, val) {
         (void)val;
         bool known = false;
         for (int i = 0; fields[i].name != NULL && !known; i++)
@@ -155,8 +151,8 @@ static int sh_check_body(sh_req *req)
             continue;
         }
         if (sh_rule_check_json(&fields[i], v, req->arena, &req->fields[i], &why2) != 0)
-            return sh_reply_field_error(req, 422, "invalid_field", fields[i].name, "Field %s %s.",
-                                        fields[i].name, why2);
+            return sh_reply_field_error(req, 422, "invalid_field", fields[i].name, "Field %s %s.", fields[i].name,
+                                        why2);
     }
     return 0;
 }
@@ -174,8 +170,7 @@ int sh_dispatch(sh_req *req, const sh_router *router)
         return sh_reply_error(req, 404, "not_found", "Nothing is at %s %s.", req->method, req->path);
     if (r == SH_MATCH_BAD_METHOD) {
         sh_resp_header(req, "Allow", "%s", m.allow);
-        return sh_reply_error(req, 405, "method_not_allowed", "%s is not allowed here; use %s.", req->method,
-                              m.allow);
+        return sh_reply_error(req, 405, "method_not_allowed", "%s is not allowed here; use %s.", req->method, m.allow);
     }
     req->route_index = m.route_index;
     req->route = router->routes[m.route_index].route;
@@ -216,8 +211,8 @@ static bool sh_request_id_ok(const char *id)
     size_t n = 0;
     for (; id[n]; n++) {
         char c = id[n];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-              c == '_' || c == '.'))
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+              c == '.'))
             return false;
     }
     return n > 0 && n <= 64;

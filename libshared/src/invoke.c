@@ -30,15 +30,9 @@ static sh_invoke_config sh_invoke_cfg = {"http://127.0.0.1:8081", 2000};
 static CURL *sh_invoke_curl; /* one per worker, reused: keeps its connection */
 static sh_invoke_wait_fn sh_invoke_wait;
 
-void sh_invoke_configure(const sh_invoke_config *ic)
-{
-    sh_invoke_cfg = *ic;
-}
+void sh_invoke_configure(const sh_invoke_config *ic) { sh_invoke_cfg = *ic; }
 
-void sh_invoke_on_wait(sh_invoke_wait_fn fn)
-{
-    sh_invoke_wait = fn;
-}
+void sh_invoke_on_wait(sh_invoke_wait_fn fn) { sh_invoke_wait = fn; }
 
 typedef struct {
     sh_req *req;
@@ -83,10 +77,7 @@ static size_t sh_invoke_on_header(char *data, size_t size, size_t n, void *userd
     return len;
 }
 
-static void sh_invoke_free_headers(void *list)
-{
-    curl_slist_free_all(list);
-}
+static void sh_invoke_free_headers(void *list) { curl_slist_free_all(list); }
 
 static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, bool has_body)
 {
@@ -223,8 +214,8 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
     return 0;
 }
 
-int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body,
-                       sh_invoke_result *res, int *status_out)
+int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res,
+                       int *status_out)
 {
     *status_out = 0;
     if (sh_invoke(req, method, path, body, res) != 0) {
@@ -237,8 +228,8 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
         return -1;
     }
     if (res->status == 502 || res->status == 503 || res->status == 504) {
-        *status_out = sh_reply_error(req, 503, "service_unavailable", "A service this request depends on is unavailable (%d).",
-                                     res->status);
+        *status_out = sh_reply_error(req, 503, "service_unavailable",
+                                     "A service this request depends on is unavailable (%d).", res->status);
         return -1;
     }
     return 0;

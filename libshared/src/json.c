@@ -100,10 +100,7 @@ static int sh_scan_string(sh_scan *sc)
     return sh_scan_fail(sc, "a string is not terminated");
 }
 
-static bool sh_scan_digit(sh_scan *sc)
-{
-    return sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9';
-}
+static bool sh_scan_digit(sh_scan *sc) { return sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9'; }
 
 static int sh_scan_number(sh_scan *sc)
 {
@@ -223,7 +220,7 @@ static bool sh_json_counts_match(json_object *o, const uint32_t *counts, size_t 
         if (*i >= n || (uint32_t)json_object_object_length(o) != counts[*i])
             return false;
         (*i)++;
-        json_object_object_foreach(o, key, val) {
+        json_object_object_foreach (o, key, val) {
             (void)key;
             if (!sh_json_counts_match(val, counts, n, i))
                 return false;
@@ -312,8 +309,7 @@ json_object *sh_json_parse(const char *data, size_t len, int max_depth, const ch
 const char *sh_json_to_string(json_object *obj, size_t *len)
 {
     size_t n = 0;
-    const char *s = json_object_to_json_string_length(
-        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     if (len != NULL)
         *len = n;
     return s;

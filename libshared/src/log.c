@@ -22,10 +22,7 @@ void sh_log_init(const char *service, sh_log_level min_level)
     sh_log_pid = (long)getpid();
 }
 
-void sh_log_after_fork(void)
-{
-    sh_log_pid = (long)getpid();
-}
+void sh_log_after_fork(void) { sh_log_pid = (long)getpid(); }
 
 static void sh_log_raw(sh_logline *l, const char *s, size_t n)
 {
@@ -56,10 +53,9 @@ void sh_log_begin(sh_logline *l, sh_log_level level, const char *event)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     char head[160];
-    int n = snprintf(head, sizeof(head),
-                     "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"level\":\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000, sh_log_level_names[level]);
+    int n = snprintf(head, sizeof(head), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"level\":\"%s\"",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000,
+                     sh_log_level_names[level]);
     sh_log_raw(l, head, (size_t)n);
     sh_log_str(l, "event", event);
     sh_log_str(l, "service", sh_log_service);

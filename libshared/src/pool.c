@@ -55,10 +55,8 @@ const sh_conf_row sh_pool_conf_rows[] = {
      "most workers at once (static: the fixed count)"},
     {"PL_START_CHILDREN", SH_CONF_INT, P(start_children), "2", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
      "dynamic: workers at start"},
-    {"PL_MIN_SPARE", SH_CONF_INT, P(min_spare), "1", 0, SH_SB_MAX_SLOTS / 2, NULL, 0,
-     "dynamic: fewest idle workers"},
-    {"PL_MAX_SPARE", SH_CONF_INT, P(max_spare), "3", 1, SH_SB_MAX_SLOTS / 2, NULL, 0,
-     "dynamic: most idle workers"},
+    {"PL_MIN_SPARE", SH_CONF_INT, P(min_spare), "1", 0, SH_SB_MAX_SLOTS / 2, NULL, 0, "dynamic: fewest idle workers"},
+    {"PL_MAX_SPARE", SH_CONF_INT, P(max_spare), "3", 1, SH_SB_MAX_SLOTS / 2, NULL, 0, "dynamic: most idle workers"},
     {"PL_IDLE_TIMEOUT_MS", SH_CONF_INT, P(idle_timeout_ms), "10000", 1, 86400000, NULL, 0,
      "ondemand: an idle worker exits after this"},
     {"PL_MAX_REQUESTS", SH_CONF_INT, P(max_requests), "10000", 0, INT64_MAX, NULL, 0,
@@ -72,19 +70,18 @@ const sh_conf_row sh_pool_conf_rows[] = {
 /* --- shared state of this process ------------------------------------------ */
 
 static sh_scoreboard *sh_pool_sb;
-static sh_sb_slot *sh_pool_slot;          /* worker only */
+static sh_sb_slot *sh_pool_slot; /* worker only */
 static int sh_pool_signal_pipe[2] = {-1, -1};
 static int sh_pool_notify_pipe[2] = {-1, -1};
 static char sh_pool_unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 /* worker stop requests, set by signal handlers */
-#define SH_STOP_NONE 0
-#define SH_STOP_QUIT 1     /* reload/trim: finish the current request, exit */
-#define SH_STOP_DRAIN 2    /* shutdown: also serve what waits in the backlog, exit */
+#define SH_STOP_NONE  0
+#define SH_STOP_QUIT  1 /* reload/trim: finish the current request, exit */
+#define SH_STOP_DRAIN 2 /* shutdown: also serve what waits in the backlog, exit */
 static volatile sig_atomic_t sh_worker_stop = SH_STOP_NONE;
 static pid_t sh_pool_master_pid;
 static int64_t sh_pool_max_children;
-
 
 /* --- the listening socket ----------------------------------------------------- */
 
@@ -250,8 +247,7 @@ static void sh_pool_note_saturated(sh_scoreboard *sb)
     if (now - last < 1000000 || !atomic_compare_exchange_strong(&sb->saturated_at_us, &last, now))
         return;
     atomic_fetch_add(&sb->max_children_reached, 1);
-    sh_log_msgf(SH_LOG_WARN, "max_children_reached",
-                "all %lld workers are busy; connections wait in the backlog",
+    sh_log_msgf(SH_LOG_WARN, "max_children_reached", "all %lld workers are busy; connections wait in the backlog",
                 (long long)sh_pool_max_children);
 }
 
@@ -408,7 +404,7 @@ typedef struct {
     int64_t stop_deadline_us;
     int64_t spawn_not_before_us; /* crash-loop backoff */
     int64_t backoff_us;
-    int64_t next_tick_us;        /* dynamic mode upkeep */
+    int64_t next_tick_us; /* dynamic mode upkeep */
 } sh_master;
 
 static int sh_master_spawn(sh_master *m)
@@ -694,8 +690,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
         }
 
         /* Watch the socket only when a waiting connection would find nobody. */
-        bool watch = sh_master_idle(&m) == 0 &&
-                     (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
+        bool watch = sh_master_idle(&m) == 0 && (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
         int64_t deadline = -1;
         if (m.stopping)
             deadline = m.stop_deadline_us;
@@ -727,7 +722,10 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
             for (ssize_t i = 0; i < n; i++) {
                 switch (sigs[i]) {
                 case SIGCHLD: sh_master_reap(&m); break;
-                case SIGHUP: if (!m.stopping) sh_master_reload(&m); break;
+                case SIGHUP:
+                    if (!m.stopping)
+                        sh_master_reload(&m);
+                    break;
                 default: sh_master_begin_stop(&m); break;
                 }
             }

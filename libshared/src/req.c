@@ -42,15 +42,9 @@ const char *sh_status_reason(int status)
 
 /* --- request accessors -------------------------------------------------------------- */
 
-static FCGX_Request *sh_fcgi(sh_req *req)
-{
-    return (FCGX_Request *)req->fcgi;
-}
+static FCGX_Request *sh_fcgi(sh_req *req) { return (FCGX_Request *)req->fcgi; }
 
-const char *sh_req_fcgi_param(sh_req *req, const char *name)
-{
-    return req->env ? FCGX_GetParam(name, req->env) : NULL;
-}
+const char *sh_req_fcgi_param(sh_req *req, const char *name) { return req->env ? FCGX_GetParam(name, req->env) : NULL; }
 
 const char *sh_req_header(sh_req *req, const char *name)
 {
@@ -125,10 +119,7 @@ int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback)
     return v->present && !v->is_null ? v->i : fallback;
 }
 
-static void sh_put_json(void *obj)
-{
-    json_object_put(obj);
-}
+static void sh_put_json(void *obj) { json_object_put(obj); }
 
 json_object *sh_req_own(sh_req *req, json_object *obj)
 {
@@ -158,8 +149,7 @@ void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...)
 int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *body, size_t len)
 {
     if (req->responded) {
-        sh_log_msgf(SH_LOG_ERROR, "double_reply", "handler %s answered twice",
-                    req->route ? req->route->name : "-");
+        sh_log_msgf(SH_LOG_ERROR, "double_reply", "handler %s answered twice", req->route ? req->route->name : "-");
         return req->status;
     }
     req->responded = true;
@@ -179,8 +169,7 @@ int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *
     sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
     if (req->fcgi != NULL) {
         FCGX_Stream *out = sh_fcgi(req)->out;
-        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 ||
-            (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
+        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 || (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
             sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
         return status;
     }
@@ -200,13 +189,9 @@ int sh_reply_json(sh_req *req, int status, json_object *body)
     return rc;
 }
 
-int sh_reply_empty(sh_req *req, int status)
-{
-    return sh_reply_raw(req, status, NULL, "", 0);
-}
+int sh_reply_empty(sh_req *req, int status) { return sh_reply_raw(req, status, NULL, "", 0); }
 
-static int sh_reply_error_v(sh_req *req, int status, const char *code, const char *field, const char *fmt,
-                            va_list ap)
+static int sh_reply_error_v(sh_req *req, int status, const char *code, const char *field, const char *fmt, va_list ap)
 {
     char *msg = sh_arena_vsprintf(req->arena, fmt, ap);
     sh_utf8_scrub(msg, strlen(msg)); /* messages may quote a path or a key */
@@ -238,4 +223,3 @@ int sh_reply_field_error(sh_req *req, int status, const char *code, const char *
     va_end(ap);
     return rc;
 }
-

@@ -54,8 +54,8 @@ static int sh_router_compile(sh_compiled_route *c, const sh_route *route, char *
             }
             int idx = sh_rule_index(route->params, p + 1, len - 2);
             if (idx < 0 || (route->params[idx].flags & SH_QUERY)) {
-                snprintf(err, errlen, "route %s: path parameter %.*s is not declared", route->pattern,
-                         (int)(len - 2), p + 1);
+                snprintf(err, errlen, "route %s: path parameter %.*s is not declared", route->pattern, (int)(len - 2),
+                         p + 1);
                 return -1;
             }
             c->segments[c->nsegments].literal = NULL;
@@ -196,9 +196,16 @@ sh_match_result sh_router_match(const sh_router *r, const char *method, const ch
 
 json_object *sh_router_to_json(const sh_router *router)
 {
-    static const struct { unsigned flag; const char *name; } names[] = {
-        {SH_JSON, "json"},   {SH_INTERNAL, "internal"}, {SH_TEST, "test"},
-        {SH_AUTH, "auth"},   {SH_ADMIN, "admin"},       {SH_BODY_OPTIONAL, "body_optional"},
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } names[] = {
+        {SH_JSON, "json"},
+        {SH_INTERNAL, "internal"},
+        {SH_TEST, "test"},
+        {SH_AUTH, "auth"},
+        {SH_ADMIN, "admin"},
+        {SH_BODY_OPTIONAL, "body_optional"},
         {SH_TOKEN_QUERY, "token_query"},
     };
     json_object *list = json_object_new_array();
@@ -222,8 +229,7 @@ json_object *sh_router_to_json(const sh_router *router)
 
 /* --- rules -------------------------------------------------------------------- */
 
-static int sh_check_string(const sh_rule *rule, const char *s, size_t len, sh_arena *a, sh_value *out,
-                           const char **why)
+static int sh_check_string(const sh_rule *rule, const char *s, size_t len, sh_arena *a, sh_value *out, const char **why)
 {
     if (memchr(s, '\0', len) != NULL) {
         *why = "must not contain NUL characters";
@@ -261,8 +267,7 @@ static int sh_check_enum(const sh_rule *rule, const char *s, size_t len, sh_valu
     return -1;
 }
 
-int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out,
-                       const char **why)
+int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_arena *a, sh_value *out, const char **why)
 {
     memset(out, 0, sizeof(*out));
     switch (rule->type) {
@@ -316,9 +321,7 @@ int sh_rule_check_text(const sh_rule *rule, const char *raw, size_t len, sh_aren
         out->len = len;
         break;
     }
-    case SH_T_OBJECT:
-        *why = "cannot be given here";
-        return -1;
+    case SH_T_OBJECT: *why = "cannot be given here"; return -1;
     }
     out->present = true;
     return 0;
@@ -350,8 +353,7 @@ int sh_rule_check_json(const sh_rule *rule, json_object *v, sh_arena *a, sh_valu
          * UINT64_MAX) and saturates one below INT64_MIN to INT64_MIN: INT64_MAX
          * itself is exact (and a valid id, as in a path), INT64_MIN is not
          * told apart from an overflow and so refused */
-        if (errno == ERANGE || n == INT64_MIN ||
-            json_object_get_uint64(v) > (uint64_t)INT64_MAX) {
+        if (errno == ERANGE || n == INT64_MIN || json_object_get_uint64(v) > (uint64_t)INT64_MAX) {
             *why = "is out of range";
             return -1;
         }
@@ -384,9 +386,7 @@ int sh_rule_check_json(const sh_rule *rule, json_object *v, sh_arena *a, sh_valu
             return -1;
         break;
     }
-    case SH_T_CURSOR:
-        *why = "cannot be given here";
-        return -1;
+    case SH_T_CURSOR: *why = "cannot be given here"; return -1;
     case SH_T_OBJECT:
         if (!json_object_is_type(v, json_type_object)) {
             *why = "must be an object";

@@ -6,9 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-const int64_t sh_sb_bucket_bounds_us[SH_SB_BUCKETS] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, INT64_MAX};
+const int64_t sh_sb_bucket_bounds_us[SH_SB_BUCKETS] = {100,   250,    500,    1000,   2500,    5000,    10000,    25000,
+                                                       50000, 100000, 250000, 500000, 1000000, 2500000, INT64_MAX};
 
 static sh_scoreboard *sh_sb_cur;
 static sh_sb_slot *sh_sb_cur_slot;
@@ -129,12 +128,11 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb)
     json_object_object_add(root, "service", json_object_new_string(sb->service));
     json_object_object_add(root, "mode", json_object_new_string(sb->mode ? sb->mode : ""));
     json_object_object_add(root, "max_children", json_object_new_int(sb->max_children));
-    json_object_object_add(root, "uptime_s",
-                           json_object_new_int64((sh_wall_us() - sb->started_wall_us) / 1000000));
+    json_object_object_add(root, "uptime_s", json_object_new_int64((sh_wall_us() - sb->started_wall_us) / 1000000));
 
     json_object *workers = json_object_new_object();
     static const sh_slot_state states[] = {SH_SLOT_STARTING, SH_SLOT_IDLE, SH_SLOT_BUSY, SH_SLOT_WAITING,
-                                            SH_SLOT_EXITING};
+                                           SH_SLOT_EXITING};
     int total = 0;
     for (size_t i = 0; i < SH_ARRAY_LEN(states); i++) {
         int n = sh_sb_count(sb, states[i], -1);
@@ -204,17 +202,23 @@ void sh_sb_to_prometheus(const sh_scoreboard *sb, sh_buf *out)
 {
     const char *svc = sb->service;
     static const sh_slot_state states[] = {SH_SLOT_STARTING, SH_SLOT_IDLE, SH_SLOT_BUSY, SH_SLOT_WAITING,
-                                            SH_SLOT_EXITING};
+                                           SH_SLOT_EXITING};
     sh_buf_puts(out, "# HELP pilotlight_workers Worker processes by state.\n"
                      "# TYPE pilotlight_workers gauge\n");
     for (size_t i = 0; i < SH_ARRAY_LEN(states); i++)
-        sh_buf_printf(out, "pilotlight_workers{service=\"%s\",state=\"%s\"} %d\n", svc,
-                      sh_slot_state_name(states[i]), sh_sb_count(sb, states[i], -1));
-    sh_buf_printf(out, "# HELP pilotlight_max_children Configured worker limit.\n"
-                       "# TYPE pilotlight_max_children gauge\n"
-                       "pilotlight_max_children{service=\"%s\"} %d\n", svc, sb->max_children);
+        sh_buf_printf(out, "pilotlight_workers{service=\"%s\",state=\"%s\"} %d\n", svc, sh_slot_state_name(states[i]),
+                      sh_sb_count(sb, states[i], -1));
+    sh_buf_printf(out,
+                  "# HELP pilotlight_max_children Configured worker limit.\n"
+                  "# TYPE pilotlight_max_children gauge\n"
+                  "pilotlight_max_children{service=\"%s\"} %d\n",
+                  svc, sb->max_children);
 
-    struct { const char *name; const char *help; const _Atomic uint64_t *v; } counters[] = {
+    struct {
+        const char *name;
+        const char *help;
+        const _Atomic uint64_t *v;
+    } counters[] = {
         {"requests_total", "Requests served.", &sb->requests},
         {"spawns_total", "Workers started (cold starts).", &sb->spawns},
         {"idle_exits_total", "Workers ended after idle_timeout.", &sb->idle_exits},
@@ -224,15 +228,17 @@ void sh_sb_to_prometheus(const sh_scoreboard *sb, sh_buf *out)
         {"invocations_total", "Invocations of other functions made by this pool.", &sb->invocations_made},
     };
     for (size_t i = 0; i < SH_ARRAY_LEN(counters); i++)
-        sh_buf_printf(out, "# HELP pilotlight_%s %s\n# TYPE pilotlight_%s counter\npilotlight_%s{service=\"%s\"} %llu\n",
+        sh_buf_printf(out,
+                      "# HELP pilotlight_%s %s\n# TYPE pilotlight_%s counter\npilotlight_%s{service=\"%s\"} %llu\n",
                       counters[i].name, counters[i].help, counters[i].name, counters[i].name, svc,
                       (unsigned long long)atomic_load(counters[i].v));
-    sh_buf_printf(out, "# HELP pilotlight_invoke_refused_total Invocations refused by the depth or budget limit.\n"
-                       "# TYPE pilotlight_invoke_refused_total counter\n"
-                       "pilotlight_invoke_refused_total{service=\"%s\",reason=\"depth\"} %llu\n"
-                       "pilotlight_invoke_refused_total{service=\"%s\",reason=\"budget\"} %llu\n",
-                  svc, (unsigned long long)atomic_load(&sb->invoke_refused_depth),
-                  svc, (unsigned long long)atomic_load(&sb->invoke_refused_budget));
+    sh_buf_printf(out,
+                  "# HELP pilotlight_invoke_refused_total Invocations refused by the depth or budget limit.\n"
+                  "# TYPE pilotlight_invoke_refused_total counter\n"
+                  "pilotlight_invoke_refused_total{service=\"%s\",reason=\"depth\"} %llu\n"
+                  "pilotlight_invoke_refused_total{service=\"%s\",reason=\"budget\"} %llu\n",
+                  svc, (unsigned long long)atomic_load(&sb->invoke_refused_depth), svc,
+                  (unsigned long long)atomic_load(&sb->invoke_refused_budget));
 
     sh_buf_puts(out, "# HELP pilotlight_handler_requests_total Requests by handler and status.\n"
                      "# TYPE pilotlight_handler_requests_total counter\n");
@@ -254,14 +260,17 @@ void sh_sb_to_prometheus(const sh_scoreboard *sb, sh_buf *out)
         for (int b = 0; b < SH_SB_BUCKETS; b++) {
             cumulative += atomic_load(&h->buckets[b]);
             if (b == SH_SB_BUCKETS - 1)
-                sh_buf_printf(out, "pilotlight_handler_duration_seconds_bucket{service=\"%s\",handler=\"%s\",le=\"+Inf\"} %llu\n",
-                              svc, h->name, (unsigned long long)cumulative);
+                sh_buf_printf(
+                    out, "pilotlight_handler_duration_seconds_bucket{service=\"%s\",handler=\"%s\",le=\"+Inf\"} %llu\n",
+                    svc, h->name, (unsigned long long)cumulative);
             else
-                sh_buf_printf(out, "pilotlight_handler_duration_seconds_bucket{service=\"%s\",handler=\"%s\",le=\"%g\"} %llu\n",
-                              svc, h->name, (double)sh_sb_bucket_bounds_us[b] / 1e6, (unsigned long long)cumulative);
+                sh_buf_printf(
+                    out, "pilotlight_handler_duration_seconds_bucket{service=\"%s\",handler=\"%s\",le=\"%g\"} %llu\n",
+                    svc, h->name, (double)sh_sb_bucket_bounds_us[b] / 1e6, (unsigned long long)cumulative);
         }
-        sh_buf_printf(out, "pilotlight_handler_duration_seconds_sum{service=\"%s\",handler=\"%s\"} %.6f\n"
-                           "pilotlight_handler_duration_seconds_count{service=\"%s\",handler=\"%s\"} %llu\n",
+        sh_buf_printf(out,
+                      "pilotlight_handler_duration_seconds_sum{service=\"%s\",handler=\"%s\"} %.6f\n"
+                      "pilotlight_handler_duration_seconds_count{service=\"%s\",handler=\"%s\"} %llu\n",
                       svc, h->name, (double)atomic_load(&h->busy_us) / 1e6, svc, h->name,
                       (unsigned long long)cumulative);
     }

@@ -80,10 +80,7 @@ static int sh_builtin_health(sh_req *req)
     return sh_reply_json(req, 200, o);
 }
 
-static int sh_builtin_status(sh_req *req)
-{
-    return sh_reply_json(req, 200, sh_sb_to_json(sh_sb_current()));
-}
+static int sh_builtin_status(sh_req *req) { return sh_reply_json(req, 200, sh_sb_to_json(sh_sb_current())); }
 
 static int sh_builtin_metrics(sh_req *req)
 {
@@ -116,10 +113,7 @@ static int sh_builtin_test_sleep(sh_req *req)
     return sh_reply_json(req, 200, o);
 }
 
-static int sh_builtin_test_echo(sh_req *req)
-{
-    return sh_reply_json(req, 200, json_object_get(req->json));
-}
+static int sh_builtin_test_echo(sh_req *req) { return sh_reply_json(req, 200, json_object_get(req->json)); }
 
 static int sh_builtin_test_crash(sh_req *req)
 {
@@ -147,8 +141,7 @@ static int sh_builtin_test_invoke(sh_req *req)
 }
 
 static const sh_param sh_sleep_params[] = {SH_QUERY_INT("ms", 0, 60000), SH_RULE_END};
-static const sh_param sh_invoke_params[] = {{"path", SH_T_STRING, SH_QUERY | SH_REQUIRED, 1, 2000, NULL},
-                                            SH_RULE_END};
+static const sh_param sh_invoke_params[] = {{"path", SH_T_STRING, SH_QUERY | SH_REQUIRED, 1, 2000, NULL}, SH_RULE_END};
 
 /* Builds the full table: the built-ins under /api/<name>/ first (so that a
  * service's /api/<name>/{id} cannot shadow /api/<name>/health), then the
@@ -161,10 +154,10 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     enum { SH_BUILTIN_MAX = 16 }; /* room for every SH_ADD below, and the sentinel */
     sh_route *all = sh_xcalloc((size_t)total + SH_BUILTIN_MAX + 1, sizeof(sh_route));
     char path[128];
-#define SH_ADD(m, suffix, fn, label, fl, pr)                                            \
-    do {                                                                               \
-        snprintf(path, sizeof(path), "/api/%s/%s", svc->name, suffix);                  \
-        all[n++] = (sh_route){m, sh_xstrdup(path), fn, label, fl, pr, NULL};             \
+#define SH_ADD(m, suffix, fn, label, fl, pr)                                                                           \
+    do {                                                                                                               \
+        snprintf(path, sizeof(path), "/api/%s/%s", svc->name, suffix);                                                 \
+        all[n++] = (sh_route){m, sh_xstrdup(path), fn, label, fl, pr, NULL};                                           \
     } while (0)
     SH_ADD("GET", "health", sh_builtin_health, "health", 0, NULL);
     SH_ADD("GET", "_status", sh_builtin_status, "status", SH_INTERNAL, NULL);
@@ -248,8 +241,9 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
     sh_pool_config *p = &sh_conf.pool;
     if (p->mode == SH_POOL_DYNAMIC &&
         (p->min_spare > p->max_spare || p->max_spare > p->max_children || p->start_children > p->max_children)) {
-        snprintf(err, errlen, "dynamic pool: need PL_MIN_SPARE <= PL_MAX_SPARE <= PL_MAX_CHILDREN and "
-                              "PL_START_CHILDREN <= PL_MAX_CHILDREN");
+        snprintf(err, errlen,
+                 "dynamic pool: need PL_MIN_SPARE <= PL_MAX_SPARE <= PL_MAX_CHILDREN and "
+                 "PL_START_CHILDREN <= PL_MAX_CHILDREN");
         return -1;
     }
     bool needs_auth = false;
@@ -388,8 +382,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     /* max_children working, as many more waiting on invocations, and a
      * generation being replaced (reload) beside them */
     int nslots = (int)sh_conf.pool.max_children * 3;
-    sh_scoreboard *sb = sh_sb_create(svc->name, nslots, (int)sh_conf.pool.max_children,
-                                     sh_pool_mode_names[sh_conf.pool.mode]);
+    sh_scoreboard *sb =
+        sh_sb_create(svc->name, nslots, (int)sh_conf.pool.max_children, sh_pool_mode_names[sh_conf.pool.mode]);
     if (sb == NULL) {
         sh_log_msg(SH_LOG_ERROR, "startup_failed", "cannot map the scoreboard");
         return 1;

@@ -93,24 +93,43 @@ size_t sh_json_escape(char *out, size_t cap, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
-#define SH_EMIT(ch)            \
-    do {                       \
-        if (o + 1 < cap)       \
-            out[o] = (ch);     \
-        o++;                   \
+#define SH_EMIT(ch)                                                                                                    \
+    do {                                                                                                               \
+        if (o + 1 < cap)                                                                                               \
+            out[o] = (ch);                                                                                             \
+        o++;                                                                                                           \
     } while (0)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': SH_EMIT('\\'); SH_EMIT('"'); break;
-        case '\\': SH_EMIT('\\'); SH_EMIT('\\'); break;
-        case '\n': SH_EMIT('\\'); SH_EMIT('n'); break;
-        case '\r': SH_EMIT('\\'); SH_EMIT('r'); break;
-        case '\t': SH_EMIT('\\'); SH_EMIT('t'); break;
+        case '"':
+            SH_EMIT('\\');
+            SH_EMIT('"');
+            break;
+        case '\\':
+            SH_EMIT('\\');
+            SH_EMIT('\\');
+            break;
+        case '\n':
+            SH_EMIT('\\');
+            SH_EMIT('n');
+            break;
+        case '\r':
+            SH_EMIT('\\');
+            SH_EMIT('r');
+            break;
+        case '\t':
+            SH_EMIT('\\');
+            SH_EMIT('t');
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
-                SH_EMIT('\\'); SH_EMIT('u'); SH_EMIT('0'); SH_EMIT('0');
-                SH_EMIT(hex[c >> 4]); SH_EMIT(hex[c & 15]);
+                SH_EMIT('\\');
+                SH_EMIT('u');
+                SH_EMIT('0');
+                SH_EMIT('0');
+                SH_EMIT(hex[c >> 4]);
+                SH_EMIT(hex[c & 15]);
             } else {
                 SH_EMIT((char)c);
             }

@@ -13,7 +13,7 @@
 
 #define SH_SUP_MIN_DELAY_MS 100
 #define SH_SUP_MAX_DELAY_MS 5000
-#define SH_SUP_STABLE_US (10 * 1000000LL) /* up this long: the next death restarts at once */
+#define SH_SUP_STABLE_US    (10 * 1000000LL) /* up this long: the next death restarts at once */
 
 static pid_t sh_sup_start(const sigset_t *old_mask)
 {
@@ -78,7 +78,7 @@ int sh_supervise(const char *service, const char *pid_file)
         sh_sup_exit(1);
     sh_log_msgf(SH_LOG_INFO, "supervisor_start", "supervising the %s pool master (pid %d)", service, (int)master);
     int64_t started_us = sh_now_us();
-    int64_t delay_ms = 0;     /* before the next restart */
+    int64_t delay_ms = 0;      /* before the next restart */
     int64_t restart_at_us = 0; /* 0: the master runs */
     bool stopping = false;
 
@@ -111,9 +111,8 @@ int sh_supervise(const char *service, const char *pid_file)
                     sh_sup_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
                 }
                 delay_ms = up_us >= SH_SUP_STABLE_US ? 0
-                         : delay_ms == 0             ? SH_SUP_MIN_DELAY_MS
-                                                     : (delay_ms * 2 > SH_SUP_MAX_DELAY_MS ? SH_SUP_MAX_DELAY_MS
-                                                                                           : delay_ms * 2);
+                           : delay_ms == 0           ? SH_SUP_MIN_DELAY_MS
+                                           : (delay_ms * 2 > SH_SUP_MAX_DELAY_MS ? SH_SUP_MAX_DELAY_MS : delay_ms * 2);
                 sh_sup_log_death(master, status, up_us / 1000, delay_ms);
                 master = 0;
                 restart_at_us = sh_now_us() + delay_ms * 1000;

@@ -3,10 +3,7 @@
 #include "sh_test.h"
 
 static int cleanups_run;
-static void count_cleanup(void *data)
-{
-    cleanups_run += *(int *)data;
-}
+static void count_cleanup(void *data) { cleanups_run += *(int *)data; }
 
 int main(void)
 {

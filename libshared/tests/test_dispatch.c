@@ -37,8 +37,10 @@ static int h_silent(sh_req *req)
 
 static const char *const colours[] = {"red", "green", NULL};
 static const sh_param id_param[] = {SH_PATH_ID("id"), SH_RULE_END};
-static const sh_param list_params[] = {SH_QUERY_INT("limit", 1, 100), SH_QUERY_CURSOR("cursor"),
-                                       {"q", SH_T_STRING, SH_QUERY | SH_REQUIRED, 1, 10, NULL}, SH_RULE_END};
+static const sh_param list_params[] = {SH_QUERY_INT("limit", 1, 100),
+                                       SH_QUERY_CURSOR("cursor"),
+                                       {"q", SH_T_STRING, SH_QUERY | SH_REQUIRED, 1, 10, NULL},
+                                       SH_RULE_END};
 static const sh_field item_fields[] = {
     SH_FIELD_STR("name", SH_REQUIRED, 1, 5),
     SH_FIELD_INT("size", 0, 1, 10),
@@ -127,10 +129,10 @@ static const char *field_of(const reply *r)
     return f ? f : "(none)";
 }
 
-#define EXPECT(r, st, code)                 \
-    do {                                    \
-        CHECK((r).status == (st));          \
-        CHECK_STR(code_of(&(r)), (code));   \
+#define EXPECT(r, st, code)                                                                                            \
+    do {                                                                                                               \
+        CHECK((r).status == (st));                                                                                     \
+        CHECK_STR(code_of(&(r)), (code));                                                                              \
     } while (0)
 
 static char *token(const char *role, int64_t exp_offset)
@@ -209,8 +211,8 @@ static void test_body(void)
         "CONTENT_TYPE=application/json; charset=utf-8", NULL);
     CHECK(r.status == 200);
     /* 413 before anything else about the body; 415 for a body that is not JSON */
-    run(&r, "{\"name\":\"this body is longer than the sixty-four bytes the test allows\"}",
-        "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/t/items", json, NULL);
+    run(&r, "{\"name\":\"this body is longer than the sixty-four bytes the test allows\"}", "REQUEST_METHOD=POST",
+        "DOCUMENT_URI=/api/t/items", json, NULL);
     EXPECT(r, 413, "payload_too_large");
     run(&r, "name=abc", "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/t/items",
         "CONTENT_TYPE=application/x-www-form-urlencoded", NULL);
@@ -286,8 +288,7 @@ static void test_auth(void)
     CHECK(r.status == 200 && last && !last->auth.present); /* optional there */
     run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/live", "QUERY_STRING=access_token=not.a.jwt", NULL);
     EXPECT(r, 401, "invalid_token");
-    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/live", "QUERY_STRING=access_token=a&access_token=b",
-        NULL);
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/live", "QUERY_STRING=access_token=a&access_token=b", NULL);
     EXPECT(r, 400, "invalid_parameter");
     char *huge = sh_arena_alloc(arena, SH_AUTH_TOKEN_MAX + 64);
     int n = snprintf(huge, 64, "QUERY_STRING=access_token=");

@@ -4,10 +4,7 @@
 
 #include <stdlib.h>
 
-static json_object *parse(const char *s, const char **why)
-{
-    return sh_json_parse(s, strlen(s), 8, why);
-}
+static json_object *parse(const char *s, const char **why) { return sh_json_parse(s, strlen(s), 8, why); }
 
 int main(void)
 {

@@ -89,9 +89,10 @@ int main(void)
 
     /* alg none, HS256 signed with the public key bytes */
     char payload[256];
-    snprintf(payload, sizeof(payload),
-             "{\"iss\":\"pilotlight\",\"sub\":\"42\",\"exp\":%lld,\"role\":\"admin\"}", (long long)now + 900);
-    CHECK(sh_jwt_verify(&ac, raw_token(a, "{\"alg\":\"none\",\"kid\":\"k1\"}", payload, false), now, a, &p, &why) == -1);
+    snprintf(payload, sizeof(payload), "{\"iss\":\"pilotlight\",\"sub\":\"42\",\"exp\":%lld,\"role\":\"admin\"}",
+             (long long)now + 900);
+    CHECK(sh_jwt_verify(&ac, raw_token(a, "{\"alg\":\"none\",\"kid\":\"k1\"}", payload, false), now, a, &p, &why) ==
+          -1);
     char *none_unsigned = sh_arena_sprintf(a, "%s.%s.", sh_b64url_encode(a, (unsigned char *)"{\"alg\":\"none\"}", 14),
                                            sh_b64url_encode(a, (unsigned char *)payload, strlen(payload)));
     CHECK(sh_jwt_verify(&ac, none_unsigned, now, a, &p, &why) == -1);

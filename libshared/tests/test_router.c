@@ -169,12 +169,13 @@ static void test_to_json(void)
     CHECK(sh_router_init(&r, flagged, err, sizeof(err)) == 0);
     json_object *list = sh_router_to_json(&r);
     CHECK(json_object_is_type(list, json_type_array) && json_object_array_length(list) == 4);
-    CHECK_STR(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-              "[{\"method\":\"GET\",\"pattern\":\"/api/x/open\",\"handler\":\"h\",\"flags\":[]},"
-              "{\"method\":\"PATCH\",\"pattern\":\"/api/x/{id}\",\"handler\":\"h\",\"flags\":[\"json\",\"auth\",\"admin\"]},"
-              "{\"method\":\"POST\",\"pattern\":\"/api/x/in\",\"handler\":\"h\","
-              "\"flags\":[\"json\",\"internal\",\"test\",\"body_optional\"]},"
-              "{\"method\":\"GET\",\"pattern\":\"/api/x/me\",\"handler\":\"h\",\"flags\":[\"auth\"]}]");
+    CHECK_STR(
+        json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+        "[{\"method\":\"GET\",\"pattern\":\"/api/x/open\",\"handler\":\"h\",\"flags\":[]},"
+        "{\"method\":\"PATCH\",\"pattern\":\"/api/x/{id}\",\"handler\":\"h\",\"flags\":[\"json\",\"auth\",\"admin\"]},"
+        "{\"method\":\"POST\",\"pattern\":\"/api/x/in\",\"handler\":\"h\","
+        "\"flags\":[\"json\",\"internal\",\"test\",\"body_optional\"]},"
+        "{\"method\":\"GET\",\"pattern\":\"/api/x/me\",\"handler\":\"h\",\"flags\":[\"auth\"]}]");
     json_object_put(list);
     sh_router_free(&r);
 }

@@ -60,7 +60,8 @@ int main(void)
     CHECK(strstr(out.data, "pilotlight_requests_total{service=\"unit\"} 4001") != NULL);
     CHECK(strstr(out.data, "pilotlight_workers{service=\"unit\",state=\"busy\"} 2") != NULL);
     CHECK(strstr(out.data, "handler=\"h_one\",le=\"+Inf\"} 2000") != NULL);
-    CHECK(strstr(out.data, "pilotlight_handler_requests_total{service=\"unit\",handler=\"h_two\",status=\"404\"}") != NULL);
+    CHECK(strstr(out.data, "pilotlight_handler_requests_total{service=\"unit\",handler=\"h_two\",status=\"404\"}") !=
+          NULL);
     sh_arena_destroy(a);
 
     CHECK(sh_sb_create("bad", 0, 1, "static") == NULL);

@@ -8,18 +8,18 @@ int main(void)
 {
     CHECK(sh_utf8_valid("plain ascii", 11));
     CHECK(sh_utf8_valid("caf\xc3\xa9", 5));
-    CHECK(sh_utf8_valid("\xf0\x9f\x98\x80", 4));           /* emoji */
-    CHECK(!sh_utf8_valid("\xc3", 1));                        /* truncated */
-    CHECK(!sh_utf8_valid("\xc0\xaf", 2));                    /* overlong '/' */
+    CHECK(sh_utf8_valid("\xf0\x9f\x98\x80", 4)); /* emoji */
+    CHECK(!sh_utf8_valid("\xc3", 1));            /* truncated */
+    CHECK(!sh_utf8_valid("\xc0\xaf", 2));        /* overlong '/' */
     char scrub[] = "caf\xc3\xa9 \xff/\xc0\xaf";
     sh_utf8_scrub(scrub, strlen(scrub));
     CHECK_STR(scrub, "caf?? ?/??"); /* invalid anywhere: every non-ASCII byte goes */
     char keep[] = "caf\xc3\xa9";
     sh_utf8_scrub(keep, strlen(keep));
     CHECK_STR(keep, "caf\xc3\xa9");
-    CHECK(!sh_utf8_valid("\xe0\x80\xaf", 3));                /* overlong */
-    CHECK(!sh_utf8_valid("\xed\xa0\x80", 3));                /* surrogate */
-    CHECK(!sh_utf8_valid("\xf4\x90\x80\x80", 4));            /* > U+10FFFF */
+    CHECK(!sh_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+    CHECK(!sh_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!sh_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     CHECK(!sh_utf8_valid("\xff", 1));
     CHECK(!sh_utf8_valid("a\x80", 2));
     CHECK(sh_utf8_length("caf\xc3\xa9", 5) == 4);

@@ -62,8 +62,8 @@ enum {
 extern int acc_stmt[ACC_STMT_COUNT];
 
 /* The columns acc_user_json reads, in order. */
-#define ACC_USER_COLUMNS                                                                      \
-    "id, email, display_name, role, disabled, primary_project_id, "                          \
+#define ACC_USER_COLUMNS                                                                                               \
+    "id, email, display_name, role, disabled, primary_project_id, "                                                    \
     "DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ')"
 
 /* A user row (ACC_USER_COLUMNS) as the API shows it; never the hash. */
@@ -73,7 +73,7 @@ int acc_user_load(sh_req *req, int64_t id, sh_row *out);
 
 /* --- validate.c: pure rules shared with the unit tests --------------------------- */
 
-#define ACC_EMAIL_MAX 254
+#define ACC_EMAIL_MAX    254
 #define ACC_PASSWORD_MIN 10
 #define ACC_PASSWORD_MAX 128
 

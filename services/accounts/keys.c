@@ -90,8 +90,8 @@ int acc_keys_generate(const char *signing_key_file, const char *public_keys_file
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    snprintf(kid, sizeof(kid), "k%04d%02d%02d-%02x%02x%02x%02x", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             rnd[0], rnd[1], rnd[2], rnd[3]);
+    snprintf(kid, sizeof(kid), "k%04d%02d%02d-%02x%02x%02x%02x", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, rnd[0],
+             rnd[1], rnd[2], rnd[3]);
     sh_arena *a = sh_arena_create(8192);
     char *seed64 = sh_b64url_encode(a, seed, sizeof(seed));
     sodium_memzero(seed, sizeof(seed));
@@ -115,10 +115,10 @@ int acc_keys_generate(const char *signing_key_file, const char *public_keys_file
     char *secret = sh_arena_sprintf(a, "%s %s\n", kid, seed64);
     /* Public keys first: a verifier that already knows the new key is harmless,
      * a signer whose key nobody knows is not. */
-    int rc = acc_write_file(public_keys_file, pub.data, 0644) == 0 &&
-                     acc_write_file(signing_key_file, secret, 0600) == 0
-                 ? 0
-                 : -1;
+    int rc =
+        acc_write_file(public_keys_file, pub.data, 0644) == 0 && acc_write_file(signing_key_file, secret, 0600) == 0
+            ? 0
+            : -1;
     sodium_memzero(secret, strlen(secret));
     if (rc == 0)
         printf("new signing key %s (public keys: %d)\n", kid, kept);
@@ -160,8 +160,8 @@ char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family)
         sodium_bin2hex(hex, sizeof(fam) * 2 + 1, fam, sizeof(fam));
         family = hex;
     }
-    if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisi", sh_sha256_hex(req->arena, token), user_id,
-                    family, acc_conf.refresh_ttl_s) != 0)
+    if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisi", sh_sha256_hex(req->arena, token), user_id, family,
+                    acc_conf.refresh_ttl_s) != 0)
         return NULL;
     return token;
 }
@@ -208,8 +208,8 @@ int acc_jwks(sh_req *req)
         json_object_object_add(k, "kty", json_object_new_string("OKP"));
         json_object_object_add(k, "crv", json_object_new_string("Ed25519"));
         json_object_object_add(k, "kid", json_object_new_string(ac->keys[i].kid));
-        json_object_object_add(k, "x", json_object_new_string(sh_b64url_encode(req->arena, ac->keys[i].pk,
-                                                                                sizeof(ac->keys[i].pk))));
+        json_object_object_add(
+            k, "x", json_object_new_string(sh_b64url_encode(req->arena, ac->keys[i].pk, sizeof(ac->keys[i].pk))));
         json_object_object_add(k, "alg", json_object_new_string("EdDSA"));
         json_object_object_add(k, "use", json_object_new_string("sig"));
         json_object_array_add(keys, k);

@@ -33,10 +33,9 @@ static const sh_conf_row acc_config_rows[] = {
 static const char *const acc_sql[ACC_STMT_COUNT] = {
     [ACC_USER_INSERT] = "INSERT INTO users (email, password_hash, display_name) VALUES (?, ?, ?)",
     [ACC_USER_BY_ID] = "SELECT " ACC_USER_COLUMNS " FROM users WHERE id = ?",
-    [ACC_USER_FOR_LOGIN] =
-        "SELECT id, password_hash, disabled, "
-        "COALESCE(GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6), locked_until) / 1000000)), 0) "
-        "FROM users WHERE email = ?",
+    [ACC_USER_FOR_LOGIN] = "SELECT id, password_hash, disabled, "
+                           "COALESCE(GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6), locked_until) / 1000000)), 0) "
+                           "FROM users WHERE email = ?",
     [ACC_USER_LOGIN_FAILED] =
         "UPDATE users SET locked_until = IF(failed_logins + 1 >= ?, NOW(6) + INTERVAL "
         "LEAST(?, ? * POW(2, LEAST(CAST(failed_logins AS SIGNED) + 1 - ?, 20))) SECOND, locked_until), "
@@ -120,8 +119,8 @@ static const sh_route acc_routes[] = {
     SH_ROUTE("GET", "/api/accounts/users/{id}", acc_user_get, SH_ADMIN, acc_id_param, NULL),
     SH_ROUTE("PATCH", "/api/accounts/users/{id}", acc_user_update, SH_ADMIN | SH_JSON, acc_id_param, acc_user_fields),
     SH_ROUTE("GET", "/api/accounts/.well-known/jwks.json", acc_jwks, 0, NULL, NULL),
-    SH_ROUTE("POST", "/api/accounts/users/{id}/primary-project/clear", acc_user_clear_primary,
-             SH_INTERNAL | SH_JSON, acc_id_param, acc_clear_primary_fields),
+    SH_ROUTE("POST", "/api/accounts/users/{id}/primary-project/clear", acc_user_clear_primary, SH_INTERNAL | SH_JSON,
+             acc_id_param, acc_clear_primary_fields),
     SH_ROUTE_END,
 };
 

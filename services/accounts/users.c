@@ -73,10 +73,7 @@ int acc_signup(sh_req *req)
     return acc_reply_user_by_id(req, 201, (int64_t)r.insert_id);
 }
 
-int acc_me_get(sh_req *req)
-{
-    return acc_reply_user_by_id(req, 200, req->auth.user_id);
-}
+int acc_me_get(sh_req *req) { return acc_reply_user_by_id(req, 200, req->auth.user_id); }
 
 /* Asks the projects service whether the caller can read the project. Returns
  * 0 when it can, or the status of the reply already sent. */
@@ -115,7 +112,8 @@ int acc_me_update(sh_req *req)
         if (r.nrows == 0)
             return sh_reply_error(req, 404, "not_found", "No such user.");
         if (!acc_password_verify(sh_row_str(&r.rows[0], 0), current->s, current->len))
-            return sh_reply_field_error(req, 403, "wrong_password", "current_password", "The current password is wrong.");
+            return sh_reply_field_error(req, 403, "wrong_password", "current_password",
+                                        "The current password is wrong.");
         const char *weak = acc_password_problem(pw->s, pw->len, req->auth.email);
         if (weak != NULL)
             return sh_reply_field_error(req, 422, "weak_password", "password", "%s", weak);
@@ -168,15 +166,13 @@ int acc_users_list(sh_req *req)
             lowered[i] = (prefix[i] >= 'A' && prefix[i] <= 'Z') ? (char)(prefix[i] + 32) : prefix[i];
     }
     sh_result r;
-    if (sh_db_query(req, acc_stmt[ACC_USER_LIST], &r, "isi", after, acc_like_prefix(req->arena, lowered), limit + 1) != 0)
+    if (sh_db_query(req, acc_stmt[ACC_USER_LIST], &r, "isi", after, acc_like_prefix(req->arena, lowered), limit + 1) !=
+        0)
         return sh_db_reply_error(req);
     return sh_reply_page(req, "users", &r, limit, acc_page_row, NULL);
 }
 
-int acc_user_get(sh_req *req)
-{
-    return acc_reply_user_by_id(req, 200, sh_param_int(req, "id", 0));
-}
+int acc_user_get(sh_req *req) { return acc_reply_user_by_id(req, 200, sh_param_int(req, "id", 0)); }
 
 int acc_user_update(sh_req *req)
 {
@@ -193,10 +189,12 @@ int acc_user_update(sh_req *req)
     if (target.nrows == 0)
         return sh_reply_error(req, 404, "not_found", "No such user.");
     bool is_active_admin = strcmp(sh_row_str(&target.rows[0], 0), "admin") == 0 && sh_row_int(&target.rows[0], 1) == 0;
-    bool stays_admin = (role->present ? strcmp(role->s, "admin") == 0 : strcmp(sh_row_str(&target.rows[0], 0), "admin") == 0) &&
-                       !(disabled->present ? disabled->i != 0 : sh_row_int(&target.rows[0], 1) != 0);
+    bool stays_admin =
+        (role->present ? strcmp(role->s, "admin") == 0 : strcmp(sh_row_str(&target.rows[0], 0), "admin") == 0) &&
+        !(disabled->present ? disabled->i != 0 : sh_row_int(&target.rows[0], 1) != 0);
     if (is_active_admin && !stays_admin && admins.nrows <= 1)
-        return sh_reply_error(req, 409, "last_admin", "This is the last active admin: it cannot be demoted or disabled.");
+        return sh_reply_error(req, 409, "last_admin",
+                              "This is the last active admin: it cannot be demoted or disabled.");
     if (role->present && sh_db_query(req, acc_stmt[ACC_USER_SET_ROLE], NULL, "si", role->s, id) != 0)
         return sh_db_reply_error(req);
     if (disabled->present) {
@@ -269,8 +267,7 @@ int acc_create_admin(sh_req *req, void *arg)
     char *hash = acc_password_hash(req->arena, password, strlen(password));
     sodium_memzero(password, sizeof(password));
     sh_result ins;
-    if (hash == NULL ||
-        sh_db_query(req, acc_stmt[ACC_USER_INSERT], &ins, "sss", email, hash, "Administrator") != 0 ||
+    if (hash == NULL || sh_db_query(req, acc_stmt[ACC_USER_INSERT], &ins, "sss", email, hash, "Administrator") != 0 ||
         sh_db_query(req, acc_stmt[ACC_USER_SET_ROLE], NULL, "si", "admin", (int64_t)ins.insert_id) != 0) {
         fprintf(stderr, "create-admin: the account could not be created (error %u)\n", sh_db_errno());
         return 1;

@@ -9,7 +9,7 @@
 #include "sh_service.h"
 
 typedef struct {
-    const char *publish_url;   /* nchan publisher location, the room name is appended */
+    const char *publish_url; /* nchan publisher location, the room name is appended */
     int64_t ticket_ttl_s;
     int64_t access_cache_s;
     int64_t room_lock_timeout_s;
@@ -34,7 +34,7 @@ enum {
 
 extern int chat_stmt[CHAT_STMT_COUNT];
 
-#define CHAT_MSG_COLUMNS \
+#define CHAT_MSG_COLUMNS                                                                                               \
     "id, room, author_id, author_name, body, client_msg_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ')"
 
 #define CHAT_BODY_MAX 4000

@@ -22,7 +22,8 @@ static const sh_conf_row chat_config_rows[] = {
 static const char *const chat_sql[CHAT_STMT_COUNT] = {
     [CHAT_ROOM_LOCK] = "SELECT GET_LOCK(?, ?)",
     [CHAT_ROOM_UNLOCK] = "SELECT RELEASE_LOCK(?)",
-    [CHAT_MSG_INSERT] = "INSERT INTO messages (room, author_id, author_name, body, client_msg_id) VALUES (?, ?, ?, ?, ?)",
+    [CHAT_MSG_INSERT] =
+        "INSERT INTO messages (room, author_id, author_name, body, client_msg_id) VALUES (?, ?, ?, ?, ?)",
     [CHAT_MSG_BY_ID] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE id = ?",
     [CHAT_MSG_BY_CLIENT_ID] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE author_id = ? AND client_msg_id = ?",
     [CHAT_MSG_AFTER] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
@@ -37,11 +38,7 @@ static const char *const chat_sql[CHAT_STMT_COUNT] = {
 
 static const sh_param chat_room_param[] = {SH_PATH_STR("room", 64), SH_RULE_END};
 static const sh_param chat_list_params[] = {
-    SH_PATH_STR("room", 64),
-    SH_QUERY_ID("after"),
-    SH_QUERY_ID("before"),
-    SH_QUERY_INT("limit", 1, 200),
-    SH_RULE_END,
+    SH_PATH_STR("room", 64), SH_QUERY_ID("after"), SH_QUERY_ID("before"), SH_QUERY_INT("limit", 1, 200), SH_RULE_END,
 };
 static const sh_param chat_live_params[] = {
     SH_PATH_STR("room", 64),
@@ -79,7 +76,4 @@ static const sh_service chat_service = {
     .worker_init = chat_worker_init,
 };
 
-int main(int argc, char **argv)
-{
-    return sh_service_main(argc, argv, &chat_service);
-}
+int main(int argc, char **argv) { return sh_service_main(argc, argv, &chat_service); }

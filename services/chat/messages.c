@@ -16,7 +16,8 @@ json_object *chat_message_json(const sh_row *row)
     json_object_object_add(m, "author_id", json_object_new_int64(sh_row_int(row, 2)));
     json_object_object_add(m, "author_name", json_object_new_string(sh_row_str(row, 3)));
     json_object_object_add(m, "body", json_object_new_string_len(sh_row_str(row, 4), (int)row->lengths[4]));
-    json_object_object_add(m, "client_msg_id", sh_row_is_null(row, 5) ? NULL : json_object_new_string(sh_row_str(row, 5)));
+    json_object_object_add(m, "client_msg_id",
+                           sh_row_is_null(row, 5) ? NULL : json_object_new_string(sh_row_str(row, 5)));
     json_object_object_add(m, "created_at", json_object_new_string(sh_row_str(row, 6)));
     return m;
 }
@@ -141,8 +142,9 @@ int chat_ticket_create(sh_req *req)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "ticket", json_object_new_string(ticket));
     json_object_object_add(o, "expires_in", json_object_new_int64(chat_conf.ticket_ttl_s));
-    json_object_object_add(o, "url", json_object_new_string(sh_arena_sprintf(
-                                          req->arena, "/api/chat/rooms/%s/live?ticket=%s", room, ticket)));
+    json_object_object_add(
+        o, "url",
+        json_object_new_string(sh_arena_sprintf(req->arena, "/api/chat/rooms/%s/live?ticket=%s", room, ticket)));
     return sh_reply_json(req, 201, o);
 }
 
@@ -161,7 +163,8 @@ int chat_live_authorize(sh_req *req)
         if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", sh_sha256_hex(req->arena, ticket), room) != 0)
             return sh_db_reply_error(req);
         if (r.affected_rows != 1)
-            return sh_reply_error(req, 401, "invalid_ticket", "The ticket is unknown, expired, used, or for another room.");
+            return sh_reply_error(req, 401, "invalid_ticket",
+                                  "The ticket is unknown, expired, used, or for another room.");
         return sh_reply_empty(req, 200);
     }
     if (!req->auth.present)

@@ -63,7 +63,4 @@ static const sh_service prj_service = {
     .worker_init = prj_worker_init,
 };
 
-int main(int argc, char **argv)
-{
-    return sh_service_main(argc, argv, &prj_service);
-}
+int main(int argc, char **argv) { return sh_service_main(argc, argv, &prj_service); }

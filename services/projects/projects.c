@@ -171,11 +171,12 @@ int prj_project_delete(sh_req *req)
      * primary project", so this failing does not fail the delete. */
     json_object *body = sh_req_own(req, json_object_new_object());
     json_object_object_add(body, "project_id", json_object_new_int64(id));
-    char *path = sh_arena_sprintf(req->arena, "/api/accounts/users/%lld/primary-project/clear",
-                                  (long long)sh_row_int(&row, 1));
+    char *path =
+        sh_arena_sprintf(req->arena, "/api/accounts/users/%lld/primary-project/clear", (long long)sh_row_int(&row, 1));
     sh_invoke_result res;
     if (sh_invoke(req, "POST", path, body, &res) != 0 || res.status != 200)
-        sh_log_msgf(SH_LOG_WARN, "primary_clear_failed", "project %lld deleted; clearing the primary pointer failed (%s)",
-                    (long long)id, res.error ? res.error : "unexpected status");
+        sh_log_msgf(SH_LOG_WARN, "primary_clear_failed",
+                    "project %lld deleted; clearing the primary pointer failed (%s)", (long long)id,
+                    res.error ? res.error : "unexpected status");
     return sh_reply_empty(req, 204);
 }

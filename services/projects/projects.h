@@ -7,20 +7,12 @@
 #include "sh_invoke.h"
 #include "sh_service.h"
 
-enum {
-    PRJ_INSERT,
-    PRJ_BY_ID,
-    PRJ_LIST_OWNER,
-    PRJ_LIST_ALL,
-    PRJ_UPDATE,
-    PRJ_DELETE,
-    PRJ_STMT_COUNT
-};
+enum { PRJ_INSERT, PRJ_BY_ID, PRJ_LIST_OWNER, PRJ_LIST_ALL, PRJ_UPDATE, PRJ_DELETE, PRJ_STMT_COUNT };
 
 extern int prj_stmt[PRJ_STMT_COUNT];
 
-#define PRJ_COLUMNS                                                                   \
-    "id, owner_id, name, description, state, internal_notes, version, "               \
+#define PRJ_COLUMNS                                                                                                    \
+    "id, owner_id, name, description, state, internal_notes, version, "                                                \
     "DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ')"
 
 /* A project row (PRJ_COLUMNS) as the caller may see it: internal notes only for admins. */

@@ -19,8 +19,7 @@ static void serve(int sock)
     if (FCGX_InitRequest(&req, sock, 0) != 0)
         exit(1);
     while (FCGX_Accept_r(&req) >= 0) {
-        FCGX_FPrintF(req.out,
-                     "Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+        FCGX_FPrintF(req.out, "Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
                      (int)(sizeof(body) - 1), body);
         FCGX_Finish_r(&req);
     }
