@@ -4,8 +4,8 @@
  *
  * It runs as a DB administrator under GET_LOCK('pilotlight_migrate_<name>'),
  * so two concurrent runs are safe. Its settings are config rows: the PL_DB_*
- * rows every service reads, plus the administrator's. They are operator
- * input, yet every identifier and password is validated strictly before it
+ * rows every service reads, plus the administrator's. They are operator input,
+ * yet every name and password is validated strictly (validate.c) before it
  * can reach SQL text, and every value MySQL lets us bind is bound. Migration
  * files are trusted code and run verbatim (several statements each) with the
  * service's schema selected.
@@ -13,6 +13,7 @@
  * One arena holds everything a run reads (the files, the recorded rows, SQL
  * text). Works against MariaDB 10.11 and MySQL 8. Exit status: 0 done, 1
  * refused or failed (each problem one line on stderr), 2 usage error. */
+#include "migrate.h"
 #include "sh_arena.h"
 #include "sh_codec.h"
 #include "sh_config.h"
@@ -34,11 +35,6 @@
 #include <mysqld_error.h>
 #include <sodium.h>
 
-#define MIG_IDENT_MAX 32        /* [a-z][a-z0-9_]{0,31} */
-#define MIG_PASSWORD_MIN 12
-#define MIG_PASSWORD_MAX 128
-#define MIG_HOST_MAX 60
-#define MIG_NAME_MAX 255        /* schema_migrations.name */
 #define MIG_FILE_MAX (16 << 20) /* a migration larger than this is a mistake */
 #define MIG_LOCK_TIMEOUT_S 60
 #define MIG_PARAMS_MAX 3        /* parameters of a statement of ours */
@@ -184,60 +180,7 @@ static int mig_args(mig_run *r, int argc, char **argv)
     return -1;
 }
 
-/* ---- validation: the whole alphabet of what reaches SQL text ----------------------------------- */
-
-/* True when each byte of s[0..len) is a lower-case letter or a digit, an
- * upper-case letter when `upper`, or one of `punct`. */
-static bool mig_chars_in(const char *s, size_t len, bool upper, const char *punct)
-{
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (upper && c >= 'A' && c <= 'Z') ||
-              (c != '\0' && strchr(punct, c) != NULL)))
-            return false;
-    }
-    return true;
-}
-
-/* Whether s is a schema or user name we quote into SQL text: [a-z][a-z0-9_]{0,31}. */
-static bool mig_is_ident(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= MIG_IDENT_MAX && s[0] >= 'a' && s[0] <= 'z' && mig_chars_in(s, n, false, "_");
-}
-
-/* Whether s is a password we may inline (MySQL takes no placeholder for one):
- * [A-Za-z0-9_-]{12,128}. */
-static bool mig_is_password(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= MIG_PASSWORD_MIN && n <= MIG_PASSWORD_MAX && mig_chars_in(s, n, true, "_-");
-}
-
-/* Whether s is a MySQL account host: a name, an address, or a pattern with % and _. */
-static bool mig_is_user_host(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= MIG_HOST_MAX && mig_chars_in(s, n, true, "%_.:-/");
-}
-
-/* The version of a file named "NNN_name.sql" (3 to 9 digits, '_',
- * [A-Za-z0-9][A-Za-z0-9_-]*, ".sql"), or -1 when that is not its name. */
-static int mig_file_version(const char *fname)
-{
-    size_t len = strlen(fname), digits = strspn(fname, "0123456789");
-    if (len > MIG_NAME_MAX || len < 4 || strcmp(fname + len - 4, ".sql") != 0 || digits < 3 || digits > 9 ||
-        fname[digits] != '_')
-        return -1;
-    /* The '_' comes before ".sql", which holds neither digits nor '_'. */
-    const char *name = fname + digits + 1;
-    size_t name_len = len - 4 - (digits + 1);
-    int64_t v;
-    if (name_len == 0 || !mig_chars_in(name, 1, true, "") || !mig_chars_in(name, name_len, true, "_-") ||
-        sh_parse_int64(fname, digits, 0, 999999999, &v) != 0)
-        return -1;
-    return (int)v;
-}
+/* ---- configuration ----------------------------------------------------------------------------- */
 
 /* Fills r->conf from the environment and checks everything that will reach
  * SQL text. Returns 0, or -1 after saying what is wrong. */
@@ -319,13 +262,6 @@ static char *mig_read_file(sh_arena *a, const char *path, size_t max, size_t *le
         buf = NULL;
     }
     return buf;
-}
-
-/* Dotfiles (editors, VCS) and notes sit beside the migrations. */
-static bool mig_is_ignored(const char *fname)
-{
-    size_t len = strlen(fname);
-    return fname[0] == '.' || (len >= 3 && strcmp(fname + len - 3, ".md") == 0);
 }
 
 /* Reads migration file `fname` of the directory onto `list`, with its
