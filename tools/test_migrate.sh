@@ -12,7 +12,8 @@
 #
 # MIG_RECORD_DIR=DIR keeps each run's stdout, stderr and exit status there, with
 # temporary paths, the port and timestamps normalised, so that two binaries can
-# be compared with diff -r. The server and the temporary directory go on exit,
+# be compared with diff -r (MIG_OLD_CLI=1 skips the flags a pre-libshared
+# pl-migrate lacks: --print-defaults, --config-reference). The server and the temporary directory go on exit,
 # even on failure. Needs mariadb-install-db, mariadbd and the mariadb client.
 set -euo pipefail
 
@@ -173,6 +174,19 @@ for var in PL_DB_SOCKET PL_DB_HOST PL_DB_PORT PL_DB_ADMIN_USER PL_DB_ADMIN_PASSW
   expect_out "$var" "--help names $var"
 done
 ok "usage: exit 2 on bad usage, --help on stdout"
+if [[ ${MIG_OLD_CLI:-} != 1 ]]; then # the flags every Pilotlight binary has since the config rows
+  run print-defaults -- --print-defaults
+  expect_rc 0 "--print-defaults"
+  for line in PL_DB_SOCKET= PL_DB_HOST=127.0.0.1 PL_DB_PORT=3306 PL_DB_NAME= PL_DB_USER= PL_DB_PASSWORD= \
+    PL_DB_ADMIN_USER=root PL_DB_ADMIN_PASSWORD= PL_DB_USER_HOST=%; do
+    grep -qx -- "$line" <<<"$OUT" || fail "--print-defaults lacks $line"
+  done
+  run config-reference -- --config-reference
+  expect_rc 0 "--config-reference"
+  expect_out '| `PL_DB_ADMIN_PASSWORD` | unset | text, or `PL_DB_ADMIN_PASSWORD_FILE`: a file holding it |' \
+    "--config-reference"
+  ok "--print-defaults and --config-reference"
+fi
 
 # ---- refusals before any SQL --------------------------------------------------------------------
 
