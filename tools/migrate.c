@@ -35,13 +35,13 @@
 #include <mysqld_error.h>
 #include <sodium.h>
 
-#define MIG_FILE_MAX (16 << 20) /* a migration larger than this is a mistake */
+#define MIG_FILE_MAX       (16 << 20) /* a migration larger than this is a mistake */
 #define MIG_LOCK_TIMEOUT_S 60
-#define MIG_PARAMS_MAX 3        /* parameters of a statement of ours */
-#define MIG_COLS_MAX 4          /* columns of its answer */
-#define MIG_TEXT_MAX 1024       /* bytes of one column: a name of 255 characters in utf8mb4 fits */
-#define MIG_STR_(x) #x
-#define MIG_STR(x) MIG_STR_(x)
+#define MIG_PARAMS_MAX     3    /* parameters of a statement of ours */
+#define MIG_COLS_MAX       4    /* columns of its answer */
+#define MIG_TEXT_MAX       1024 /* bytes of one column: a name of 255 characters in utf8mb4 fits */
+#define MIG_STR_(x)        #x
+#define MIG_STR(x)         MIG_STR_(x)
 
 /* MySQL 8's client library dropped my_bool for bool; MariaDB's keeps it. */
 #if !defined(MARIADB_PACKAGE_VERSION) && MYSQL_VERSION_ID >= 80000
@@ -74,7 +74,7 @@ typedef struct {
     int version;
     const char *name; /* the file name, e.g. "001_init.sql" */
     char checksum[SH_SHA256_HEX_LEN + 1];
-    const char *sql;  /* the whole file, NUL-terminated */
+    const char *sql; /* the whole file, NUL-terminated */
     size_t sql_len;
 } mig_file;
 
@@ -468,8 +468,8 @@ static int mig_connect(mig_run *r)
     if (sock != NULL)
         mig_err("cannot connect to the database at %s as %s: %s", sock, c->admin_user, mysql_error(r->db));
     else
-        mig_err("cannot connect to the database at %s:%u as %s: %s", c->db.host, (unsigned)c->db.port,
-                c->admin_user, mysql_error(r->db));
+        mig_err("cannot connect to the database at %s:%u as %s: %s", c->db.host, (unsigned)c->db.port, c->admin_user,
+                mysql_error(r->db));
     return -1;
 }
 
@@ -478,8 +478,7 @@ static int mig_lock(mig_run *r, const char *lock_name)
 {
     mig_row *rows;
     size_t n;
-    if (mig_query(r, "GET_LOCK", "SELECT GET_LOCK(?, " MIG_STR(MIG_LOCK_TIMEOUT_S) ")", &rows, &n, "s",
-                  lock_name) != 0)
+    if (mig_query(r, "GET_LOCK", "SELECT GET_LOCK(?, " MIG_STR(MIG_LOCK_TIMEOUT_S) ")", &rows, &n, "s", lock_name) != 0)
         return -1;
     if (n != 1 || rows[0].col[0] == NULL || strcmp(rows[0].col[0], "1") != 0) {
         mig_err("another pl-migrate has held the lock '%s' for %d s; giving up", lock_name, MIG_LOCK_TIMEOUT_S);
@@ -510,21 +509,24 @@ static int mig_provision(mig_run *r)
         const char *what;
         char *sql;
     } steps[] = {
-        {"CREATE DATABASE", sh_arena_sprintf(a, "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4"
-                                                " COLLATE utf8mb4_unicode_ci", c->db.name)},
+        {"CREATE DATABASE", sh_arena_sprintf(a,
+                                             "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4"
+                                             " COLLATE utf8mb4_unicode_ci",
+                                             c->db.name)},
         {"CREATE USER", sh_arena_sprintf(a, "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'", c->db.user,
                                          c->user_host, c->db.password)},
-        {"ALTER USER", sh_arena_sprintf(a, "ALTER USER '%s'@'%s' IDENTIFIED BY '%s'", c->db.user, c->user_host,
-                                        c->db.password)},
-        {"GRANT", sh_arena_sprintf(a, "GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%s'", grant_db, c->db.user,
-                                   c->user_host)},
+        {"ALTER USER",
+         sh_arena_sprintf(a, "ALTER USER '%s'@'%s' IDENTIFIED BY '%s'", c->db.user, c->user_host, c->db.password)},
+        {"GRANT",
+         sh_arena_sprintf(a, "GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%s'", grant_db, c->db.user, c->user_host)},
         {"CREATE TABLE schema_migrations",
-         sh_arena_sprintf(a, "CREATE TABLE IF NOT EXISTS `%s`.schema_migrations ("
-                             " version INT NOT NULL PRIMARY KEY,"
-                             " name VARCHAR(255) NOT NULL,"
-                             " checksum CHAR(64) NOT NULL,"
-                             " applied_at DATETIME(6) NOT NULL"
-                             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+         sh_arena_sprintf(a,
+                          "CREATE TABLE IF NOT EXISTS `%s`.schema_migrations ("
+                          " version INT NOT NULL PRIMARY KEY,"
+                          " name VARCHAR(255) NOT NULL,"
+                          " checksum CHAR(64) NOT NULL,"
+                          " applied_at DATETIME(6) NOT NULL"
+                          ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
                           c->db.name)},
     };
     int rc = 0;
@@ -567,8 +569,8 @@ static int mig_applied_load(mig_run *r)
     for (size_t i = 0; i < n; i++) {
         const char *const *col = rows[i].col;
         int64_t v;
-        if (col[0] == NULL || sh_parse_int64(col[0], strlen(col[0]), INT32_MIN, INT32_MAX, &v) != 0 ||
-            col[1] == NULL || col[2] == NULL) {
+        if (col[0] == NULL || sh_parse_int64(col[0], strlen(col[0]), INT32_MIN, INT32_MAX, &v) != 0 || col[1] == NULL ||
+            col[2] == NULL) {
             mig_err("schema_migrations holds a malformed row (version %s)", col[0] ? col[0] : "NULL");
             return -1;
         }
@@ -619,8 +621,8 @@ static int mig_verify(const mig_run *r)
     }
     for (size_t i = 0; i < r->nfiles; i++) {
         if (r->files[i].version < newest && mig_applied_find(r, r->files[i].version) == NULL) {
-            mig_err("pending migration %s is older than applied migration %d; renumber it after %d",
-                    r->files[i].name, newest, newest);
+            mig_err("pending migration %s is older than applied migration %d; renumber it after %d", r->files[i].name,
+                    newest, newest);
             rc = -1;
         }
     }

@@ -5,11 +5,11 @@
 
 #include "sh_core.h"
 
-#define MIG_IDENT_MAX 32 /* [a-z][a-z0-9_]{0,31} */
+#define MIG_IDENT_MAX    32 /* [a-z][a-z0-9_]{0,31} */
 #define MIG_PASSWORD_MIN 12
 #define MIG_PASSWORD_MAX 128
-#define MIG_HOST_MAX 60
-#define MIG_NAME_MAX 255 /* schema_migrations.name */
+#define MIG_HOST_MAX     60
+#define MIG_NAME_MAX     255 /* schema_migrations.name */
 
 /* Whether s is a schema or user name we quote into SQL text: [a-z][a-z0-9_]{0,31}. */
 bool mig_is_ident(const char *s);
