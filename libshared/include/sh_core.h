@@ -35,6 +35,9 @@ char *sh_xstrdup(const char *s);
 /* Writes this process's pid and a newline to path, atomically (a temporary
  * file renamed over it). 0, or -1 (errno set). */
 int sh_pid_file_write(const char *path);
+/* Removes path if it still holds this process's pid (a successor may have
+ * written its own). 0 when removed, -1 otherwise. */
+int sh_pid_file_remove(const char *path);
 
 /* Logs a fatal event and exits with status 1. */
 SH_NORETURN void sh_fatal(const char *fmt, ...) SH_PRINTF(1, 2);

@@ -45,4 +45,10 @@ void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router
 int sh_http_local(sh_req *parent, const char *method, const char *target, const char *body, size_t body_len,
                   int64_t depth, int64_t budget, sh_buf *out, int64_t *spent);
 
+/* A GET of `path` made by the worker itself (as from the internal listener,
+ * with no credentials), through the whole dispatcher, logged and counted like
+ * any request: a new release's first worker proves it can serve (its health
+ * check) before it takes requests. The body goes to out; returns the status. */
+int sh_http_probe(sh_arena *arena, const sh_router *router, const char *path, sh_buf *out);
+
 #endif

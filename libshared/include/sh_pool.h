@@ -44,13 +44,34 @@ typedef struct {
     /* In the master on SIGHUP, before the new workers are forked (they inherit
      * what it loaded); may be NULL. A failure is the callback's to log. */
     void (*reload)(void *ctx);
+    /* A swap's new master only: in its first worker after worker_init, before
+     * it serves anything: 0 when it may (the service answers its health check). */
+    int (*self_check)(void *ctx);
+    /* In the master once it is ready (at start, or a swap's once self_check
+     * passed); may be NULL. */
+    void (*ready)(void *ctx);
 } sh_pool_callbacks;
+
+/* The exit status of a swap's new master whose first worker failed. */
+#define SH_POOL_EXIT_NOT_READY 3
 
 /* Opens the listening socket described by cfg->listen. Returns the fd or -1 (logged). */
 int sh_pool_listen(const sh_pool_config *cfg);
 
-/* Runs the master loop until SIGTERM/SIGINT; returns the process exit status. */
-int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb);
+/* Takes over a listening socket inherited from the supervisor (a swap's new
+ * master): the same as sh_pool_listen's for everything after. fd, or -1. */
+int sh_pool_adopt(const sh_pool_config *cfg, int fd);
+
+/* Runs the master loop; returns the process exit status. SIGTERM/SIGINT stop
+ * the pool: workers finish what they serve and what waits in the backlog, the
+ * unix socket's name is removed first. SIGQUIT retires it (a swap's old
+ * master): workers finish what they serve and leave the socket and its
+ * backlog to the new master. SIGHUP replaces the workers (reload).
+ * ready_fd >= 0 makes this a swap's new master on probation: it starts one
+ * worker, which runs self_check before serving; when that passes, 'R' is
+ * written to ready_fd (then closed) and the pool runs as usual; when the
+ * worker fails first, the pool stops with SH_POOL_EXIT_NOT_READY. */
+int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb);
 
 /* A worker about to block on (true) or back from (false) an invocation of
  * another service: while it waits, an ondemand pool may start another worker

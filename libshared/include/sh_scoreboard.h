@@ -78,6 +78,7 @@ typedef struct {
     _Atomic uint64_t invocations_made;
     _Atomic uint64_t invoke_refused_depth;
     _Atomic uint64_t invoke_refused_budget;
+    _Atomic int probe_passed; /* a swap's new master: its first worker is healthy */
     sh_sb_handler handlers[SH_SB_MAX_HANDLERS];
     sh_sb_slot slots[SH_SB_MAX_SLOTS];
 } sh_scoreboard;

@@ -40,6 +40,9 @@ typedef struct {
     bool supervise;
     int log_level;
     const char *public_url;
+    int64_t swap_timeout_ms;
+    const char *swap_status_file;
+    int test_fault;
 } sh_common_config;
 
 extern sh_common_config sh_conf; /* read-only once the service runs */

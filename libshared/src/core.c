@@ -81,3 +81,14 @@ int sh_pid_file_write(const char *path)
     }
     return 0;
 }
+
+int sh_pid_file_remove(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long pid = 0;
+    int n = fscanf(f, "%ld", &pid);
+    fclose(f);
+    return n == 1 && pid == (long)getpid() ? unlink(path) : -1;
+}

@@ -364,3 +364,26 @@ int sh_http_local(sh_req *parent, const char *method, const char *target, const 
     *spent = req.invoke_spent;
     return req.status;
 }
+
+int sh_http_probe(sh_arena *arena, const sh_router *router, const char *path, sh_buf *out)
+{
+    char *env[] = {"REQUEST_METHOD=GET",
+                   sh_arena_sprintf(arena, "DOCUMENT_URI=%s", path),
+                   "QUERY_STRING=",
+                   "REQUEST_ID=probe",
+                   "REMOTE_ADDR=",
+                   "PL_INTERNAL=1",
+                   NULL};
+    sh_req req;
+    memset(&req, 0, sizeof(req));
+    req.arena = arena;
+    req.env = env;
+    req.router = router;
+    req.capture = out;
+    req.body = "";
+    sh_req_init(&req);
+    sh_db_request_begin(sh_db_worker());
+    sh_dispatch(&req, router);
+    sh_req_finish(&req);
+    return req.status;
+}

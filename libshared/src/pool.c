@@ -80,6 +80,8 @@ static char sh_pool_unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 #define SH_STOP_QUIT  1 /* reload/trim: finish the current request, exit */
 #define SH_STOP_DRAIN 2 /* shutdown: also serve what waits in the backlog, exit */
 static volatile sig_atomic_t sh_worker_stop = SH_STOP_NONE;
+static bool sh_pool_probation;    /* a swap's new master, not ready yet (its workers inherit it) */
+static int sh_pool_ready_fd = -1; /* its ready pipe: the master's alone */
 static pid_t sh_pool_master_pid;
 static int64_t sh_pool_max_children;
 
@@ -185,6 +187,17 @@ static int sh_pool_listen_tcp(const char *spec)
         return -1;
     }
     freeaddrinfo(res);
+    return fd;
+}
+
+int sh_pool_adopt(const sh_pool_config *cfg, int fd)
+{
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "inherited socket %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    if (strncmp(cfg->listen, "unix:", 5) == 0)
+        snprintf(sh_pool_unix_path, sizeof(sh_pool_unix_path), "%s", cfg->listen + 5);
     return fd;
 }
 
@@ -317,6 +330,8 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
     close(sh_pool_signal_pipe[0]);
     close(sh_pool_signal_pipe[1]);
     close(sh_pool_notify_pipe[0]);
+    if (sh_pool_ready_fd >= 0)
+        close(sh_pool_ready_fd);
 
     /* Every signal is blocked since fork (see sh_master_spawn). The stop signals
      * are only taken while waiting for a connection, so a request in progress
@@ -341,6 +356,16 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
 
     if (cb->worker_init != NULL && cb->worker_init(cb->ctx) != 0)
         sh_worker_exit(SH_EXIT_FAILED, cb, 1);
+    if (sh_pool_probation) {
+        if (cb->self_check == NULL || cb->self_check(cb->ctx) != 0)
+            sh_worker_exit(SH_EXIT_FAILED, cb, SH_POOL_EXIT_NOT_READY);
+        if (getppid() != sh_pool_master_pid)
+            sh_worker_exit(SH_EXIT_STOPPED, cb, 0); /* given up on meanwhile: serve nothing */
+        atomic_store(&sh_pool_sb->probe_passed, 1);
+        unsigned char b = 1;
+        ssize_t w = write(sh_pool_notify_pipe[1], &b, 1);
+        (void)w; /* a full pipe already holds a wake-up */
+    }
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
@@ -401,6 +426,9 @@ typedef struct {
     int listen_fd;
     uint32_t generation;
     bool stopping;
+    bool retiring; /* stopping for a swap: the socket and its backlog are the new master's */
+    int ready_fd;  /* a swap's new master until it is ready, else -1 */
+    bool failed;   /* on probation, its first worker failed */
     int64_t stop_deadline_us;
     int64_t spawn_not_before_us; /* crash-loop backoff */
     int64_t backoff_us;
@@ -524,6 +552,10 @@ static void sh_master_reap(sh_master *m)
             }
             sh_log_int(&l, "requests", (long long)served);
             sh_log_end(&l);
+            if (m->ready_fd >= 0 && !m->failed) {
+                m->failed = true; /* a swap's new binary: the old one keeps serving */
+                sh_log_msg(SH_LOG_ERROR, "swap_not_ready", "the first worker failed: this master stops");
+            }
             /* Back off when workers die before serving anything: a crash loop
              * must not turn into a fork loop. */
             if (served == 0 && !m->stopping) {
@@ -621,18 +653,40 @@ static void sh_master_reload(sh_master *m)
     sh_master_maintain(m);
 }
 
-static void sh_master_begin_stop(sh_master *m)
+static void sh_master_begin_stop(sh_master *m, bool retire)
 {
     if (m->stopping)
         return;
     m->stopping = true;
+    m->retiring = retire;
     m->stop_deadline_us = sh_now_us() + m->cfg->shutdown_timeout_ms * 1000;
-    sh_log_msgf(SH_LOG_INFO, "pool_stopping", "finishing in-flight requests (at most %lld ms)",
-                (long long)m->cfg->shutdown_timeout_ms);
+    sh_log_msgf(SH_LOG_INFO, retire ? "pool_retiring" : "pool_stopping",
+                "finishing in-flight requests (at most %lld ms)%s", (long long)m->cfg->shutdown_timeout_ms,
+                retire ? "; the new master serves the rest" : "");
+    if (retire) {
+        sh_master_signal_workers(m, SIGQUIT, false);
+        return;
+    }
     /* New connections are refused from now on; queued ones are still served. */
     if (sh_pool_unix_path[0] != '\0')
         unlink(sh_pool_unix_path);
     sh_master_signal_workers(m, SIGTERM, false);
+}
+
+/* A swap's new master whose first worker passed: ready to take over. */
+static void sh_master_become_ready(sh_master *m)
+{
+    if (m->ready_fd < 0 || !atomic_load(&m->sb->probe_passed))
+        return;
+    if (m->cb->ready != NULL)
+        m->cb->ready(m->cb->ctx);
+    ssize_t w = write(m->ready_fd, "R", 1);
+    (void)w; /* a supervisor that went away learns nothing either way */
+    close(m->ready_fd);
+    m->ready_fd = -1;
+    sh_pool_ready_fd = -1;
+    sh_pool_probation = false;
+    sh_log_msg(SH_LOG_INFO, "pool_ready", "the first worker answered its health check: serving");
 }
 
 static bool sh_listen_has_waiting(int fd)
@@ -641,7 +695,7 @@ static bool sh_listen_has_waiting(int fd)
     return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
-int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb)
+int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb)
 {
     sh_pool_sb = sb;
     sh_sb_set_current(sb, NULL);
@@ -659,7 +713,9 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
     sh_set_handler(SIGCHLD, sh_master_on_signal, SA_RESTART | SA_NOCLDSTOP);
     sh_set_handler(SIGPIPE, SIG_IGN, 0);
 
-    sh_master m = {.cfg = cfg, .cb = cb, .sb = sb, .listen_fd = listen_fd, .generation = 0};
+    sh_master m = {.cfg = cfg, .cb = cb, .sb = sb, .listen_fd = listen_fd, .generation = 0, .ready_fd = ready_fd};
+    sh_pool_probation = ready_fd >= 0;
+    sh_pool_ready_fd = ready_fd;
     sh_logline l;
     sh_log_begin(&l, SH_LOG_INFO, "pool_start");
     sh_log_str(&l, "listen", cfg->listen);
@@ -668,17 +724,24 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
     sh_log_int(&l, "idle_timeout_ms", cfg->idle_timeout_ms);
     sh_log_end(&l);
 
-    if (cfg->mode == SH_POOL_DYNAMIC) {
-        for (int64_t i = 0; i < cfg->start_children && i < cfg->max_children; i++)
-            sh_master_spawn(&m);
-        m.next_tick_us = sh_now_us() + 1000000;
+    if (m.ready_fd >= 0) {
+        sh_master_spawn(&m); /* on probation: one worker, checked before it serves */
+    } else {
+        if (cb->ready != NULL)
+            cb->ready(cb->ctx);
+        if (cfg->mode == SH_POOL_DYNAMIC)
+            for (int64_t i = 0; i < cfg->start_children && i < cfg->max_children; i++)
+                sh_master_spawn(&m);
+        sh_master_maintain(&m);
     }
-    sh_master_maintain(&m);
+    m.next_tick_us = sh_now_us() + 1000000;
 
     for (;;) {
         int64_t now = sh_now_us();
+        if (m.failed && !m.stopping)
+            sh_master_begin_stop(&m, true);
         if (m.stopping) {
-            if (sh_sb_workers(sb) == 0 && !sh_listen_has_waiting(listen_fd))
+            if (sh_sb_workers(sb) == 0 && (m.retiring || !sh_listen_has_waiting(listen_fd)))
                 break;
             if (now >= m.stop_deadline_us) {
                 sh_log_msg(SH_LOG_WARN, "pool_stop_timeout", "killing workers still busy");
@@ -690,7 +753,8 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
         }
 
         /* Watch the socket only when a waiting connection would find nobody. */
-        bool watch = sh_master_idle(&m) == 0 && (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
+        bool watch = sh_master_idle(&m) == 0 && m.ready_fd < 0 && !m.retiring &&
+                     (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
         int64_t deadline = -1;
         if (m.stopping)
             deadline = m.stop_deadline_us;
@@ -726,7 +790,8 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
                     if (!m.stopping)
                         sh_master_reload(&m);
                     break;
-                default: sh_master_begin_stop(&m); break;
+                case SIGQUIT: sh_master_begin_stop(&m, true); break;
+                default: sh_master_begin_stop(&m, false); break;
                 }
             }
         }
@@ -735,6 +800,9 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
             while (read(sh_pool_notify_pipe[0], drain, sizeof(drain)) > 0)
                 ;
         }
+        sh_master_become_ready(&m);
+        if (m.ready_fd >= 0)
+            continue; /* on probation: nothing else until its first worker passed */
         if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && sh_now_us() >= m.next_tick_us) {
             sh_master_trim_spares(&m);
             m.next_tick_us = sh_now_us() + 1000000;
@@ -748,8 +816,10 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, sh_scoreboard *sb, con
         }
     }
     close(listen_fd);
-    if (sh_pool_unix_path[0] != '\0')
+    if (m.ready_fd >= 0)
+        close(m.ready_fd); /* unready: the supervisor sees the pipe close */
+    if (sh_pool_unix_path[0] != '\0' && !m.retiring)
         unlink(sh_pool_unix_path);
-    sh_log_msg(SH_LOG_INFO, "pool_stopped", "all workers have exited");
-    return 0;
+    sh_log_msg(SH_LOG_INFO, m.retiring ? "pool_retired" : "pool_stopped", "all workers have exited");
+    return m.failed ? SH_POOL_EXIT_NOT_READY : 0;
 }

@@ -4,6 +4,7 @@
 #include "sh_service.h"
 #include "sh_log.h"
 #include "sh_supervise.h"
+#include "sh_str.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -27,6 +28,11 @@ static int sh_builtin_count; /* the built-in routes come first in the table */
 const sh_service *sh_service_current(void) { return sh_svc; }
 
 static const char *const sh_log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const sh_test_faults[] = {"none", "crash_on_request", NULL};
+enum { SH_FAULT_NONE, SH_FAULT_CRASH_ON_REQUEST };
+
+static char sh_svc_release[13]; /* the first 12 hex digits of the binary's SHA-256 */
+static bool sh_svc_swapped_in;  /* a swap's new master: the pid file is written once ready */
 
 #define C(field) offsetof(sh_common_config, field)
 static const sh_conf_row sh_service_rows[] = {
@@ -40,6 +46,12 @@ static const sh_conf_row sh_service_rows[] = {
     {"PL_LOG_LEVEL", SH_CONF_ENUM, C(log_level), "info", 0, 0, sh_log_levels, 0, "debug | info | warn | error"},
     {"PL_PUBLIC_URL", SH_CONF_STRING, C(public_url), "http://127.0.0.1:8080", 0, 0, NULL, 0,
      "the public base URL (links, cookies)"},
+    {"PL_SWAP_TIMEOUT_MS", SH_CONF_INT, C(swap_timeout_ms), "15000", 100, 600000, NULL, 0,
+     "a binary swap (SIGUSR2 to the supervisor): the new master must be ready within this"},
+    {"PL_SWAP_STATUS_FILE", SH_CONF_STRING, C(swap_status_file), NULL, 0, 0, NULL, 0,
+     "the supervisor writes each swap's outcome here: \"ok PID\" or \"failed: reason\""},
+    {"PL_TEST_FAULT", SH_CONF_ENUM, C(test_fault), "none", 0, 0, sh_test_faults, 0,
+     "with PL_TEST_ROUTES=1 only: crash_on_request makes every worker crash on its first request (deploy tests)"},
     SH_CONF_END,
 };
 #undef C
@@ -77,6 +89,7 @@ static int sh_builtin_health(sh_req *req)
     json_object_object_add(o, "service", json_object_new_string(sh_svc->name));
     json_object_object_add(o, "database", json_object_new_string("ok"));
     json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    json_object_object_add(o, "release", json_object_new_string(sh_svc_release));
     return sh_reply_json(req, 200, o);
 }
 
@@ -200,9 +213,67 @@ static void sh_service_worker_exit(void *ctx)
     sh_worker_arena = NULL;
 }
 
+/* PL_TEST_FAULT, for the deploy tests: a release whose workers crash. */
+static void sh_service_test_fault(void)
+{
+    if (sh_conf.test_routes && sh_conf.test_fault == SH_FAULT_CRASH_ON_REQUEST) {
+        sh_log_msg(SH_LOG_WARN, "test_fault", "crashing on a request on purpose (PL_TEST_FAULT)");
+        abort();
+    }
+}
+
+/* A swap's new master, first worker: the service's own health check, through
+ * the dispatcher, before it serves anyone. */
+static int sh_service_self_check(void *ctx)
+{
+    (void)ctx;
+    sh_service_test_fault();
+    char path[128];
+    snprintf(path, sizeof(path), "/api/%s/health", sh_svc->name);
+    sh_buf out;
+    sh_buf_init(&out, sh_worker_arena, 256);
+    int status = sh_http_probe(sh_worker_arena, &sh_svc_router, path, &out);
+    if (status != 200)
+        sh_log_msgf(SH_LOG_ERROR, "self_check_failed", "GET %s answered %d: %.200s", path, status, out.data);
+    sh_arena_reset(sh_worker_arena);
+    return status == 200 ? 0 : -1;
+}
+
+/* The master is ready; a swap's new one writes the pid file only now (until
+ * then it is the old master's). */
+static void sh_service_ready(void *ctx)
+{
+    (void)ctx;
+    if (sh_svc_swapped_in && sh_conf.pid_file != NULL && sh_pid_file_write(sh_conf.pid_file) != 0)
+        sh_log_msgf(SH_LOG_ERROR, "pid_file_failed", "cannot write pid file %s", sh_conf.pid_file);
+}
+
+/* The release: the first 12 hex digits of this binary's SHA-256, as the
+ * runner names releases. "unknown" when it cannot be read. */
+static void sh_service_read_release(void)
+{
+    snprintf(sh_svc_release, sizeof(sh_svc_release), "unknown");
+    FILE *f = fopen("/proc/self/exe", "rb");
+    if (f == NULL)
+        return;
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char buf[65536], h[crypto_hash_sha256_BYTES];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        crypto_hash_sha256_update(&st, buf, n);
+    bool ok = !ferror(f);
+    fclose(f);
+    crypto_hash_sha256_final(&st, h);
+    char hex[SH_SHA256_HEX_LEN + 1];
+    if (ok && sodium_bin2hex(hex, sizeof(hex), h, sizeof(h)) != NULL)
+        snprintf(sh_svc_release, sizeof(sh_svc_release), "%.12s", hex);
+}
+
 void sh_service_serve_connection(int fd, void *ctx)
 {
     (void)ctx;
+    sh_service_test_fault();
     FCGX_Request fr;
     /* The pool accepted the connection: hand libfcgi the open fd (keepConnection
      * keeps FCGX_Accept_r from closing it, and no listening socket is given, so
@@ -309,6 +380,53 @@ static void sh_print_help(const sh_service *svc)
     sh_print_rows(svc, sh_config_print_help);
 }
 
+/* An integer file descriptor from the environment (set by the supervisor
+ * only), or -1 when the variable is absent; the variable is removed so that
+ * nothing started later inherits it. */
+static int sh_env_fd(const char *name)
+{
+    const char *v = getenv(name);
+    int64_t fd = -1;
+    if (v != NULL && sh_parse_int64(v, strlen(v), 0, 1 << 20, &fd) != 0)
+        fd = -1;
+    unsetenv(name);
+    return (int)fd;
+}
+
+/* The listening socket, and this process's part: a fresh start opens it and
+ * (PL_SUPERVISE=1) becomes the supervisor, forking the master; a swap's new
+ * master (PL_LISTEN_FD + PL_READY_FD from the supervisor) adopts it and sets
+ * *ready_fd; a supervisor that has just exec'd itself into a new release
+ * (PL_SUPERVISOR_RESUME) goes on supervising. Returns the socket in the
+ * master, -1 when it cannot be had. The listening socket is opened before the
+ * supervisor forks, and every master inherits it: connections made while a
+ * master is replaced wait in its backlog, and no master ever binds it again. */
+static int sh_service_socket(char **argv, int *ready_fd)
+{
+    const char *resume = getenv("PL_SUPERVISOR_RESUME");
+    int64_t master = 0;
+    if (resume != NULL && sh_parse_int64(resume, strlen(resume), 1, INT32_MAX, &master) != 0)
+        master = 0;
+    unsetenv("PL_SUPERVISOR_RESUME");
+    int inherited = sh_env_fd("PL_LISTEN_FD");
+    *ready_fd = sh_env_fd("PL_READY_FD");
+    int fd = inherited >= 0 ? sh_pool_adopt(&sh_conf.pool, inherited) : sh_pool_listen(&sh_conf.pool);
+    if (fd < 0 || *ready_fd >= 0 || !sh_conf.supervise)
+        return fd; /* a swap's new master, or an unsupervised one */
+    sh_supervise_config sc = {.service = sh_svc->name,
+                              .argv = argv,
+                              .listen_fd = fd,
+                              .pid_file = sh_conf.supervisor_pid_file,
+                              .swap_status_file = sh_conf.swap_status_file,
+                              .swap_timeout_ms = sh_conf.swap_timeout_ms};
+    /* returns in a master: the first, or one restarted after its predecessor died */
+    if (master > 0)
+        sh_supervise_resume(&sc, (int)master);
+    else
+        sh_supervise(&sc);
+    return fd;
+}
+
 int sh_service_main(int argc, char **argv, const sh_service *svc)
 {
     sh_svc = svc;
@@ -363,11 +481,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
      * replaced wait in its backlog, and a new master never meets the socket
      * still held by the old master's draining workers (it would take it for
      * another running pool's and give up). */
-    int fd = sh_pool_listen(&sh_conf.pool);
+    int ready_fd = -1;
+    int fd = sh_service_socket(argv, &ready_fd);
     if (fd < 0)
         return 1;
-    if (sh_conf.supervise)
-        sh_supervise(svc->name, sh_conf.supervisor_pid_file); /* returns in the master, restarted as often as it dies */
 
     /* Everything a worker needs is loaded here, once, so that a fork is all a
      * cold start costs. */
@@ -391,7 +508,9 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     for (int i = 0; i < sh_svc_router.nroutes; i++)
         sh_sb_add_handler(sb, routes[i].name);
 
-    if (sh_conf.pid_file != NULL && sh_pid_file_write(sh_conf.pid_file) != 0) {
+    sh_service_read_release();
+    sh_svc_swapped_in = ready_fd >= 0;
+    if (!sh_svc_swapped_in && sh_conf.pid_file != NULL && sh_pid_file_write(sh_conf.pid_file) != 0) {
         sh_log_msgf(SH_LOG_ERROR, "startup_failed", "cannot write pid file %s", sh_conf.pid_file);
         return 1;
     }
@@ -399,10 +518,12 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
                             .worker_init = sh_service_worker_init,
                             .serve = sh_service_serve_connection,
                             .worker_exit = sh_service_worker_exit,
-                            .reload = sh_service_reload};
-    int rc = sh_pool_run(&sh_conf.pool, fd, sb, &cb);
+                            .reload = sh_service_reload,
+                            .self_check = sh_service_self_check,
+                            .ready = sh_service_ready};
+    int rc = sh_pool_run(&sh_conf.pool, fd, ready_fd, sb, &cb);
     if (sh_conf.pid_file != NULL)
-        unlink(sh_conf.pid_file);
+        sh_pid_file_remove(sh_conf.pid_file); /* unless a newer master's pid is there */
     sh_router_free(&sh_svc_router);
     for (int i = 0; i < sh_builtin_count; i++)
         free((char *)routes[i].pattern);
