@@ -66,7 +66,8 @@ int sh_pool_adopt(const sh_pool_config *cfg, int fd);
  * the pool: workers finish what they serve and what waits in the backlog, the
  * unix socket's name is removed first. SIGQUIT retires it (a swap's old
  * master): workers finish what they serve and leave the socket and its
- * backlog to the new master. SIGHUP replaces the workers (reload).
+ * backlog to the new master. SIGHUP replaces the workers (reload). SIGUSR1
+ * reopens the log file, in the master and then in each worker (logrotate).
  * ready_fd >= 0 makes this a swap's new master on probation: it starts one
  * worker, which runs self_check before serving; when that passes, 'R' is
  * written to ready_fd (then closed) and the pool runs as usual; when the

@@ -38,6 +38,7 @@ typedef struct {
     const char *pid_file;
     const char *supervisor_pid_file;
     bool supervise;
+    const char *log_file;
     int log_level;
     const char *public_url;
     int64_t swap_timeout_ms;

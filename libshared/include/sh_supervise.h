@@ -7,7 +7,8 @@
  * growing delay (up to 5 s) if it keeps dying. When the master exits 0 (it was
  * stopped) the supervisor exits too. SIGTERM, SIGINT and SIGQUIT sent to the
  * supervisor stop the pool (the master gets SIGTERM and is never restarted
- * again); SIGHUP is passed on (reload).
+ * again); SIGHUP is passed on (reload); SIGUSR1 reopens the log file
+ * (PL_LOG_FILE), here and in the masters and their workers (logrotate).
  *
  * SIGUSR2 swaps the binary, like nginx's binary upgrade: the supervisor runs
  * its own path again (argv[0]: the runner starts pools through a release

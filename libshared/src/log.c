@@ -1,8 +1,9 @@
-/* log.c: JSON-lines logging to stderr. */
+/* log.c: JSON-lines logging to stderr, and the log file behind it. */
 #include "sh_log.h"
 #include "sh_str.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,33 @@ void sh_log_init(const char *service, sh_log_level min_level)
 }
 
 void sh_log_after_fork(void) { sh_log_pid = (long)getpid(); }
+
+static char sh_log_path[4096];
+
+int sh_log_open(const char *path)
+{
+    if (snprintf(sh_log_path, sizeof(sh_log_path), "%s", path) >= (int)sizeof(sh_log_path)) {
+        sh_log_path[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return sh_log_reopen();
+}
+
+int sh_log_reopen(void)
+{
+    if (sh_log_path[0] == '\0')
+        return 0;
+    int fd = open(sh_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int rc = fd == STDERR_FILENO ? 0 : dup2(fd, STDERR_FILENO); /* dup2 clears close-on-exec */
+    int saved = errno;
+    if (fd != STDERR_FILENO)
+        close(fd);
+    errno = saved;
+    return rc < 0 ? -1 : 0;
+}
 
 static void sh_log_raw(sh_logline *l, const char *s, size_t n)
 {

@@ -226,8 +226,14 @@ static void sh_master_on_signal(int signo)
     errno = saved;
 }
 
+static volatile sig_atomic_t sh_worker_reopen_log;
+
 static void sh_worker_on_signal(int signo)
 {
+    if (signo == SIGUSR1) {
+        sh_worker_reopen_log = 1;
+        return;
+    }
     if (signo == SIGTERM)
         sh_worker_stop = SH_STOP_DRAIN;
     else if (sh_worker_stop == SH_STOP_NONE)
@@ -341,10 +347,12 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGQUIT);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
     sigemptyset(&wait_mask);
     sh_set_handler(SIGTERM, sh_worker_on_signal, 0);
     sh_set_handler(SIGQUIT, sh_worker_on_signal, 0);
     sh_set_handler(SIGINT, sh_worker_on_signal, 0);
+    sh_set_handler(SIGUSR1, sh_worker_on_signal, 0);
     sh_set_handler(SIGHUP, SIG_IGN, 0);
     sh_set_handler(SIGCHLD, SIG_DFL, 0);
     sh_set_handler(SIGPIPE, SIG_IGN, 0);
@@ -384,6 +392,11 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
         }
         if (sh_worker_stop == SH_STOP_QUIT)
             sh_worker_exit(SH_EXIT_STOPPED, cb, 0);
+        if (sh_worker_reopen_log) {
+            sh_worker_reopen_log = 0;
+            if (sh_log_reopen() != 0)
+                sh_log_msgf(SH_LOG_ERROR, "log_reopen_failed", "%s: the old file stays in use", strerror(errno));
+        }
 
         int timeout = -1;
         if (ondemand) {
@@ -673,6 +686,15 @@ static void sh_master_begin_stop(sh_master *m, bool retire)
     sh_master_signal_workers(m, SIGTERM, false);
 }
 
+/* SIGUSR1 (logrotate): the master's log, then each worker's, which reopens
+ * its own when it next waits for a connection. */
+static void sh_master_reopen_logs(sh_master *m)
+{
+    if (sh_log_reopen() != 0)
+        sh_log_msgf(SH_LOG_ERROR, "log_reopen_failed", "%s: the old file stays in use", strerror(errno));
+    sh_master_signal_workers(m, SIGUSR1, false);
+}
+
 /* A swap's new master whose first worker passed: ready to take over. */
 static void sh_master_become_ready(sh_master *m)
 {
@@ -710,6 +732,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
     sh_set_handler(SIGINT, sh_master_on_signal, SA_RESTART);
     sh_set_handler(SIGQUIT, sh_master_on_signal, SA_RESTART);
     sh_set_handler(SIGHUP, sh_master_on_signal, SA_RESTART);
+    sh_set_handler(SIGUSR1, sh_master_on_signal, SA_RESTART);
     sh_set_handler(SIGCHLD, sh_master_on_signal, SA_RESTART | SA_NOCLDSTOP);
     sh_set_handler(SIGPIPE, SIG_IGN, 0);
 
@@ -791,6 +814,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
                         sh_master_reload(&m);
                     break;
                 case SIGQUIT: sh_master_begin_stop(&m, true); break;
+                case SIGUSR1: sh_master_reopen_logs(&m); break;
                 default: sh_master_begin_stop(&m, false); break;
                 }
             }

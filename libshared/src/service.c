@@ -43,6 +43,8 @@ static const sh_conf_row sh_service_rows[] = {
      "the supervisor (PL_SUPERVISE=1) writes its pid here; stopping it stops the pool for good"},
     {"PL_SUPERVISE", SH_CONF_BOOL, C(supervise), "1", 0, 0, NULL, 0,
      "1: the process started is a supervisor that restarts the master if it dies"},
+    {"PL_LOG_FILE", SH_CONF_STRING, C(log_file), NULL, 0, 0, NULL, 0,
+     "append log lines to this file (stderr when unset); SIGUSR1 to the pool reopens it (logrotate)"},
     {"PL_LOG_LEVEL", SH_CONF_ENUM, C(log_level), "info", 0, 0, sh_log_levels, 0, "debug | info | warn | error"},
     {"PL_PUBLIC_URL", SH_CONF_STRING, C(public_url), "http://127.0.0.1:8080", 0, 0, NULL, 0,
      "the public base URL (links, cookies)"},
@@ -460,6 +462,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         return 1;
     }
     sh_log_init(svc->name, (sh_log_level)sh_conf.log_level);
+    if (!check_only && sh_conf.log_file != NULL && sh_log_open(sh_conf.log_file) != 0) {
+        fprintf(stderr, "pl-%s: cannot open the log file %s: %s\n", svc->name, sh_conf.log_file, strerror(errno));
+        return 1;
+    }
     if (sh_conf.pool.listen == NULL) {
         fprintf(stderr, "pl-%s: configuration error: PL_LISTEN is required (unix:/path or host:port)\n", svc->name);
         return 1;

@@ -55,6 +55,7 @@ static pid_t sh_sup_fork_master(sh_sup *s)
     pid_t pid = fork();
     if (pid == 0) {
         close(s->sigfd);
+        signal(SIGUSR1, SIG_IGN); /* a log reopen before the pool takes it must not kill the master */
         sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
         sh_sup_pid_file = NULL;
         sh_log_after_fork();
@@ -126,6 +127,7 @@ static void sh_sup_begin_swap(sh_sup *s)
         char fd[16], ready[16];
         snprintf(fd, sizeof(fd), "%d", s->cfg->listen_fd);
         snprintf(ready, sizeof(ready), "%d", p[1]);
+        signal(SIGUSR1, SIG_IGN); /* kept across the exec until the pool takes it */
         sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
         if (fcntl(s->cfg->listen_fd, F_SETFD, 0) != 0 || fcntl(p[1], F_SETFD, 0) != 0 ||
             setenv("PL_LISTEN_FD", fd, 1) != 0 || setenv("PL_READY_FD", ready, 1) != 0 ||
@@ -238,9 +240,15 @@ static void sh_sup_on_signal(sh_sup *s, int sig)
         sh_sup_begin_swap(s);
         return;
     }
-    if (sig == SIGHUP) {
+    if (sig == SIGUSR1) { /* logrotate moved the log: reopen it, and so do the masters */
+        if (sh_log_reopen() != 0)
+            sh_log_msgf(SH_LOG_ERROR, "log_reopen_failed", "%s: the old file stays in use", strerror(errno));
+        if (s->next > 0)
+            kill(s->next, SIGUSR1);
+    }
+    if (sig == SIGHUP || sig == SIGUSR1) {
         if (s->master > 0)
-            kill(s->master, SIGHUP);
+            kill(s->master, sig);
         return;
     }
     /* SIGTERM, SIGINT, SIGQUIT: the pool stops for good */
@@ -313,7 +321,7 @@ static int sh_sup_init(sh_sup *s, const sh_supervise_config *cfg)
     s->cfg = cfg;
     s->ready_fd = -1;
     sigemptyset(&s->mask);
-    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR2};
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < SH_ARRAY_LEN(sigs); i++)
         sigaddset(&s->mask, sigs[i]);
     if (sigprocmask(SIG_BLOCK, &s->mask, &s->old_mask) != 0)
