@@ -54,6 +54,7 @@ RUN apt-get update \
       nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter openssl curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
 COPY nginx /usr/share/pilotlight/nginx
+COPY services/list /usr/share/pilotlight/services/list
 COPY --from=web /out /usr/share/pilotlight/web
 EXPOSE 8080 8443 8081
 ENTRYPOINT ["/bin/sh", "/usr/share/pilotlight/nginx/compose/entrypoint.sh"]
