@@ -31,7 +31,7 @@ readonly SERVICE_NAME='^[a-z][a-z0-9]{0,30}$'
 die() { printf 'render.sh: %s\n' "$*" >&2; exit 1; }
 
 src=${PL_NGINX_SRC:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)}
-# shellcheck source=defaults.env
+# shellcheck source-path=SCRIPTDIR source=defaults.env
 . "$src/defaults.env"
 
 # read_services FILE: SERVICES, the names in the list (one a line), checked.
@@ -95,6 +95,7 @@ sed_args() {
 }
 
 # upstreams_servers SVC...: upstreams.conf from the --servers of each service.
+# shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
 upstreams_servers() {
   local svc addr
   printf '# made by nginx/render.sh: one server per pool of a service\n'
@@ -113,6 +114,7 @@ upstreams_servers() {
 # A variable in fastcgi_pass makes nginx resolve the name per request
 # (cached for PL_RESOLVER_VALID) instead of once at start, so a scaled or
 # replaced container is found.
+# shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
 upstreams_resolve() {
   local port=$1 svc
   shift
@@ -124,6 +126,7 @@ upstreams_resolve() {
 }
 
 # api_services SVC...: each service's /api/<svc> prefix to its pool.
+# shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
 api_services() {
   local svc
   printf '# made by nginx/render.sh from the service list: /api/<svc> goes to the\n'

@@ -27,6 +27,7 @@ ln -sf /dev/stderr "$log/nginx-error.log"
 PL_HTTP_BIND=0.0.0.0 PL_INTERNAL_BIND=0.0.0.0
 : "${PL_WEB_ROOT:=/usr/share/pilotlight/web}" "${PL_NGINX_USER:=www-data www-data}"
 : "${PL_SERVICE_PORT:=9000}" "${PL_RESOLVER:=127.0.0.11}" "${PL_RESOLVER_VALID:=5s}"
+# shellcheck source-path=SCRIPTDIR source=../defaults.env
 . "$src/defaults.env"
 
 # TLS: the files named, else a self-signed certificate made once in the
