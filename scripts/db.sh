@@ -1,5 +1,5 @@
 # scripts/db.sh: the stack's own MariaDB (datadir $PL_VAR/mysql, socket
-# $RUN/mysqld.sock, TCP PL_DB_PORT on 127.0.0.1): init, start, stop, and
+# $RUN/mysqld.sock, TCP PL_MARIADB_PORT on 127.0.0.1): init, start, stop, and
 # each service's schema and migrations (pl-migrate, migrations/<svc>/).
 # shellcheck shell=bash
 
@@ -35,9 +35,11 @@ db_start() {
   fi
   rm -f "$DB_SOCKET" "$RUN/mysqld.pid"
   mkdir -p "$PL_VAR/tmp"
+  [[ -z ${MARIADB_PORT_HINT:-} ]] ||
+    warn "PL_DB_PORT=$MARIADB_PORT_HINT is the services' client port; MariaDB listens on PL_MARIADB_PORT ($PL_MARIADB_PORT)"
   proc_start "$RUN/mysqld.pid" "$MARIADBD" "$LOG/mysqld.log" --no-defaults --datadir="$DATADIR" \
     --socket="$DB_SOCKET" --pid-file="$RUN/mysqld.pid" \
-    --bind-address=127.0.0.1 --port="$PL_DB_PORT" --skip-name-resolve \
+    --bind-address=127.0.0.1 --port="$PL_MARIADB_PORT" --skip-name-resolve \
     --user="$(id -un)" --log-error="$LOG/mysqld.log" --tmpdir="$PL_VAR/tmp" ||
     die "could not start $MARIADBD"
   deadline=$((SECONDS + PL_START_TIMEOUT))
@@ -49,7 +51,7 @@ db_start() {
     sleep 0.2
   done
   pid=$(proc_pid "$RUN/mysqld.pid" "$MARIADBD") || die "MariaDB answers but wrote no pid file"
-  say "MariaDB started (pid $pid, port $PL_DB_PORT)"
+  say "MariaDB started (pid $pid, port $PL_MARIADB_PORT)"
 }
 
 db_stop() {

@@ -6,8 +6,11 @@
 # shellcheck shell=bash
 
 # ---- the runner's defaults (each PL_* can be overridden from the env) -------
+# PL_DB_PORT is the services' client port (their default 3306); the port the
+# stack's own MariaDB listens on is PL_MARIADB_PORT (once PL_DB_PORT too).
+[[ -z ${PL_DB_PORT:-} || -n ${PL_MARIADB_PORT:-} ]] || MARIADB_PORT_HINT=$PL_DB_PORT
 : "${PL_VAR:=$PL_ROOT/var}"                # pids, sockets, logs, data, secrets
-: "${PL_DB_PORT:=3307}"                    # MariaDB TCP port (loopback)
+: "${PL_MARIADB_PORT:=3307}"               # the stack's own MariaDB: TCP port on 127.0.0.1
 : "${PL_BUILD_DIR:=$PL_ROOT/build}"
 : "${PL_ASAN_BUILD_DIR:=$PL_ROOT/build-asan}"
 : "${PL_FUZZ_BUILD_DIR:=$PL_ROOT/build-fuzz}"  # clang build of the fuzz targets
@@ -29,7 +32,7 @@ if ((PL_TEST_SLOT == 0)); then readonly TEST_VAR=$PL_ROOT/var/test; else readonl
 readonly TEST_HTTP_PORT=$((18080 + PL_TEST_SLOT * 100))
 readonly TEST_INTERNAL_PORT=$((18081 + PL_TEST_SLOT * 100))
 readonly TEST_HTTPS_PORT=$((18443 + PL_TEST_SLOT * 100))
-readonly TEST_DB_PORT=$((13307 + PL_TEST_SLOT * 100))
+readonly TEST_MARIADB_PORT=$((13307 + PL_TEST_SLOT * 100))
 readonly TEST_IDLE_TIMEOUT_MS=1500         # pools shrink to zero quickly
 readonly TEST_MAX_CHILDREN=4
 readonly TEST_ROUTES=1                     # PL_TEST_ROUTES: /api/<svc>/_test/...
@@ -54,7 +57,7 @@ if ((PL_TEST_SLOT == 0)); then readonly BENCH_VAR=$PL_ROOT/var/bench; else reado
 readonly BENCH_HTTP_PORT=$((28080 + PL_TEST_SLOT * 100))
 readonly BENCH_INTERNAL_PORT=$((28081 + PL_TEST_SLOT * 100))
 readonly BENCH_HTTPS_PORT=$((28443 + PL_TEST_SLOT * 100))
-readonly BENCH_DB_PORT=$((23307 + PL_TEST_SLOT * 100))
+readonly BENCH_MARIADB_PORT=$((23307 + PL_TEST_SLOT * 100))
 
 # ---- messages ---------------------------------------------------------------
 say()  { printf 'pilotlight: %s\n' "$*"; }

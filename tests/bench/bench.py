@@ -70,7 +70,7 @@ SERVICES = ("accounts", "projects", "chat")
 # What the bench stack's pools and nginx get. Everything PL_* from the caller's
 # environment is dropped except what cmd_bench chose (the stack's place), so a
 # stray setting (e.g. test's cheap password hashing) cannot skew a figure.
-KEEP = ("PL_VAR", "PL_HTTP_PORT", "PL_HTTPS_PORT", "PL_INTERNAL_PORT", "PL_DB_PORT", "PL_HTTP_BIND",
+KEEP = ("PL_VAR", "PL_HTTP_PORT", "PL_HTTPS_PORT", "PL_INTERNAL_PORT", "PL_MARIADB_PORT", "PL_HTTP_BIND",
         "PL_INTERNAL_BIND", "PL_TLS_CERT_FILE", "PL_TLS_KEY_FILE", "PL_BUILD_DIR", "PL_TEST_SLOT")
 STACK_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PL_") or k in KEEP}
 STACK_ENV.update({
