@@ -1,6 +1,6 @@
 # tests/run.sh: `./pilotlight test`: the whole suite against the slot's
 # throw-away stack: the stack up, the sanitizer unit tests, the integration
-# and browser suites, the compose checks; the stack stopped
+# and browser suites, the service list and compose checks; the stack stopped
 # after (unless --keep), one summary, exit status 1 if any step failed.
 # Sourced by ./pilotlight (test_run), after its option parsing.
 # shellcheck shell=bash
@@ -47,6 +47,20 @@ integration_tests() {
 
 browser_tests() {
   bash "$PL_ROOT/tests/browser/run.sh"
+}
+
+# service_list_check: every service of services/list has its code, its
+# migrations and its compose service (adding a service is those and a line).
+service_list_check() {
+  local svc compose
+  cd "$PL_ROOT"
+  compose=" $(docker-compose -f docker-compose.yml config --services | tr '\n' ' ')"
+  for svc in "${SERVICES[@]}"; do
+    [[ -d services/$svc ]] || die "services/list names $svc, but services/$svc/ is not there"
+    [[ -d migrations/$svc ]] || die "services/list names $svc, but migrations/$svc/ is not there"
+    [[ $compose == *" $svc "* ]] || die "services/list names $svc, but docker-compose.yml has no service $svc"
+  done
+  say "every service of services/list has its folder, its migrations and its compose service"
 }
 
 compose_check() {
@@ -137,5 +151,6 @@ test_run() {
   step "unit tests (sanitizers)" unit_tests
   step "integration tests" integration_tests
   step "browser tests" browser_tests
+  step "service list" service_list_check
   step "docker-compose config" compose_check
 }
