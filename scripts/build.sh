@@ -2,6 +2,7 @@
 # flavour: the stack's, the sanitizers', the fuzzers') and the web client (npm).
 # shellcheck shell=bash
 
+# shellcheck disable=SC2034 # stack_up passes them to meson
 BUILD_OPTS=()  # meson options of the stack's build (`test --sanitize` sets them)
 
 # build DIR [MESON OPTIONS...]: configure once, then build.

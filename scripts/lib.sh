@@ -3,7 +3,7 @@
 # in their C config rows), the isolated stacks' slots, the service list,
 # messages, the stack's paths and its lock. Sourced by ./pilotlight (which
 # sets PL_ROOT), never run.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # what is set here is read by the other parts
 
 # ---- the runner's defaults (each PL_* can be overridden from the env) -------
 # PL_DB_PORT is the services' client port (their default 3306); the port the

@@ -95,7 +95,9 @@ nginx_start() {
     return 0
   fi
   rm -f "$RUN/nginx.pid"
-  # nginx daemonizes itself (its own session), once it has its listeners
+  # nginx daemonizes itself (its own session), once it has its listeners;
+  # what it says before it has its error log goes to that log too
+  # shellcheck disable=SC2094
   start-stop-daemon --start --quiet --pidfile "$RUN/nginx.pid" --exec "$NGINX" -- \
     -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -e "$LOG/nginx-error.log" \
     </dev/null >>"$LOG/nginx-error.log" 2>&1 9>&- || {

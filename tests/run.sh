@@ -1,7 +1,8 @@
 # tests/run.sh: `./pilotlight test`: the whole suite against the slot's
 # throw-away stack: the stack up, the sanitizer unit tests, the integration
-# and browser suites, the service list and compose checks; the stack stopped
-# after (unless --keep), one summary, exit status 1 if any step failed.
+# and browser suites, the service list, shell script and compose checks; the
+# stack stopped after (unless --keep), one summary, exit status 1 if any step
+# failed.
 # Sourced by ./pilotlight (test_run), after its option parsing.
 # shellcheck shell=bash
 
@@ -63,14 +64,30 @@ service_list_check() {
   say "every service of services/list has its folder, its migrations and its compose service"
 }
 
+# shell_check: every shell script of the checkout parses (bash -n or sh -n,
+# by its first line) and is clean under shellcheck (-x: a script with the
+# parts it sources; each sourced part on its own too).
+shell_check() {
+  local f files=()
+  cd "$PL_ROOT"
+  mapfile -t files < <(find scripts tests fuzz nginx docker -name node_modules -prune -o \
+    \( -name '*.sh' -o -name '*.env' \) -type f -print | sort)
+  files=(pilotlight .ci/run "${files[@]}")
+  for f in "${files[@]}"; do
+    if [[ $(head -n 1 "$f") == '#!/bin/sh' ]]; then sh -n "$f"; else bash -n "$f"; fi
+  done
+  shellcheck -x "${files[@]}"
+  say "${#files[@]} shell scripts parse and pass shellcheck"
+}
+
 compose_check() {
   local src tmp
   cd "$PL_ROOT"
   docker-compose -f docker-compose.yml config -q
   # what the images copy exists
-  for src in $(awk 'toupper($1) == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' Dockerfile); do
+  while IFS= read -r src; do
     [[ -e $src ]] || die "Dockerfile copies $src, which is not there"
-  done
+  done < <(awk 'toupper($1) == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' Dockerfile)
   # the compose nginx config: the same renderer, run by its entrypoint, passes nginx -t
   tmp=$(mktemp -d)
   PL_NGINX_SRC=$PL_ROOT/nginx PL_COMPOSE_STATE=$tmp/run PL_COMPOSE_LOG=$tmp/log PL_TLS_DIR=$tmp/tls \
@@ -137,6 +154,7 @@ test_run() {
     # the pools run the ASan+UBSan build; every report goes to a file, and
     # one is a failure (a leak in a worker is reported as it exits)
     export PL_BUILD_DIR=$PL_ASAN_BUILD_DIR
+    # shellcheck disable=SC2034 # stack_up's meson options
     BUILD_OPTS=(-Dsanitize=true)
     rm -rf "$PL_VAR/log/sanitizers"
     mkdir -p "$PL_VAR/log/sanitizers"
@@ -152,5 +170,6 @@ test_run() {
   step "integration tests" integration_tests
   step "browser tests" browser_tests
   step "service list" service_list_check
+  step "shell scripts" shell_check
   step "docker-compose config" compose_check
 }

@@ -54,7 +54,7 @@ soak_run() {
   trap soak_interrupt INT TERM
   stack_up
   # the driver runs `./pilotlight reload` and `up` on this stack, under our lock
-  PL_STACK_LOCKED=$PL_VAR PL_ROOT=$PL_ROOT /usr/bin/python3 "$PL_ROOT/tests/soak/soak.py" run \
+  env PL_STACK_LOCKED="$PL_VAR" PL_ROOT="$PL_ROOT" /usr/bin/python3 "$PL_ROOT/tests/soak/soak.py" run \
     --rows "$SOAK_ROWS" --duration "$duration" --clients "$clients" --only "$only" &
   SOAK_DRIVER=$!
   wait "$SOAK_DRIVER" || rc=$?
