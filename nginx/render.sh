@@ -46,11 +46,6 @@ read_services() {
   ((${#SERVICES[@]} > 0)) || die "the service list $1 names no service"
 }
 
-# url_host BIND: where a client on this machine reaches a listener.
-url_host() {
-  case $1 in 0.0.0.0 | '*') printf '127.0.0.1' ;; *) printf '%s' "$1" ;; esac
-}
-
 # check_settings: the formats nginx needs (a bad one fails here, not in nginx -t).
 check_settings() {
   local name rate burst
@@ -77,7 +72,6 @@ sed_args() {
     [HTTP_BIND]=$PL_HTTP_BIND [HTTP_PORT]=$PL_HTTP_PORT [HTTPS_PORT]=$PL_HTTPS_PORT
     [TLS_CERT_FILE]=$PL_TLS_CERT_FILE [TLS_KEY_FILE]=$PL_TLS_KEY_FILE
     [INTERNAL_BIND]=$PL_INTERNAL_BIND [INTERNAL_PORT]=$PL_INTERNAL_PORT
-    [INTERNAL_ADDR]=$(url_host "$PL_INTERNAL_BIND"):$PL_INTERNAL_PORT
     [NCHAN_SHM_SIZE]=$PL_NCHAN_SHM_SIZE [HSTS_MAX_AGE]=$PL_HSTS_MAX_AGE)
   for name in LOGIN SIGNUP REFRESH CHAT_POST; do
     value=PL_LIMIT_${name}_RATE
