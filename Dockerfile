@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # Pilotlight images, one multi-stage file (Debian bookworm, the same meson
 # build as ./pilotlight):
-#   --target service   pl-accounts, pl-projects, pl-chat, pl-migrate (one image;
-#                      the compose service picks the binary)
+#   --target service   pl-<svc> for each service of services/list and pl-migrate
+#                      (one image; the compose service picks the binary)
 #   --target nginx     nginx + nchan + headers-more, the shared nginx/ config
 #                      and the built web client
 # No key material or password is baked in: they come from volumes at run time.
@@ -22,7 +22,10 @@ COPY tools tools
 COPY tests/bench tests/bench
 RUN meson setup /build /src --buildtype=release \
  && ninja -C /build \
- && meson test -C /build --suite unit --print-errorlogs
+ && meson test -C /build --suite unit --print-errorlogs \
+ && mkdir /out \
+ && for svc in $(cat services/list); do cp "/build/services/$svc/pl-$svc" /out/; done \
+ && cp /build/tools/pl-migrate /out/
 
 # ---- web: the React client ------------------------------------------------------
 FROM node:20-bookworm-slim AS web
@@ -39,9 +42,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 pilotlight \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin pilotlight
-COPY --from=build /build/services/accounts/pl-accounts /build/services/projects/pl-projects \
-     /build/services/chat/pl-chat /build/tools/pl-migrate /usr/local/bin/
+COPY --from=build /out/ /usr/local/bin/
 COPY migrations /usr/share/pilotlight/migrations
+COPY services/list /usr/share/pilotlight/services/list
 COPY docker/service.sh docker/healthcheck.sh docker/init-secrets.sh docker/migrate.sh /usr/local/bin/
 USER pilotlight
 EXPOSE 9000
@@ -54,6 +57,7 @@ RUN apt-get update \
       nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter openssl curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/*
 COPY nginx /usr/share/pilotlight/nginx
+COPY services/list /usr/share/pilotlight/services/list
 COPY --from=web /out /usr/share/pilotlight/web
 EXPOSE 8080 8443 8081
 ENTRYPOINT ["/bin/sh", "/usr/share/pilotlight/nginx/compose/entrypoint.sh"]

@@ -1,15 +1,17 @@
 #!/bin/sh
 # The one-shot `secrets` service (runs as root): makes what is missing in the
-# secrets volume, once: MySQL's root password, a password per service user,
-# and accounts' Ed25519 JWT keys (pl-accounts keygen). Each file is readable
+# secrets volume, once: MySQL's root password, a password per service user
+# (each service of services/list), and accounts' Ed25519 JWT keys
+# (pl-accounts keygen). Each file is readable
 # only by who needs it: uid 999 is mysql in the official image, 10001 is
 # pilotlight in ours. To bring your own, put the files in the volume first.
 set -eu
+list=${PL_SERVICES_FILE:-/usr/share/pilotlight/services/list}
 dir=${PL_SECRETS_DIR:-/run/pilotlight/secrets}
 mkdir -p "$dir"
 umask 077
 rand() { head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
-for name in mysql_root db_accounts db_projects db_chat; do
+for name in mysql_root $(sed 's/^/db_/' "$list"); do
   f=$dir/$name.password
   if [ ! -s "$f" ]; then
     rand >"$f.tmp" && mv "$f.tmp" "$f"

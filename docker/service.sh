@@ -1,19 +1,23 @@
 #!/bin/sh
-# Entrypoint of a service container: runs the pool named by PL_SERVICE on a
-# TCP port (PL_LISTEN, default 0.0.0.0:9000), configured by the same PL_*
-# variables as under ./pilotlight. Passwords and keys are files in the
-# secrets volume (made once by the `secrets` service), never in the image.
+# Entrypoint of a service container: runs the pool named by PL_SERVICE (a
+# name in services/list) on a TCP port (PL_LISTEN, default 0.0.0.0:9000),
+# configured by the same PL_* variables as under ./pilotlight. Passwords and
+# keys are files in the secrets volume (made once by the `secrets` service),
+# never in the image.
 set -eu
-svc=${PL_SERVICE:?set PL_SERVICE to accounts, projects or chat}
-case $svc in
-accounts | projects | chat) ;;
-*) echo "service.sh: unknown PL_SERVICE '$svc'" >&2; exit 2 ;;
-esac
+list=${PL_SERVICES_FILE:-/usr/share/pilotlight/services/list}
+svc=${PL_SERVICE:?set PL_SERVICE to a service of $list}
+if ! grep -qxF -- "$svc" "$list"; then
+  echo "service.sh: unknown PL_SERVICE '$svc' (the services: $(tr '\n' ' ' <"$list"))" >&2
+  exit 2
+fi
+bin=/usr/local/bin/pl-$svc
 secrets=${PL_SECRETS_DIR:-/run/pilotlight/secrets}
 export PL_LISTEN="${PL_LISTEN:-0.0.0.0:9000}"
 export PL_DB_PASSWORD_FILE="${PL_DB_PASSWORD_FILE:-$secrets/db_$svc.password}"
 export PL_JWT_PUBLIC_KEYS_FILE="${PL_JWT_PUBLIC_KEYS_FILE:-$secrets/jwt_public.keys}"
-if [ "$svc" = accounts ]; then
+# the service that signs tokens (accounts) has a setting for the private key
+if "$bin" --print-defaults | grep -q '^PL_JWT_SIGNING_KEY_FILE='; then
   export PL_JWT_SIGNING_KEY_FILE="${PL_JWT_SIGNING_KEY_FILE:-$secrets/jwt_signing.key}"
 fi
-exec "/usr/local/bin/pl-$svc" "$@"
+exec "$bin" "$@"

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """bench.py: `./pilotlight bench` -- figures, never pass/fail.
 
-Brings up a throw-away stack of its own (PL_VAR, ports: chosen by cmd_bench in
-./pilotlight), then measures, all in this one run so that every figure can be
+Brings up a throw-away stack of its own (PL_VAR, ports: chosen by stack_bench
+in scripts/stack.sh), then measures, all in this one run so that every figure can be
 read as a ratio to another taken minutes apart on the same machine:
 
   throughput  wrk, 64 connections on 127.0.0.1, a few seconds a run: nginx's
@@ -68,9 +68,9 @@ IDLE_TIMEOUT_MS = 300  # short, so a pool is back at zero soon after a request
 SERVICES = ("accounts", "projects", "chat")
 
 # What the bench stack's pools and nginx get. Everything PL_* from the caller's
-# environment is dropped except what cmd_bench chose (the stack's place), so a
+# environment is dropped except what stack_bench chose (the stack's place), so a
 # stray setting (e.g. test's cheap password hashing) cannot skew a figure.
-KEEP = ("PL_VAR", "PL_HTTP_PORT", "PL_HTTPS_PORT", "PL_INTERNAL_PORT", "PL_DB_PORT", "PL_HTTP_BIND",
+KEEP = ("PL_VAR", "PL_HTTP_PORT", "PL_HTTPS_PORT", "PL_INTERNAL_PORT", "PL_MARIADB_PORT", "PL_HTTP_BIND",
         "PL_INTERNAL_BIND", "PL_TLS_CERT_FILE", "PL_TLS_KEY_FILE", "PL_BUILD_DIR", "PL_TEST_SLOT")
 STACK_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PL_") or k in KEEP}
 STACK_ENV.update({

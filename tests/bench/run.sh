@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: `./pilotlight bench`. The runner has chosen the bench stack's PL_VAR
-# and ports (cmd_bench); this checks the tools and hands over to bench.py,
-# which brings that stack up, measures, prints one table and stops it.
+# and ports (stack_bench in scripts/stack.sh); this checks the tools and
+# hands over to bench.py, which brings that stack up, measures, prints one
+# table and stops it.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 if [[ -z ${PL_VAR:-} || -z ${PL_HTTP_PORT:-} ]]; then

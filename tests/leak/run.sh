@@ -26,7 +26,7 @@ if ((PL_LEAK_SLOT == 0)); then PL_VAR=$ROOT/var/leak; else PL_VAR=$ROOT/var/leak
 export PL_VAR
 export PL_HTTP_BIND=127.0.0.1 PL_INTERNAL_BIND=127.0.0.1
 export PL_HTTP_PORT=$((19080 + PL_LEAK_SLOT * 100)) PL_INTERNAL_PORT=$((19081 + PL_LEAK_SLOT * 100))
-export PL_DB_PORT=$((15307 + PL_LEAK_SLOT * 100)) PL_HTTPS_PORT=$((19443 + PL_LEAK_SLOT * 100))
+export PL_MARIADB_PORT=$((15307 + PL_LEAK_SLOT * 100)) PL_HTTPS_PORT=$((19443 + PL_LEAK_SLOT * 100))
 export PL_TLS_CERT_FILE='' PL_TLS_KEY_FILE=''
 export PL_BUILD_DIR=$PL_ASAN_BUILD_DIR
 # one worker per service serves everything: static, never recycled
@@ -64,6 +64,7 @@ ninja -C "$PL_ASAN_BUILD_DIR" >/dev/null || {
 "$ROOT/pilotlight" down >/dev/null 2>&1 || true
 rm -rf "$PL_VAR"
 mkdir -p "$SAN_DIR"
+# shellcheck disable=SC2317 # run by the EXIT trap
 finish() {
   "$ROOT/pilotlight" down >/dev/null 2>&1 || true
 }

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# nginx/render.sh: the one nginx config renderer, for the local stack
+# (./pilotlight, scripts/nginx.sh) and the compose nginx container
+# (nginx/compose/entrypoint.sh).
+#
+#   render.sh OUT_DIR --servers SVC=ADDR[,ADDR...] ...   an upstream per service,
+#                                 one server per pool (ADDR: unix:/path.sock or host:port)
+#   render.sh OUT_DIR --resolve PORT                     each service by its own name
+#                                 at PORT, resolved at request time (PL_RESOLVER, PL_RESOLVER_VALID)
+#
+# In: the templates beside this script (PL_NGINX_SRC): pilotlight.conf.tmpl
+# and every *.conf, with {{NAME}} placeholders; the service list
+# (PL_SERVICES_FILE, default services/list beside this nginx/ directory); the
+# settings of nginx/defaults.env from the environment; PL_RUN_DIR and
+# PL_LOG_DIR (nginx's pid file and logs), PL_NGINX_DIR (where the rendered
+# files will live; default OUT_DIR), PL_WEB_ROOT, PL_NGINX_USER,
+# PL_TLS_CERT_FILE and PL_TLS_KEY_FILE (both required: callers make a
+# self-signed pair with nginx/self-signed.sh).
+# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, and two generated from
+# the service list: upstreams.conf (http level: `upstream` or resolver, and
+# the $pl_up_<svc> every fastcgi_pass names) and api_services.conf (the
+# /api/<svc> locations, included by api.conf). Every value is checked before
+# it goes into the config; exit status 1 with a message when one is wrong.
+set -euo pipefail
+
+readonly NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
+readonly HEADERS_MORE_MODULE=/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so
+readonly SAFE_VALUE='^[A-Za-z0-9_./:@+ -]+$'   # nothing that could end a directive or a sed expression
+readonly SERVICE_NAME='^[a-z][a-z0-9]{0,30}$'
+
+die() { printf 'render.sh: %s\n' "$*" >&2; exit 1; }
+
+src=${PL_NGINX_SRC:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)}
+# shellcheck source-path=SCRIPTDIR source=defaults.env
+. "$src/defaults.env"
+
+# read_services FILE: SERVICES, the names in the list (one a line), checked.
+read_services() {
+  local name
+  [[ -r $1 ]] || die "the service list $1 is not readable"
+  SERVICES=()
+  while IFS= read -r name || [[ -n $name ]]; do
+    [[ $name =~ $SERVICE_NAME ]] || die "$1: '$name' is not a service name ([a-z][a-z0-9]*)"
+    SERVICES+=("$name")
+  done <"$1"
+  ((${#SERVICES[@]} > 0)) || die "the service list $1 names no service"
+}
+
+# check_settings: the formats nginx needs (a bad one fails here, not in nginx -t).
+check_settings() {
+  local name rate burst
+  for name in LOGIN SIGNUP REFRESH CHAT_POST; do
+    rate=PL_LIMIT_${name}_RATE burst=PL_LIMIT_${name}_BURST
+    [[ ${!rate} =~ ^[1-9][0-9]*r/s$ ]] || die "$rate must be a rate like 5r/s, not '${!rate}'"
+    [[ ${!burst} =~ ^[0-9]+$ ]] || die "$burst must be a whole number, not '${!burst}'"
+  done
+  [[ $PL_HSTS_MAX_AGE =~ ^(0|[1-9][0-9]{0,8})$ ]] ||
+    die "PL_HSTS_MAX_AGE must be a number of seconds, not '$PL_HSTS_MAX_AGE'"
+  [[ $PL_NCHAN_SHM_SIZE =~ ^[1-9][0-9]*[kKmM]$ ]] ||
+    die "PL_NCHAN_SHM_SIZE must be a size like 64m, not '$PL_NCHAN_SHM_SIZE'"
+  [[ -n ${PL_TLS_CERT_FILE:-} && -n ${PL_TLS_KEY_FILE:-} ]] || die "PL_TLS_CERT_FILE and PL_TLS_KEY_FILE are required"
+  [[ -f $NCHAN_MODULE ]] || die "$NCHAN_MODULE is missing (package libnginx-mod-nchan)"
+  [[ -f $HEADERS_MORE_MODULE ]] ||
+    die "$HEADERS_MORE_MODULE is missing (package libnginx-mod-http-headers-more-filter)"
+}
+
+# sed_args: SED, a sed expression per placeholder, each value checked.
+sed_args() {
+  local name value
+  local -A vals=([NGINX_USER]=$PL_NGINX_USER [NGINX_WORKERS]=$PL_NGINX_WORKERS
+    [RUN_DIR]=$PL_RUN_DIR [LOG_DIR]=$PL_LOG_DIR [NGINX_DIR]=$PL_NGINX_DIR [WEB_ROOT]=$PL_WEB_ROOT
+    [HTTP_BIND]=$PL_HTTP_BIND [HTTP_PORT]=$PL_HTTP_PORT [HTTPS_PORT]=$PL_HTTPS_PORT
+    [TLS_CERT_FILE]=$PL_TLS_CERT_FILE [TLS_KEY_FILE]=$PL_TLS_KEY_FILE
+    [INTERNAL_BIND]=$PL_INTERNAL_BIND [INTERNAL_PORT]=$PL_INTERNAL_PORT
+    [NCHAN_SHM_SIZE]=$PL_NCHAN_SHM_SIZE [HSTS_MAX_AGE]=$PL_HSTS_MAX_AGE)
+  for name in LOGIN SIGNUP REFRESH CHAT_POST; do
+    value=PL_LIMIT_${name}_RATE
+    vals[LIMIT_${name}_RATE]=${!value}
+    value=PL_LIMIT_${name}_BURST
+    vals[LIMIT_${name}_BURST]=${!value}
+  done
+  SED=()
+  for name in "${!vals[@]}"; do
+    value=${vals[$name]}
+    [[ $value =~ $SAFE_VALUE ]] ||
+      die "the nginx setting $name has characters not allowed in the config: '$value'"
+    SED+=(-e "s|{{$name}}|$value|g")
+  done
+}
+
+# upstreams_servers SVC...: upstreams.conf from the --servers of each service.
+# shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
+upstreams_servers() {
+  local svc addr
+  printf '# made by nginx/render.sh: one server per pool of a service\n'
+  for svc in "$@"; do
+    printf 'upstream %s {\n' "$svc"
+    for addr in ${SERVERS[$svc]//,/ }; do
+      # a pool that stopped is skipped for a while (its requests go on to
+      # the others: a refused connection is retried on the next server)
+      printf '    server %s max_fails=1 fail_timeout=5s;\n' "$addr"
+    done
+    printf '}\nmap $uri $pl_up_%s {\n    default %s;\n}\n' "$svc" "$svc"
+  done
+}
+
+# upstreams_resolve PORT SVC...: upstreams.conf naming each service's host.
+# A variable in fastcgi_pass makes nginx resolve the name per request
+# (cached for PL_RESOLVER_VALID) instead of once at start, so a scaled or
+# replaced container is found.
+# shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
+upstreams_resolve() {
+  local port=$1 svc
+  shift
+  printf '# made by nginx/render.sh: services by name through the resolver\n'
+  printf 'resolver %s valid=%s ipv6=off;\nresolver_timeout 2s;\n' "$PL_RESOLVER" "$PL_RESOLVER_VALID"
+  for svc in "$@"; do
+    printf 'map $uri $pl_up_%s {\n    default %s:%s;\n}\n' "$svc" "$svc" "$port"
+  done
+}
+
+# api_services SVC...: each service's /api/<svc> prefix to its pool.
+# shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
+api_services() {
+  local svc
+  printf '# made by nginx/render.sh from the service list: /api/<svc> goes to the\n'
+  printf "# service's pool. The exact prefix routes too: GET /api/projects is the\n"
+  printf '# projects list.\n'
+  for svc in "$@"; do
+    printf 'location = /api/%s { fastcgi_pass $pl_up_%s; }\n' "$svc" "$svc"
+    printf 'location /api/%s/ { fastcgi_pass $pl_up_%s; }\n' "$svc" "$svc"
+  done
+}
+
+declare -A SERVERS  # --servers: service name -> its pools' addresses
+declare -a SERVICES SED
+
+main() {
+  local out=${1:-} port='' svc f list
+  SERVERS=() SERVICES=() SED=()
+  [[ -n $out && $out != -* ]] || die "usage: render.sh OUT_DIR (--servers SVC=ADDR[,ADDR...]... | --resolve PORT)"
+  shift
+  while (($# > 0)); do
+    case $1 in
+    --servers)
+      [[ ${2:-} == *=?* ]] || die "--servers takes SVC=ADDR[,ADDR...], not '${2:-}'"
+      SERVERS[${2%%=*}]=${2#*=}
+      shift 2
+      ;;
+    --resolve)
+      [[ ${2:-} =~ ^[0-9]{1,5}$ ]] || die "--resolve takes a port, not '${2:-}'"
+      port=$2
+      shift 2
+      ;;
+    *) die "unknown argument: $1" ;;
+    esac
+  done
+  list=${PL_SERVICES_FILE:-$(dirname -- "$src")/services/list}
+  read_services "$list"
+  : "${PL_NGINX_DIR:=$out}" "${PL_RUN_DIR:?}" "${PL_LOG_DIR:?}" "${PL_WEB_ROOT:?}" "${PL_NGINX_USER:?}"
+  check_settings
+  if [[ -n $port ]]; then
+    ((${#SERVERS[@]} == 0)) || die "--servers and --resolve exclude each other"
+    [[ ${PL_RESOLVER:-} =~ $SAFE_VALUE && ${PL_RESOLVER_VALID:-} =~ ^[0-9]+[smh]?$ ]] ||
+      die "--resolve needs PL_RESOLVER (an address) and PL_RESOLVER_VALID (like 5s)"
+  else
+    for svc in "${!SERVERS[@]}"; do
+      [[ " ${SERVICES[*]} " == *" $svc "* ]] || die "--servers names $svc, which is not in $list"
+      [[ ${SERVERS[$svc]} =~ ^[A-Za-z0-9_./:@+,-]+$ ]] || die "--servers $svc: bad address '${SERVERS[$svc]}'"
+    done
+    for svc in "${SERVICES[@]}"; do
+      [[ -n ${SERVERS[$svc]:-} ]] || die "no --servers for $svc (every service of $list needs its pools)"
+    done
+  fi
+  sed_args
+  mkdir -p "$out/errors"
+  sed "${SED[@]}" "$src/pilotlight.conf.tmpl" >"$out/nginx.conf"
+  for f in "$src"/*.conf; do
+    sed "${SED[@]}" "$f" >"$out/${f##*/}"
+  done
+  cp "$src"/errors/* "$out/errors/"
+  if grep -n '{{[A-Z_]*}}' "$out"/*.conf >&2; then
+    die "the templates in $src have placeholders this renderer does not know"
+  fi
+  if [[ -n $port ]]; then
+    upstreams_resolve "$port" "${SERVICES[@]}" >"$out/upstreams.conf"
+  else
+    upstreams_servers "${SERVICES[@]}" >"$out/upstreams.conf"
+  fi
+  api_services "${SERVICES[@]}" >"$out/api_services.conf"
+}
+
+main "$@"

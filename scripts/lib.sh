@@ -1,0 +1,131 @@
+# scripts/lib.sh: what every part of ./pilotlight shares: the runner's own
+# defaults (written once here; nginx's in nginx/defaults.env, the services'
+# in their C config rows), the isolated stacks' slots, the service list,
+# messages, the stack's paths and its lock. Sourced by ./pilotlight (which
+# sets PL_ROOT), never run.
+# shellcheck shell=bash disable=SC2034 # what is set here is read by the other parts
+
+# ---- the runner's defaults (each PL_* can be overridden from the env) -------
+# PL_DB_PORT is the services' client port (their default 3306); the port the
+# stack's own MariaDB listens on is PL_MARIADB_PORT (once PL_DB_PORT too).
+[[ -z ${PL_DB_PORT:-} || -n ${PL_MARIADB_PORT:-} ]] || MARIADB_PORT_HINT=$PL_DB_PORT
+: "${PL_VAR:=$PL_ROOT/var}"                # pids, sockets, logs, data, secrets
+: "${PL_MARIADB_PORT:=3307}"               # the stack's own MariaDB: TCP port on 127.0.0.1
+: "${PL_BUILD_DIR:=$PL_ROOT/build}"
+: "${PL_ASAN_BUILD_DIR:=$PL_ROOT/build-asan}"
+: "${PL_FUZZ_BUILD_DIR:=$PL_ROOT/build-fuzz}"  # clang build of the fuzz targets
+: "${PL_WEB_ROOT:=$PL_ROOT/web/dist}"
+: "${PL_NGINX_USER:=nobody nogroup}"       # nginx worker user and group
+: "${PL_START_TIMEOUT:=30}"                # seconds for each thing to come up
+: "${PL_STOP_TIMEOUT:=20}"                 # seconds for each thing to go down
+# listeners, TLS, nginx workers, rate limits, nchan, HSTS: written once for
+# this runner and the compose nginx entrypoint
+# shellcheck source=nginx/defaults.env
+. "$PL_ROOT/nginx/defaults.env"
+
+# ---- the isolated stacks: test, soak (var/test[-N]) and bench (var/bench[-N])
+# PL_TEST_SLOT=N (0-9) runs another isolated stack beside the first one
+# (var/test-N, ports shifted by N*100): several test runs on one machine.
+: "${PL_TEST_SLOT:=0}"
+[[ $PL_TEST_SLOT =~ ^[0-9]$ ]] || { echo "pilotlight: PL_TEST_SLOT must be 0-9" >&2; exit 1; }
+if ((PL_TEST_SLOT == 0)); then readonly TEST_VAR=$PL_ROOT/var/test; else readonly TEST_VAR=$PL_ROOT/var/test-$PL_TEST_SLOT; fi
+readonly TEST_HTTP_PORT=$((18080 + PL_TEST_SLOT * 100))
+readonly TEST_INTERNAL_PORT=$((18081 + PL_TEST_SLOT * 100))
+readonly TEST_HTTPS_PORT=$((18443 + PL_TEST_SLOT * 100))
+readonly TEST_MARIADB_PORT=$((13307 + PL_TEST_SLOT * 100))
+readonly TEST_IDLE_TIMEOUT_MS=1500         # pools shrink to zero quickly
+readonly TEST_MAX_CHILDREN=4
+readonly TEST_ROUTES=1                     # PL_TEST_ROUTES: /api/<svc>/_test/...
+# accounts: cheap password hashes and short lockouts, so the suite runs fast
+readonly TEST_PWHASH_OPSLIMIT=1
+readonly TEST_PWHASH_MEMLIMIT_KIB=8192
+readonly TEST_LOCKOUT_BASE_S=2
+readonly TEST_LOCKOUT_MAX_S=8
+# chat: live tickets expire soon enough for a test to watch one expire
+readonly TEST_LIVE_TICKET_TTL_S=3
+# and a worker remembers a project room's access briefly, so a test sees a
+# deleted project's room close soon
+readonly TEST_ROOM_ACCESS_CACHE_S=1
+# nginx rate limits: far above what the suites send from 127.0.0.1, low
+# enough that a deliberate flood (from another 127.0.0.x) meets them
+readonly TEST_LIMIT_RATE=50r/s
+readonly TEST_LIMIT_BURST=200
+readonly TEST_LIMIT_CHAT_POST_BURST=400
+# `./pilotlight bench`: ports of its own, so neither a dev nor a test stack
+# is touched. Its pool settings and workload are in tests/bench/bench.py.
+if ((PL_TEST_SLOT == 0)); then readonly BENCH_VAR=$PL_ROOT/var/bench; else readonly BENCH_VAR=$PL_ROOT/var/bench-$PL_TEST_SLOT; fi
+readonly BENCH_HTTP_PORT=$((28080 + PL_TEST_SLOT * 100))
+readonly BENCH_INTERNAL_PORT=$((28081 + PL_TEST_SLOT * 100))
+readonly BENCH_HTTPS_PORT=$((28443 + PL_TEST_SLOT * 100))
+readonly BENCH_MARIADB_PORT=$((23307 + PL_TEST_SLOT * 100))
+
+# ---- messages ---------------------------------------------------------------
+say()  { printf 'pilotlight: %s\n' "$*"; }
+warn() { printf 'pilotlight: warning: %s\n' "$*" >&2; }
+die()  { printf 'pilotlight: error: %s\n' "$*" >&2; exit 1; }
+
+# tail_log FILE: the end of a log, to explain a failure.
+tail_log() {
+  [[ -s $1 ]] || return 0
+  printf -- '--- last lines of %s ---\n' "$1" >&2
+  tail -n 25 -- "$1" >&2 || true
+  printf -- '---\n' >&2
+}
+
+# ---- the services -----------------------------------------------------------
+# services/list: one name a line, in start order (the runner, the compose
+# entrypoints, migrations, meson and nginx/render.sh all read it).
+read_services() {
+  local name list=$PL_ROOT/services/list
+  SERVICES=()
+  while IFS= read -r name || [[ -n $name ]]; do
+    [[ $name =~ ^[a-z][a-z0-9]{0,30}$ ]] || die "$list: '$name' is not a service name ([a-z][a-z0-9]*)"
+    SERVICES+=("$name")
+  done <"$list"
+  ((${#SERVICES[@]} > 0)) || die "$list names no service"
+}
+read_services
+readonly SERVICES
+
+# ---- paths ------------------------------------------------------------------
+# layout: derive every path from PL_VAR (absolute, so children and tests agree).
+layout() {
+  [[ $PL_VAR == /* ]] || PL_VAR=$PWD/$PL_VAR
+  [[ $PL_BUILD_DIR == /* ]] || PL_BUILD_DIR=$PWD/$PL_BUILD_DIR
+  RUN=$PL_VAR/run
+  LOG=$PL_VAR/log
+  SECRETS=$PL_VAR/secrets
+  NGINX_DIR=$PL_VAR/nginx
+  DATADIR=$PL_VAR/mysql
+  DB_SOCKET=$RUN/mysqld.sock
+  HTTP_URL=http://$(url_host "$PL_HTTP_BIND"):$PL_HTTP_PORT
+  HTTPS_URL=https://$(url_host "$PL_HTTP_BIND"):$PL_HTTPS_PORT
+  TLS_CERT=${PL_TLS_CERT_FILE:-$SECRETS/tls.crt}
+  TLS_KEY=${PL_TLS_KEY_FILE:-$SECRETS/tls.key}
+  INTERNAL_URL=http://$(url_host "$PL_INTERNAL_BIND"):$PL_INTERNAL_PORT
+  # A unix socket path holds at most 107 bytes.
+  ((${#RUN} + 20 < 108)) || die "PL_VAR is too deep for unix socket paths: $PL_VAR"
+}
+
+# url_host BIND: where a client on this machine reaches a listener.
+url_host() {
+  case $1 in 0.0.0.0 | '*') printf '127.0.0.1' ;; *) printf '%s' "$1" ;; esac
+}
+
+make_dirs() {
+  mkdir -p "$RUN" "$LOG" "$SECRETS" "$NGINX_DIR/tmp"
+  # nginx workers (nobody) must traverse to the FastCGI sockets.
+  chmod 0755 "$PL_VAR" "$RUN" "$LOG" "$NGINX_DIR"
+  chmod 0700 "$SECRETS"
+}
+
+# lock_stack: one pilotlight at a time per stack (fd 9; never passed on to
+# the servers, see scripts/proc.sh).
+lock_stack() {
+  mkdir -p "$PL_VAR"
+  # `soak` and `test` hold this lock while their suites run `reload`, `up`
+  # or `down` on the same stack; they tell them so through the environment.
+  [[ ${PL_STACK_LOCKED:-} != "$PL_VAR" ]] || return 0
+  exec 9>"$PL_VAR/pilotlight.lock"
+  flock -w 300 9 || die "another pilotlight is working on $PL_VAR"
+}

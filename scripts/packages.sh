@@ -1,0 +1,33 @@
+# scripts/packages.sh: the Debian packages the stack needs, installed with
+# apt-get when missing (and node with npm for the web client).
+# shellcheck shell=bash
+
+readonly APT_PACKAGES=(
+  gcc libc6-dev meson ninja-build pkg-config
+  libfcgi-dev libjson-c-dev default-libmysqlclient-dev libsodium-dev libcurl4-openssl-dev
+  nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter mariadb-server mariadb-client
+  wrk curl openssl libfcgi-bin jq procps shellcheck python3 python3-pytest python3-requests python3-websocket python3-nacl
+  docker-compose chromium
+)
+# only for `./pilotlight fuzz` (libFuzzer comes with clang's runtime libraries)
+# shellcheck disable=SC2034 # fuzz/run.sh installs them
+readonly FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+
+# install_deps [PKG...]: apt-get install what is missing of these packages
+# (default: the stack's APT_PACKAGES, and node with npm).
+install_deps() {
+  local missing=() pkg pkgs=("$@")
+  ((${#pkgs[@]} > 0)) || pkgs=("${APT_PACKAGES[@]}")
+  for pkg in "${pkgs[@]}"; do
+    # shellcheck disable=SC2016 # ${Status} is dpkg-query's, not ours
+    [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == *' ok installed' ]] || missing+=("$pkg")
+  done
+  if (($# == 0)) && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+    missing+=(nodejs npm)
+  fi
+  ((${#missing[@]} > 0)) || return 0
+  ((EUID == 0)) || die "missing packages (install them, or run as root): ${missing[*]}"
+  say "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}

@@ -1,0 +1,260 @@
+# scripts/pools.sh: the service pools: their secrets and keys, the settings
+# each is started with, scaling (several pools of one service), start, stop
+# and reload, and `admin create` (run by the accounts binary).
+#
+# A pool is the process started (the supervisor, pid in
+# $RUN/<inst>.supervisor.pid), the master it keeps running ($RUN/<inst>.pid)
+# and the master's workers, on the socket $RUN/<inst>.sock, logging to
+# $LOG/<inst>.log. Stopping the supervisor stops the pool for good.
+# shellcheck shell=bash
+
+readonly MAX_SCALE=16
+
+# svc_bin SVC: the service's binary in the stack's build.
+svc_bin() { printf '%s\n' "$PL_BUILD_DIR/services/$1/pl-$1"; }
+
+# svc_reads SVC NAME: the service has a setting NAME (its --print-defaults).
+svc_reads() { "$(svc_bin "$1")" --print-defaults 2>/dev/null | grep -q "^$2="; }
+
+# ensure_secret SVC: the service's DB password, random, made once.
+ensure_secret() {
+  local file=$SECRETS/db_$1.password
+  [[ -s $file ]] && return 0
+  (
+    umask 077
+    head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file.tmp"
+    mv "$file.tmp" "$file"
+  )
+}
+
+# ensure_jwt_keys: the Ed25519 key accounts signs access tokens with, and
+# the public keys every service verifies them with; made once, by
+# `pl-accounts keygen` (when that build of accounts has keys at all).
+ensure_jwt_keys() {
+  [[ -s $SECRETS/jwt_signing.key && -s $SECRETS/jwt_public.keys ]] && return 0
+  svc_reads accounts PL_JWT_SIGNING_KEY_FILE || return 0
+  "$(svc_bin accounts)" keygen "$SECRETS/jwt_signing.key" "$SECRETS/jwt_public.keys" >/dev/null ||
+    die "pl-accounts keygen could not make the JWT keys in $SECRETS"
+}
+
+# svc_env SVC: NAME=VALUE lines for that service: the stack's DB settings,
+# keys and URLs (each where the service reads it), then each PL_<SVC>_<NAME>
+# of the environment as PL_<NAME> (so PL_PROJECTS_MAX_CHILDREN=4 is projects'
+# PL_MAX_CHILDREN). A plain PL_<NAME> reaches every service anyway, through
+# the environment.
+svc_env() {
+  local prefix var
+  prefix=PL_$(tr '[:lower:]' '[:upper:]' <<<"$1")_
+  printf '%s\n' "PL_DB_SOCKET=$DB_SOCKET" "PL_DB_PASSWORD_FILE=$SECRETS/db_$1.password"
+  if [[ -s $SECRETS/jwt_public.keys ]]; then
+    printf '%s\n' "PL_JWT_PUBLIC_KEYS_FILE=$SECRETS/jwt_public.keys"
+    ! svc_reads "$1" PL_JWT_SIGNING_KEY_FILE || printf '%s\n' "PL_JWT_SIGNING_KEY_FILE=$SECRETS/jwt_signing.key"
+  fi
+  # chat publishes to nchan through this stack's internal listener (not the
+  # default port, which would be the dev stack's while a test stack runs).
+  if [[ -z ${PL_NCHAN_PUBLISH_URL:-} ]] && svc_reads "$1" PL_NCHAN_PUBLISH_URL; then
+    printf '%s\n' "PL_NCHAN_PUBLISH_URL=$INTERNAL_URL/_pl/chat/publish/"
+  fi
+  # invocations go through this stack's internal listener
+  [[ -n ${PL_GATEWAY_URL:-} ]] || printf '%s\n' "PL_GATEWAY_URL=$INTERNAL_URL"
+  for var in $(compgen -e); do
+    [[ $var == "$prefix"* ]] && printf 'PL_%s=%s\n' "${var#"$prefix"}" "${!var}"
+  done
+  return 0
+}
+
+# admin_create EMAIL: makes EMAIL an active admin of this stack. A new account
+# takes its password from PL_ADMIN_PASSWORD, else from the terminal or stdin;
+# an existing one keeps its password.
+admin_create() {
+  local email=$1 pw envs
+  if [[ -n ${PL_ADMIN_PASSWORD:-} ]]; then
+    pw=$PL_ADMIN_PASSWORD
+  elif [[ -t 0 ]]; then
+    read -rsp "Password for $email (10-128 bytes): " pw
+    printf '\n' >&2
+  else
+    IFS= read -r pw || true
+  fi
+  mapfile -t envs < <(svc_env accounts)
+  printf '%s\n' "$pw" | env "${envs[@]}" "$(svc_bin accounts)" create-admin "$email"
+}
+
+# ---- scaling ----------------------------------------------------------------
+# A service runs as N pools ("instances"): svc, svc-2 ... svc-N, all servers
+# of the service's one nginx upstream. N comes from PL_SCALE_<SVC> (`up
+# --scale svc=N` sets it), else what the last `up` ran ($RUN/<svc>.scale).
+
+# scale_of SVC: how many pools it should run.
+scale_of() {
+  local var n
+  var=PL_SCALE_$(tr '[:lower:]' '[:upper:]' <<<"$1")
+  n=${!var:-}
+  [[ -n $n ]] || n=$(cat "$RUN/$1.scale" 2>/dev/null) || n=1
+  if [[ ! $n =~ ^[1-9][0-9]*$ ]] || ((n > MAX_SCALE)); then die "$var must be 1-$MAX_SCALE, not '$n'"; fi
+  printf '%s\n' "$n"
+}
+
+# instances_of SVC: the instance names it should run, one a line.
+instances_of() {
+  local n k
+  n=$(scale_of "$1")
+  printf '%s\n' "$1"
+  for ((k = 2; k <= n; k++)); do printf '%s\n' "$1-$k"; done
+}
+
+# present_instances SVC: instances that have a pid file (running or not).
+present_instances() {
+  local f name
+  for f in "$RUN/$1.pid" "$RUN/$1.supervisor.pid" "$RUN/$1"-[0-9]*.pid; do
+    [[ -e $f ]] || continue
+    name=${f##*/}
+    name=${name%.pid}
+    printf '%s\n' "${name%.supervisor}"
+  done | sort -u -t- -k2,2n
+}
+
+# unset_scale: commands other than up use the scale the last up ran.
+unset_scale() {
+  local var
+  for var in $(compgen -e PL_SCALE_); do unset "$var"; done
+}
+
+inst_svc() { printf '%s\n' "${1%-[0-9]*}"; }
+
+# ---- one pool ---------------------------------------------------------------
+# pool_exe INST: the binary its pool runs (recorded when it started: a later
+# `up` may build elsewhere), else the one it would run.
+pool_exe() {
+  local exe
+  exe=$(cat "$RUN/$1.exe" 2>/dev/null) || exe=$(svc_bin "$(inst_svc "$1")")
+  printf '%s\n' "$exe"
+}
+
+# pool_pid INST: the pid of its master, if it runs.
+pool_pid() { proc_pid "$RUN/$1.pid" "$(pool_exe "$1")"; }
+
+# pool_running INST: print the master's pid when the pool runs. A master
+# that its supervisor is replacing (it died) is waited for; a supervisor
+# that brings none back is stopped.
+pool_running() {
+  local inst=$1 exe deadline=$((SECONDS + PL_START_TIMEOUT))
+  exe=$(pool_exe "$inst")
+  while ! pool_pid "$inst"; do
+    proc_pid "$RUN/$inst.supervisor.pid" "$exe" >/dev/null || return 1
+    if ((SECONDS >= deadline)); then
+      warn "$inst: its supervisor started no master within ${PL_START_TIMEOUT}s"
+      pool_stop "$inst" >/dev/null
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# pool_start INST: start that pool unless it runs; restart it when its
+# binary changed since it was started (a running pool keeps its config).
+pool_start() {
+  local inst=$1 svc bin pid sum envs deadline log=$LOG/$1.log
+  svc=$(inst_svc "$inst")
+  bin=$(svc_bin "$svc")
+  [[ -x $bin ]] || die "$bin is missing: the build did not make it"
+  sum=$(sha256sum <"$bin")
+  sum=${sum%% *}
+  if pid=$(pool_running "$inst"); then
+    if [[ $(cat "$RUN/$inst.binsum" 2>/dev/null) == "$sum" && $(pool_exe "$inst") == "$bin" ]]; then
+      say "$inst pool is running (pid $pid)"
+      return 0
+    fi
+    say "$inst: the binary changed, restarting its pool"
+    pool_stop "$inst"
+  fi
+  mapfile -t envs < <(svc_env "$svc")
+  # nginx workers run as nobody:nogroup: the socket's group lets them in.
+  envs=("PL_LISTEN_GROUP=${PL_LISTEN_GROUP:-nogroup}" "${envs[@]}" "PL_LISTEN=unix:$RUN/$inst.sock"
+    "PL_PID_FILE=$RUN/$inst.pid" "PL_SUPERVISOR_PID_FILE=$RUN/$inst.supervisor.pid")
+  env "${envs[@]}" "$bin" --check-config >>"$log" 2>&1 || {
+    tail_log "$log"
+    die "$svc: its configuration is invalid ($bin --check-config)"
+  }
+  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid"
+  (
+    export "${envs[@]}"
+    proc_start "$RUN/$inst.supervisor.pid" "$bin" "$log"
+  ) || die "could not start $bin"
+  printf '%s\n' "$sum" >"$RUN/$inst.binsum"
+  printf '%s\n' "$bin" >"$RUN/$inst.exe"
+  deadline=$((SECONDS + PL_START_TIMEOUT))
+  until [[ -S $RUN/$inst.sock ]] && pid=$(pool_pid "$inst"); do
+    if ((SECONDS >= deadline)); then
+      tail_log "$log"
+      die "$inst pool did not start within ${PL_START_TIMEOUT}s"
+    fi
+    sleep 0.1
+  done
+  say "$inst pool started (pid $pid)"
+}
+
+# pool_stop INST: gracefully: TERM to its supervisor, which passes it on to
+# the master and ends after it (the master lets its workers finish what they
+# are serving and what waits in the backlog). A master without a supervisor
+# (PL_SUPERVISE=0) gets the TERM itself; one that outlived a supervisor that
+# had to be killed goes with its workers.
+pool_stop() {
+  local inst=$1 exe pid rc=0
+  exe=$(pool_exe "$inst")
+  proc_stop "$inst pool" "$RUN/$inst.supervisor.pid" "$exe" || rc=$?
+  if ((rc == 1)); then
+    rc=0
+    proc_stop "$inst pool" "$RUN/$inst.pid" "$exe" || rc=$?
+    ((rc != 1)) || say "$inst pool is not running"
+  fi
+  if pid=$(pool_pid "$inst"); then
+    warn "$inst pool: its master (pid $pid) outlived its supervisor: killing it and its workers"
+    proc_kill_children "$pid" "$exe"
+    proc_stop "$inst pool master" "$RUN/$inst.pid" "$exe" KILL >/dev/null || true
+  fi
+  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.binsum" "$RUN/$inst.exe"
+}
+
+# pool_reload INST: SIGHUP to its master: a new generation of workers, the
+# old ones finish what they serve (no request fails meanwhile).
+pool_reload() {
+  local pid
+  if pid=$(pool_pid "$1"); then
+    proc_signal "$RUN/$1.pid" "$(pool_exe "$1")" HUP
+    say "$1 pool: workers are being replaced (pid $pid)"
+  else
+    say "$1 pool is not running"
+  fi
+}
+
+# ---- a service's pools --------------------------------------------------------
+# pools_start SVC: its instances per scale_of, recorded for later commands.
+pools_start() {
+  local inst n
+  n=$(scale_of "$1")
+  printf '%s\n' "$n" >"$RUN/$1.scale"
+  for inst in $(instances_of "$1"); do pool_start "$inst"; done
+}
+
+# pools_trim SVC: stop the instances beyond its scale (after nginx stopped
+# sending them requests).
+pools_trim() {
+  local inst want
+  want=" $(instances_of "$1" | tr '\n' ' ')"
+  for inst in $(present_instances "$1"); do
+    [[ $want == *" $inst "* ]] || pool_stop "$inst"
+  done
+}
+
+# pools_stop SVC: all its instances.
+pools_stop() {
+  local inst
+  for inst in $(present_instances "$1"); do pool_stop "$inst"; done
+}
+
+# pools_reload SVC: all its instances.
+pools_reload() {
+  local inst
+  for inst in $(present_instances "$1"); do pool_reload "$inst"; done
+}
