@@ -1,6 +1,6 @@
-# tests/run.sh: `./pilotlight test`: the whole suite against the slot's
-# throw-away stack: the stack up, the sanitizer unit tests, the integration
-# and browser suites, the service list, shell script and compose checks; the
+# tests/run.sh: `./pilotlight test`: the sanitizer unit tests and pl-migrate's
+# (no stack), then the whole suite against the slot's throw-away stack: the
+# integration and browser suites, the service list, shell script and compose checks; the
 # stack stopped after (unless --keep), one summary, exit status 1 if any step
 # failed.
 # Sourced by ./pilotlight (test_run), after its option parsing.
@@ -36,9 +36,19 @@ step() {
   STEP_RC=$rc
 }
 
+# unit_tests: the C unit tests under ASan and UBSan (meson's suite unit:
+# libshared, the dispatcher in-process, the services' pure rules, the layer
+# check, docs/configuration.md against the binaries), before any server runs.
 unit_tests() {
+  install_deps
   build "$PL_ASAN_BUILD_DIR" -Dsanitize=true
-  meson test -C "$PL_ASAN_BUILD_DIR" --print-errorlogs
+  meson test -C "$PL_ASAN_BUILD_DIR" --suite unit --print-errorlogs
+}
+
+# migrate_tests: pl-migrate (sanitizer build) against a MariaDB of its own
+# (tools/test_migrate.sh starts and stops it).
+migrate_tests() {
+  bash "$PL_ROOT/tools/test_migrate.sh" "$PL_ASAN_BUILD_DIR/tools/pl-migrate"
 }
 
 integration_tests() {
@@ -164,9 +174,10 @@ test_run() {
   fi
   trap test_finish EXIT
   trap 'exit 130' INT TERM
+  step "unit tests (sanitizers)" unit_tests
+  step "pl-migrate against MariaDB" migrate_tests
   step "test stack up" stack_up
   ((STEP_RC == 0)) || exit 1
-  step "unit tests (sanitizers)" unit_tests
   step "integration tests" integration_tests
   step "browser tests" browser_tests
   step "service list" service_list_check

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int sh_conf_bool(const char *v, bool *out)
 {
@@ -29,6 +30,12 @@ static char *sh_conf_read_secret_file(const char *path, char *err, size_t errlen
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errlen, "%s_FILE: cannot open %s: %s", env, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s_FILE: %s is not a regular file", env, path);
+        fclose(f);
         return NULL;
     }
     char line[4096];

@@ -73,6 +73,8 @@ int main(void)
     unsetenv("T_PASSWORD");
     setenv("T_PASSWORD_FILE", "/nonexistent/secret", 1);
     CHECK(sh_config_load(rows, &c, err, sizeof(err)) == -1);
+    setenv("T_PASSWORD_FILE", "/tmp", 1); /* a directory is no secret file */
+    CHECK(sh_config_load(rows, &c, err, sizeof(err)) == -1 && strstr(err, "not a regular file") != NULL);
     unlink(path);
     TEST_DONE();
 }
