@@ -60,15 +60,19 @@ db_stop() {
   ((rc != 1)) || say "MariaDB is not running"
 }
 
-# migrate: each service's schema, user and migrations (pl-migrate as
-# MariaDB's root over the socket, the service's password from $SECRETS).
+# migrate_service SVC: its schema, user and pending migrations (pl-migrate
+# as MariaDB's root over the socket, the service's password from $SECRETS).
+migrate_service() {
+  local envs
+  ensure_secret "$1"
+  mapfile -t envs < <(svc_env "$1")
+  env "${envs[@]}" "$PL_BUILD_DIR/tools/pl-migrate" --service "$1" --dir "$PL_MIGRATIONS_DIR/$1"
+}
+
+# migrate: every service's.
 migrate() {
-  local svc envs
+  local svc
   for svc in "${SERVICES[@]}"; do
-    ensure_secret "$svc"
-    mapfile -t envs < <(svc_env "$svc")
-    env "${envs[@]}" "$PL_BUILD_DIR/tools/pl-migrate" \
-      --service "$svc" --dir "$PL_ROOT/migrations/$svc" ||
-      die "migrating $svc failed (see above)"
+    migrate_service "$svc" || die "migrating $svc failed (see above)"
   done
 }

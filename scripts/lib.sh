@@ -18,6 +18,13 @@
 : "${PL_NGINX_USER:=nobody nogroup}"       # nginx worker user and group
 : "${PL_START_TIMEOUT:=30}"                # seconds for each thing to come up
 : "${PL_STOP_TIMEOUT:=20}"                 # seconds for each thing to go down
+: "${PL_RELEASES_KEEP:=5}"                 # releases kept per service (scripts/releases.sh)
+: "${PL_MIGRATIONS_DIR:=$PL_ROOT/migrations}"  # each service's migrations: <dir>/<svc>/NNN_name.sql
+: "${PL_LOG_ROTATE_SIZE:=50M}"              # a log is rotated past this size (logrotate: 100k, 50M, 1G)
+: "${PL_LOG_ROTATE_KEEP:=7}"               # rotated files kept per log
+: "${PL_LOG_MAX_AGE_DAYS:=30}"             # and none older than this
+: "${PL_LOG_ROTATE_CRON:=1}"               # 1: up installs the rotation in /etc/cron.d (every 15 min)
+: "${PL_DISK_WARN_PERCENT:=90}"            # status warns when the disk holding PL_VAR is this full
 # listeners, TLS, nginx workers, rate limits, nchan, HSTS: written once for
 # this runner and the compose nginx entrypoint
 # shellcheck source=nginx/defaults.env
@@ -36,6 +43,7 @@ readonly TEST_MARIADB_PORT=$((13307 + PL_TEST_SLOT * 100))
 readonly TEST_IDLE_TIMEOUT_MS=1500         # pools shrink to zero quickly
 readonly TEST_MAX_CHILDREN=4
 readonly TEST_ROUTES=1                     # PL_TEST_ROUTES: /api/<svc>/_test/...
+readonly TEST_SWAP_TIMEOUT_MS=5000         # a release that never gets ready is given up on soon
 # accounts: cheap password hashes and short lockouts, so the suite runs fast
 readonly TEST_PWHASH_OPSLIMIT=1
 readonly TEST_PWHASH_MEMLIMIT_KIB=8192

@@ -123,12 +123,13 @@ unset_scale() {
 inst_svc() { printf '%s\n' "${1%-[0-9]*}"; }
 
 # ---- one pool ---------------------------------------------------------------
-# pool_exe INST: the binary its pool runs (recorded when it started: a later
-# `up` may build elsewhere), else the one it would run.
+# pool_exe INST: the binary its pool runs (the release it was started on or
+# swapped to, recorded), else the one it would run now.
 pool_exe() {
   local exe
-  exe=$(cat "$RUN/$1.exe" 2>/dev/null) || exe=$(svc_bin "$(inst_svc "$1")")
-  printf '%s\n' "$exe"
+  exe=$(cat "$RUN/$1.exe" 2>/dev/null) || exe=$(readlink -f -- "$(release_link "$(inst_svc "$1")")")
+  printf '%s
+' "$exe"
 }
 
 # pool_pid INST: the pid of its master, if it runs.
@@ -151,38 +152,50 @@ pool_running() {
   done
 }
 
-# pool_start INST: start that pool unless it runs; restart it when its
-# binary changed since it was started (a running pool keeps its config).
+# pool_env SVC [INST]: NAME=VALUE lines a pool of the service is started
+# with: svc_env, its socket (nginx workers run as nobody:nogroup: the
+# socket's group lets them in), pid files, swap status file and log file.
+pool_env() {
+  local inst=${2:-$1}
+  printf '%s
+' "PL_LISTEN_GROUP=${PL_LISTEN_GROUP:-nogroup}"
+  svc_env "$1"
+  printf '%s
+' "PL_LISTEN=unix:$RUN/$inst.sock" "PL_PID_FILE=$RUN/$inst.pid" \
+    "PL_SUPERVISOR_PID_FILE=$RUN/$inst.supervisor.pid" "PL_SWAP_STATUS_FILE=$RUN/$inst.swap" \
+    "PL_LOG_FILE=$LOG/$inst.log"
+}
+
+# pool_start INST: start that pool on the service's live release unless it
+# runs. A pool started on another binary than a release (by an older
+# pilotlight) is restarted; one on an older release is left alone (up and
+# deploy swap releases in, see service_swap).
 pool_start() {
-  local inst=$1 svc bin pid sum envs deadline log=$LOG/$1.log
+  local inst=$1 svc link exe pid envs deadline log=$LOG/$1.log
   svc=$(inst_svc "$inst")
-  bin=$(svc_bin "$svc")
-  [[ -x $bin ]] || die "$bin is missing: the build did not make it"
-  sum=$(sha256sum <"$bin")
-  sum=${sum%% *}
+  link=$(release_link "$svc")
+  exe=$(readlink -f -- "$link") || exe=''
+  [[ -n $exe && -x $exe ]] || die "$svc has no live release ($link)"
   if pid=$(pool_running "$inst"); then
-    if [[ $(cat "$RUN/$inst.binsum" 2>/dev/null) == "$sum" && $(pool_exe "$inst") == "$bin" ]]; then
+    if [[ $(pool_exe "$inst") == "$PL_VAR/releases/$svc/"* ]]; then
       say "$inst pool is running (pid $pid)"
       return 0
     fi
-    say "$inst: the binary changed, restarting its pool"
+    say "$inst: it runs a binary from before releases: restarting it on release $(release_live "$svc")"
     pool_stop "$inst"
   fi
-  mapfile -t envs < <(svc_env "$svc")
-  # nginx workers run as nobody:nogroup: the socket's group lets them in.
-  envs=("PL_LISTEN_GROUP=${PL_LISTEN_GROUP:-nogroup}" "${envs[@]}" "PL_LISTEN=unix:$RUN/$inst.sock"
-    "PL_PID_FILE=$RUN/$inst.pid" "PL_SUPERVISOR_PID_FILE=$RUN/$inst.supervisor.pid")
-  env "${envs[@]}" "$bin" --check-config >>"$log" 2>&1 || {
+  mapfile -t envs < <(pool_env "$svc" "$inst")
+  env "${envs[@]}" "$link" --check-config >>"$log" 2>&1 || {
     tail_log "$log"
-    die "$svc: its configuration is invalid ($bin --check-config)"
+    die "$svc: its configuration is invalid ($link --check-config)"
   }
-  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid"
+  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.swap"
   (
     export "${envs[@]}"
-    proc_start "$RUN/$inst.supervisor.pid" "$bin" "$log"
-  ) || die "could not start $bin"
-  printf '%s\n' "$sum" >"$RUN/$inst.binsum"
-  printf '%s\n' "$bin" >"$RUN/$inst.exe"
+    # started through the live link: a swap runs that path again
+    proc_start "$RUN/$inst.supervisor.pid" "$link" "$log"
+  ) || die "could not start $link"
+  printf '%s\n' "$exe" >"$RUN/$inst.exe"
   deadline=$((SECONDS + PL_START_TIMEOUT))
   until [[ -S $RUN/$inst.sock ]] && pid=$(pool_pid "$inst"); do
     if ((SECONDS >= deadline)); then
@@ -191,7 +204,7 @@ pool_start() {
     fi
     sleep 0.1
   done
-  say "$inst pool started (pid $pid)"
+  say "$inst pool started (pid $pid, release $(release_live "$svc"))"
 }
 
 # pool_stop INST: gracefully: TERM to its supervisor, which passes it on to
@@ -213,7 +226,7 @@ pool_stop() {
     proc_kill_children "$pid" "$exe"
     proc_stop "$inst pool master" "$RUN/$inst.pid" "$exe" KILL >/dev/null || true
   fi
-  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.binsum" "$RUN/$inst.exe"
+  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.exe" "$RUN/$inst.swap"
 }
 
 # pool_reload INST: SIGHUP to its master: a new generation of workers, the

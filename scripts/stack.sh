@@ -25,10 +25,11 @@ wait_healthy() {
   rm -f "$body"
 }
 
-# stack_up: everything up; what runs already is left alone (a pool whose
-# binary changed is restarted, a changed nginx config reloaded).
+# stack_up: everything up; what runs already is left alone (a rebuilt
+# binary is swapped into its pools with no failed request, a changed nginx
+# config reloaded).
 stack_up() {
-  local svc
+  local svc id
   install_deps
   build "$PL_BUILD_DIR" "${BUILD_OPTS[@]}"
   build_web
@@ -36,12 +37,18 @@ stack_up() {
   db_start
   migrate
   ensure_jwt_keys
-  for svc in "${SERVICES[@]}"; do pools_start "$svc"; done
+  for svc in "${SERVICES[@]}"; do
+    # a rebuilt binary is a new release, swapped in as deploy does
+    id=$(release_from_build "$svc")
+    [[ $(release_live "$svc") == "$id" ]] || service_swap "$svc" "$id"
+    pools_start "$svc"
+  done
   if [[ -n ${PL_ADMIN_EMAIL:-} ]]; then
     admin_create "$PL_ADMIN_EMAIL" >/dev/null || die "could not make $PL_ADMIN_EMAIL an admin"
   fi
   nginx_start
   for svc in "${SERVICES[@]}"; do pools_trim "$svc"; done
+  logs_setup
   printf 'HTTP_URL=%s\nHTTPS_URL=%s\nINTERNAL_URL=%s\n' "$HTTP_URL" "$HTTPS_URL" "$INTERNAL_URL" >"$RUN/stack.env"
   wait_healthy
 }
@@ -67,6 +74,7 @@ stack_isolated() {
   PL_HTTPS_PORT=$TEST_HTTPS_PORT PL_TLS_CERT_FILE='' PL_TLS_KEY_FILE=''
   export PL_VAR PL_HTTP_PORT PL_INTERNAL_PORT PL_HTTP_BIND PL_INTERNAL_BIND PL_MARIADB_PORT
   export PL_HTTPS_PORT PL_TLS_CERT_FILE PL_TLS_KEY_FILE
+  export PL_LOG_ROTATE_CRON=0 # a throw-away stack installs nothing in /etc
   # the first admin, made on the way up as an operator would (tests log in with it)
   export PL_ADMIN_EMAIL=admin@pilotlight.test
   PL_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')
@@ -82,10 +90,18 @@ stack_isolated() {
   # what the suites see, for rerunning one against a stack kept with --keep:
   #   set -a; . var/test/test.env; set +a; /usr/bin/python3 -m pytest tests/integration/...
   mkdir -p "$PL_VAR"
+  stack_write_env
+}
+
+# stack_write_env: $PL_VAR/test.env: every PL_* exported now (the stack's
+# ports, state directory and URLs, the caller's pool and service settings),
+# so that a suite rerun by hand, and a command it runs, sees the same stack.
+stack_write_env() {
+  local var
   (
     umask 077
-    for var in PL_BASE_URL PL_HTTPS_URL PL_INTERNAL_URL PL_VAR PL_DB_SOCKET PL_ADMIN_EMAIL PL_ADMIN_PASSWORD; do
-      printf '%s=%q\n' "$var" "${!var}"
+    for var in $(compgen -e PL_); do
+      [[ $var == PL_STACK_LOCKED ]] || printf '%s=%q\n' "$var" "${!var}"
     done >"$PL_VAR/test.env"
   )
 }
@@ -99,4 +115,5 @@ stack_bench() {
   PL_HTTP_BIND=127.0.0.1 PL_INTERNAL_BIND=127.0.0.1
   export PL_VAR PL_HTTP_PORT PL_INTERNAL_PORT PL_MARIADB_PORT PL_HTTPS_PORT PL_TLS_CERT_FILE PL_TLS_KEY_FILE
   export PL_HTTP_BIND PL_INTERNAL_BIND PL_BUILD_DIR PL_TEST_SLOT
+  export PL_LOG_ROTATE_CRON=0 # a throw-away stack installs nothing in /etc
 }

@@ -105,5 +105,6 @@ status_show() {
     for inst in $(instances_of "$svc"); do status_pool_line "$inst" "${figures[$inst]:-}"; done
   done
   status_nginx_line
+  disk_warning
   return "$rc"
 }

@@ -149,7 +149,7 @@ test_finish() {
 # lockouts and tickets, test routes, high rate limits), then every step.
 test_run() {
   export PL_IDLE_TIMEOUT_MS=$TEST_IDLE_TIMEOUT_MS PL_MAX_CHILDREN=$TEST_MAX_CHILDREN
-  export PL_TEST_ROUTES=$TEST_ROUTES
+  export PL_TEST_ROUTES=$TEST_ROUTES PL_SWAP_TIMEOUT_MS=$TEST_SWAP_TIMEOUT_MS
   export PL_PWHASH_OPSLIMIT=$TEST_PWHASH_OPSLIMIT PL_PWHASH_MEMLIMIT_KIB=$TEST_PWHASH_MEMLIMIT_KIB
   export PL_LOCKOUT_BASE_S=$TEST_LOCKOUT_BASE_S PL_LOCKOUT_MAX_S=$TEST_LOCKOUT_MAX_S
   export PL_LIVE_TICKET_TTL_S=$TEST_LIVE_TICKET_TTL_S PL_ROOM_ACCESS_CACHE_S=$TEST_ROOM_ACCESS_CACHE_S
@@ -172,6 +172,7 @@ test_run() {
     export UBSAN_OPTIONS="log_path=$PL_VAR/log/sanitizers/ubsan:print_stacktrace=1"
     export LSAN_OPTIONS="exitcode=0"
   fi
+  stack_write_env # with this suite's settings too
   trap test_finish EXIT
   trap 'exit 130' INT TERM
   step "unit tests (sanitizers)" unit_tests

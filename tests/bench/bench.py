@@ -27,6 +27,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tarfile
 import sys
 import threading
 import time
@@ -63,6 +64,8 @@ TRIALS = env_int("PL_BENCH_TRIALS", 30, 3, 1000)
 IDLE_SECONDS = env_int("PL_BENCH_IDLE_SECONDS", 10, 1, 600)
 WORKERS = env_int("PL_BENCH_WORKERS", 4, 1, 64)
 CONNECTIONS = 64
+BACKUP_USERS = env_int("PL_BENCH_BACKUP_USERS", 10000, 100, 10000000)
+BACKUP_MESSAGES = env_int("PL_BENCH_BACKUP_MESSAGES", 100000, 100, 100000000)
 LOGIN_CONNECTIONS = 2 * WORKERS  # argon2id: a deeper queue only adds latency
 IDLE_TIMEOUT_MS = 300  # short, so a pool is back at zero soon after a request
 SERVICES = ("accounts", "projects", "chat")
@@ -211,14 +214,14 @@ def wait_pool_zero(svc, timeout=15):
 STACK_LOG = None
 
 
-def pilotlight(cmd, extra_env=None):
+def pilotlight(cmd, extra_env=None, *args):
     env = dict(STACK_ENV, **(extra_env or {}))
     with open(STACK_LOG, "a") as log:
-        rc = subprocess.run([PILOTLIGHT, cmd], env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run([PILOTLIGHT, cmd, *args], env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         with open(STACK_LOG) as f:
             sys.stderr.write("".join(f.readlines()[-25:]))
-        raise RuntimeError("./pilotlight %s failed (log: %s)" % (cmd, STACK_LOG))
+        raise RuntimeError("./pilotlight %s failed (log: %s)" % (" ".join((cmd,) + args), STACK_LOG))
 
 
 def fresh_var():
@@ -519,7 +522,82 @@ def fmt(v, spec="%.3f"):
 PRIMARY_64 = "projects GET primary"
 
 
-def report(idle, cold, pw, login_peak, chat_out, started, load):
+# ---- deploys and backups ---------------------------------------------------------
+def health_release(svc):
+    status, body = api("GET", "/api/%s/health" % svc)
+    return body.get("release") if status == 200 and isinstance(body, dict) else None
+
+
+def deploy_rows(token, project):
+    """A changed projects binary (the live one with bytes appended) deployed,
+    then rolled back, each under wrk (CONNECTIONS connections on GET {id}):
+    requests that failed meanwhile, and seconds from the command to the
+    release's health answering from it."""
+    live = os.path.join(VAR, "releases", "projects", "live", "pl-projects")
+    changed = os.path.join(VAR, "tmp", "pl-projects-bench")
+    os.makedirs(os.path.dirname(changed), exist_ok=True)
+    shutil.copyfile(live, changed)
+    with open(changed, "ab") as f:
+        f.write(b"\nbench release %d\n" % time.time_ns())
+    os.chmod(changed, 0o755)
+    out = {}
+    env = dict(os.environ, BENCH_METHOD="GET", BENCH_BODY="", BENCH_TOKEN=token, BENCH_EXPECT="")
+    for what, args in (("deploy", ("deploy", None, "--binary", changed, "projects")),
+                       ("rollback", ("rollback", None, "projects"))):
+        before = health_release("projects")
+        proc = subprocess.Popen(["wrk", "-t2", "-c%d" % CONNECTIONS, "--timeout", "10s", "-s", WRK_LUA, "-d6s",
+                                 HTTP + project], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        pilotlight(*args)
+        wait_until(lambda: health_release("projects") not in (None, before), 30, "the new release to answer")
+        seconds = time.monotonic() - t0
+        text, _ = proc.communicate(timeout=60)
+        line = [ln for ln in text.splitlines() if ln.startswith("BENCH_JSON ")]
+        r = json.loads(line[-1][len("BENCH_JSON "):]) if line else None
+        out[what] = {"seconds": seconds, "requests": r["requests"] if r else None,
+                     "failed": (r["connect"] + r["read"] + r["write"] + r["timeout"] + r["status"]) if r else None}
+        say("%-8s requests %s, failed %s, %.2f s to the new release" %
+            (what, out[what]["requests"], out[what]["failed"], seconds))
+    return out
+
+
+def backup_rows():
+    """A generated data set (BACKUP_USERS users, BACKUP_MESSAGES chat
+    messages, inserted with SQL), backed up while the stack serves, then
+    restored onto the stopped stack: seconds and sizes."""
+    sock = os.path.join(RUN, "mysqld.sock")
+
+    def sql(stmt):
+        subprocess.run(["mariadb", "--no-defaults", "--socket=" + sock, "-u", "root", "-e", stmt], check=True)
+
+    t0 = time.monotonic()
+    sql("INSERT INTO accounts.users (email, password_hash, display_name) SELECT CONCAT('bench-', seq, "
+        "'@example.com'), '$argon2id$v=19$m=65536,t=2,p=1$bench', CONCAT('Bench user ', seq) FROM seq_1_to_%d"
+        % BACKUP_USERS)
+    sql("INSERT INTO chat.messages (room, author_id, author_name, body) SELECT CONCAT('project-', 1 + seq %% 500), "
+        "1 + seq %% %d, 'Bench user', CONCAT('message ', seq, ': ', REPEAT('lorem ipsum ', 8)) FROM seq_1_to_%d"
+        % (BACKUP_USERS, BACKUP_MESSAGES))
+    generated = time.monotonic() - t0
+    file = os.path.join(VAR, "backups", "bench.tar.gz")
+    t0 = time.monotonic()
+    pilotlight("backup", None, file)
+    backup_s = time.monotonic() - t0
+    with tarfile.open(file) as t:
+        dump = t.getmember("databases.sql").size
+    pilotlight("down")
+    t0 = time.monotonic()
+    pilotlight("restore", None, file)
+    restore_s = time.monotonic() - t0
+    pilotlight("up")
+    out = {"users": BACKUP_USERS, "messages": BACKUP_MESSAGES, "generated_s": generated, "backup_s": backup_s,
+           "restore_s": restore_s, "file_mb": os.path.getsize(file) / 1e6, "dump_mb": dump / 1e6}
+    say("backup   %d users, %d messages: %.1f MB (dump %.1f MB), backup %.2f s, restore %.2f s" %
+        (BACKUP_USERS, BACKUP_MESSAGES, out["file_mb"], out["dump_mb"], backup_s, restore_s))
+    return out
+
+
+def report(idle, cold, pw, login_peak, chat_out, started, load, ops=None):
     const, bare = rps("nginx constant"), rps("nginx -> bare libfcgi")
     print()
     print("== Pilotlight bench: %s, %d CPUs, load average at start %s" %
@@ -613,6 +691,22 @@ def report(idle, cold, pw, login_peak, chat_out, started, load):
         for line in chat_out.splitlines():
             print("  " + line)
         print()
+    if ops and ops.get("deploy"):
+        print("deploy: a changed projects binary swapped in, then rolled back, under wrk (%d connections on GET {id})"
+              % CONNECTIONS)
+        print("  %-10s %9s %7s %9s" % ("", "requests", "failed", "seconds"))
+        for what, d in ops["deploy"].items():
+            print("  %-10s %9s %7s %9.2f" % (what, d["requests"], d["failed"], d["seconds"]))
+        print("  (failed: must be 0; seconds: from the command to the release's health answering from it)")
+        print()
+    if ops and ops.get("backup"):
+        b = ops["backup"]
+        print("backup: %d users and %d chat messages (generated with SQL in %.1f s)" %
+              (b["users"], b["messages"], b["generated_s"]))
+        print("  file %.1f MB (dump %.1f MB), backup %.2f s while serving, restore %.2f s onto the stopped stack"
+              % (b["file_mb"], b["dump_mb"], b["backup_s"], b["restore_s"]))
+        print("  restore: %.0f s per GB of dump" % (b["restore_s"] / (b["dump_mb"] / 1000)) if b["dump_mb"] else "")
+        print()
     for note in NOTES:
         print("note: " + note)
     print("bench: done in %.0f s" % (time.time() - started))
@@ -651,12 +745,13 @@ def main():
     fresh_var()
     write_nginx_bench_conf()
     bare = Bare()
-    idle = cold = chat_out = None
+    idle = cold = chat_out = ops = None
     login_peak = 0
-    pw = pwhash_settings()
+    pw = ("?", "?")
     try:
         say("bringing the stack up (ondemand pools, idle timeout %d ms, max_children %d)" % (IDLE_TIMEOUT_MS, WORKERS))
         pilotlight("up")
+        pw = pwhash_settings()  # from the binary the up just built
         bare.start()
 
         say("idle cost: %d s with every pool at zero workers" % IDLE_SECONDS)
@@ -691,6 +786,10 @@ def main():
 
         chat_out = chat_live()
 
+        say("deploy and rollback of projects under load; backup and restore of a generated data set")
+        ops = {"deploy": deploy_rows(token, project)}
+        ops["backup"] = backup_rows()
+
     except (RuntimeError, subprocess.SubprocessError, OSError, KeyError, ValueError) as e:
         NOTES.append("stopped early: %s" % e)
     finally:
@@ -703,7 +802,7 @@ def main():
                 pilotlight("down")
             except RuntimeError as e:
                 NOTES.append(str(e))
-    report(idle, cold, pw, login_peak, chat_out, started, load)
+    report(idle, cold, pw, login_peak, chat_out, started, load, ops)
     return 1 if any(n.startswith("stopped early") for n in NOTES) else 0
 
 

@@ -1,0 +1,195 @@
+"""Backup and restore (issue 13), on a stack of its own (it is wiped): a
+backup taken while writes run, the state directory wiped, the backup
+restored: every write acknowledged before the backup began is there exactly
+once, every account logs in with its password, tokens issued before the
+backup still verify. A truncated file and one from a newer schema are
+refused before anything is touched."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import DEFAULT_PASSWORD, ROOT
+
+PORTS = {"PL_HTTP_PORT": "19580", "PL_INTERNAL_PORT": "19581", "PL_HTTPS_PORT": "19943",
+         "PL_MARIADB_PORT": "15807"}
+BASE = f"http://127.0.0.1:{PORTS['PL_HTTP_PORT']}"
+
+
+class SideStack:
+    def __init__(self):
+        self.var = pathlib.Path(tempfile.mkdtemp(prefix="plbk-", dir="/tmp"))
+        self.var.chmod(0o755)  # nginx's workers (nobody) reach the sockets below it
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("PL_SCALE_", "PL_STACK_LOCKED", "PL_ADMIN_"))}
+        self.env.update(PORTS, PL_VAR=str(self.var), PL_HTTP_BIND="127.0.0.1", PL_INTERNAL_BIND="127.0.0.1",
+                        PL_TLS_CERT_FILE="", PL_TLS_KEY_FILE="", PL_PWHASH_OPSLIMIT="1", PL_PWHASH_MEMLIMIT_KIB="8192",
+                        PL_LOG_ROTATE_CRON="0")
+        for limit in ("LOGIN", "SIGNUP", "REFRESH", "CHAT_POST"):  # the writer is one address
+            self.env.update({f"PL_LIMIT_{limit}_RATE": "1000r/s", f"PL_LIMIT_{limit}_BURST": "1000"})
+
+    def run(self, *args, timeout=240):
+        return subprocess.run([str(ROOT / "pilotlight"), *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def must(self, *args):
+        p = self.run(*args)
+        assert p.returncode == 0, f"pilotlight {' '.join(args)}:\n{p.stdout}\n{p.stderr}"
+        return p
+
+    def sql(self, statement):
+        out = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.var}/run/mysqld.sock", "-u", "root",
+                              "--batch", "--skip-column-names", "-e", statement],
+                             check=True, capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
+
+    def wipe(self):
+        for child in self.var.iterdir():
+            if child.name != "pilotlight.lock":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    s = SideStack()
+    try:
+        s.must("up")
+        yield s
+    finally:
+        s.run("down")
+        shutil.rmtree(s.var, ignore_errors=True)
+
+
+def post(path, body, token=None):
+    h = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(BASE + path, json=body, headers=h, timeout=15)
+
+
+class Writer:
+    """Users writing projects and chat messages until stopped; each
+    acknowledged write is recorded with the time it was acknowledged."""
+
+    def __init__(self, users):
+        self.users, self.stop, self.acked, self.errors = users, threading.Event(), [], []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set() and n < 3000:
+            u = self.users[n % len(self.users)]
+            n += 1
+            if n % 2:
+                r = post("/api/projects", {"name": f"p{n}"}, u["token"])
+                if r.status_code == 201:
+                    self.acked.append(("project", r.json()["project"]["id"], time.time()))
+                else:
+                    self.errors.append(r.text)
+            else:
+                cid = uuid.uuid4().hex
+                r = post("/api/chat/rooms/lobby/messages", {"body": f"m{n}", "client_msg_id": cid}, u["token"])
+                if r.status_code == 201:
+                    self.acked.append(("message", cid, time.time()))
+                else:
+                    self.errors.append(r.text)
+
+
+def test_backup_while_writing_then_wipe_and_restore(stack):
+    users = []
+    for i in range(4):
+        email = f"backup-{i}-{uuid.uuid4().hex[:8]}@example.com"
+        assert post("/api/accounts/signup", {"email": email, "password": DEFAULT_PASSWORD,
+                                             "display_name": f"Backed Up {i}"}).status_code == 201
+        r = post("/api/accounts/login", {"email": email, "password": DEFAULT_PASSWORD})
+        assert r.status_code == 200, r.text
+        users.append({"email": email, "token": r.json()["access_token"], "id": r.json()["user"]["id"]})
+    writer = Writer(users)
+    writer.thread.start()
+    time.sleep(1.0)
+    file = stack.var.parent / f"{stack.var.name}.backup.tar.gz"
+    try:
+        began = time.time()
+        p = stack.must("backup", str(file))
+        time.sleep(0.5)  # writes go on after it, too
+    finally:
+        writer.stop.set()
+        writer.thread.join(30)
+    assert not writer.errors, writer.errors[:3]
+    before = [(kind, key) for kind, key, t in writer.acked if t < began]
+    assert len(before) >= 10 and len(writer.acked) > len(before), (len(before), len(writer.acked))
+    assert "backup:" in p.stdout and file.exists()
+    assert oct(file.stat().st_mode & 0o777) == "0o600"  # it holds the signing key
+    with tarfile.open(file) as t:
+        names = set(t.getnames())
+        manifest = json.load(t.extractfile("manifest.json"))
+    assert {"manifest.json", "databases.sql", "keys/jwt_signing.key", "keys/jwt_public.keys"} <= names, names
+    assert set(manifest["services"]) == {"accounts", "projects", "chat"} and manifest["files"], manifest
+
+    try:
+        # the disk is lost
+        stack.must("down")
+        stack.wipe()
+
+        # a damaged file is refused before anything is made
+        truncated = file.with_suffix(".truncated")
+        truncated.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+        p = stack.run("restore", str(truncated))
+        assert p.returncode != 0 and "damaged" in p.stderr and "nothing was restored" in p.stderr, p.stderr
+        assert not (stack.var / "mysql").exists()
+
+        stack.must("restore", str(file))
+        stack.must("up")
+
+        # every account logs in with its password; a token from before still verifies
+        for u in users:
+            r = post("/api/accounts/login", {"email": u["email"], "password": DEFAULT_PASSWORD})
+            assert r.status_code == 200, r.text
+            r = requests.get(BASE + "/api/accounts/me", headers={"Authorization": f"Bearer {u['token']}"},
+                             timeout=10)
+            assert r.status_code == 200 and r.json()["user"]["id"] == u["id"], r.text
+        # every write acknowledged before the backup began, exactly once
+        projects = [str(k) for kind, k in before if kind == "project"]
+        messages = [k for kind, k in before if kind == "message"]
+        assert stack.sql(f"SELECT COUNT(*), COUNT(DISTINCT id) FROM projects.projects "
+                         f"WHERE id IN ({','.join(projects)})") == [[str(len(projects))] * 2]
+        quoted = ",".join(f"'{m}'" for m in messages)
+        assert stack.sql(f"SELECT COUNT(*) FROM chat.messages WHERE client_msg_id IN ({quoted})") == \
+            [[str(len(messages))]]
+        # nothing written after the backup's snapshot is doubled either
+        assert stack.sql("SELECT COUNT(*) - COUNT(DISTINCT client_msg_id) FROM chat.messages "
+                         "WHERE client_msg_id IS NOT NULL") == [["0"]]
+    finally:
+        for leftover in (file.with_suffix(".truncated"),):
+            leftover.unlink(missing_ok=True)
+
+    # a backup of a newer schema than this checkout's migrations is refused,
+    # and changes nothing
+    newer = file.with_suffix(".newer.tar.gz")
+    work = pathlib.Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        with tarfile.open(file) as t:
+            t.extractall(work)
+        m = json.loads((work / "manifest.json").read_text())
+        m["services"]["projects"]["migration"] = 999
+        (work / "manifest.json").write_text(json.dumps(m))
+        with tarfile.open(newer, "w:gz") as t:
+            for name in ("manifest.json", "databases.sql", "keys"):
+                t.add(work / name, arcname=name)
+        stack.must("down")
+        p = stack.run("restore", str(newer))
+        assert p.returncode != 0 and "newer schema" in p.stderr and "nothing was restored" in p.stderr, p.stderr
+        stack.must("up")
+        assert stack.sql(f"SELECT COUNT(*) FROM projects.projects WHERE id IN ({','.join(projects)})") == \
+            [[str(len(projects))]]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        newer.unlink(missing_ok=True)
+        file.unlink(missing_ok=True)
