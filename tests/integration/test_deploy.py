@@ -263,9 +263,27 @@ def test_deploying_accounts_while_logins_run_fails_no_request(tmp, back_to_build
     assert release_of("accounts") != before
 
 
+def nginx_workers():
+    master = (VAR / "run" / "nginx.pid").read_text().strip()
+    return {p.name for p in pathlib.Path("/proc").iterdir()
+            if p.name.isdigit() and (p / "stat").exists() and _ppid(p) == master}
+
+
+def _ppid(p):
+    try:
+        return (p / "stat").read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return None
+
+
 def test_a_rolling_deploy_of_three_pools_fails_no_request(tmp, back_to_build):
+    before = nginx_workers()
     p = pilotlight("up", "--scale", "projects=3")
     assert p.returncode == 0, p.stdout + p.stderr
+    # the up reloaded nginx: its old workers close their kept-alive
+    # connections as they go, which a client sees as a closed connection,
+    # whatever happens to the pools; let them go first
+    wait_until(lambda: not before & nginx_workers(), timeout=30, message="nginx's old workers to end")
     try:
         with MixedLoad() as load:
             p = pilotlight("deploy", "--binary", str(changed_binary("projects", tmp)), "projects")
