@@ -6,18 +6,22 @@
 # shellcheck shell=bash disable=SC2034 # what is set here is read by the other parts
 
 # ---- the runner's defaults (each PL_* can be overridden from the env) -------
+# Each `: "${PL_X:=value}"` line's comment is its meaning in
+# docs/configuration.md (docs/configuration.sh renders the table from the
+# lines of this block): keep one on each.
 # PL_DB_PORT is the services' client port (their default 3306); the port the
-# stack's own MariaDB listens on is PL_MARIADB_PORT (once PL_DB_PORT too).
+# stack's own MariaDB listens on is PL_MARIADB_PORT (once the runner called it
+# PL_DB_PORT too: set alone, it earns a warning from db_start, nothing more).
 [[ -z ${PL_DB_PORT:-} || -n ${PL_MARIADB_PORT:-} ]] || MARIADB_PORT_HINT=$PL_DB_PORT
-: "${PL_VAR:=$PL_ROOT/var}"                # pids, sockets, logs, data, secrets
-: "${PL_MARIADB_PORT:=3307}"               # the stack's own MariaDB: TCP port on 127.0.0.1
-: "${PL_BUILD_DIR:=$PL_ROOT/build}"
-: "${PL_ASAN_BUILD_DIR:=$PL_ROOT/build-asan}"
-: "${PL_FUZZ_BUILD_DIR:=$PL_ROOT/build-fuzz}"  # clang build of the fuzz targets
-: "${PL_WEB_ROOT:=$PL_ROOT/web/dist}"
-: "${PL_NGINX_USER:=nobody nogroup}"       # nginx worker user and group
-: "${PL_START_TIMEOUT:=30}"                # seconds for each thing to come up
-: "${PL_STOP_TIMEOUT:=20}"                 # seconds for each thing to go down
+: "${PL_VAR:=$PL_ROOT/var}"                # everything the stack writes: run/ (pids, sockets), log/, mysql/ (data), secrets/, nginx/ (rendered config)
+: "${PL_MARIADB_PORT:=3307}"               # TCP port of the stack's own MariaDB, on 127.0.0.1 (the stack itself uses its unix socket)
+: "${PL_BUILD_DIR:=$PL_ROOT/build}"        # the meson build the stack runs (the pools and pl-migrate)
+: "${PL_ASAN_BUILD_DIR:=$PL_ROOT/build-asan}"  # the ASan+UBSan build of `test` (its unit tests; the pools with --sanitize) and `leakcheck`
+: "${PL_FUZZ_BUILD_DIR:=$PL_ROOT/build-fuzz}"  # the clang build of the fuzz targets (`fuzz`)
+: "${PL_WEB_ROOT:=$PL_ROOT/web/dist}"      # the built web client nginx serves at /; a path elsewhere is served as it is, never built
+: "${PL_NGINX_USER:=nobody nogroup}"       # nginx workers' user and group (root instead when that user cannot reach $PL_VAR/run)
+: "${PL_START_TIMEOUT:=30}"                # seconds MariaDB, each pool, nginx and the health checks each get to come up
+: "${PL_STOP_TIMEOUT:=20}"                 # seconds each server gets to stop (TERM; nginx QUIT) before it is killed
 # listeners, TLS, nginx workers, rate limits, nchan, HSTS: written once for
 # this runner and the compose nginx entrypoint
 # shellcheck source=nginx/defaults.env
