@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# configuration.sh: writes docs/configuration.md from the binaries themselves.
+# configuration.sh: writes docs/configuration.md from the binaries and the
+# stack's defaults files themselves.
 #
 #   docs/configuration.sh BUILD_DIR           write docs/configuration.md
 #   docs/configuration.sh --check BUILD_DIR   exit 1 with a diff when the page
-#                                             differs from what the binaries say
+#                                             differs from what they say
 #
 # Each service binary prints a Markdown table row for every setting it reads
 # (`pl-<svc> --config-reference`, from libshared's and its own config rows:
 # the one place names, defaults and bounds are written). Rows every binary
 # prints identically are the common settings and appear once; then each
-# service's own rows. The page's prose is below, in this script: edit it here,
-# then run the script; never edit docs/configuration.md by hand.
+# service's own rows, then pl-migrate's. The stack's settings come from the
+# lines that set their defaults, each with its meaning as a comment: the
+# defaults block of scripts/lib.sh and nginx/defaults.env. The page's prose
+# is below, in this script: edit it here, then run the script; never edit
+# docs/configuration.md by hand. --check compares the whole page (meson test
+# docs_configuration runs it, suite unit).
 # shellcheck disable=SC2016  # backquotes in single quotes are Markdown, not shell
 set -euo pipefail
 
@@ -72,46 +77,92 @@ table_head() {
   printf '| variable | default | values | meaning |\n|---|---|---|---|\n'
 }
 
-# The stack's settings: the runner's (./pilotlight) and nginx's.
-# TODO(issue 12, second pass): render these from the stack's defaults file
-# (nginx/defaults.env and the runner's) instead of this copy of the old
-# README's table; PL_DB_PORT of the runner becomes PL_MARIADB_PORT.
+# stack_rows FILE [BLOCK]: a table row for each `: "${PL_X:=value}"  # meaning`
+# line of FILE (only those between the line `# ---- BLOCK` and the next
+# `# ----` line, when BLOCK is given): the variable, its default ($PL_ROOT,
+# the checkout, shown as `.`) and the line's comment as its meaning. A line
+# of that shape without a comment, or one this cannot read, is an error: the
+# comment is the documentation.
+stack_rows() {
+  local file=$1 block=${2:-} line name value meaning n=0 inside=1 lineno=0
+  local re='^: "\$\{(PL_[A-Z0-9_]+):=([^}]*)\}"[[:space:]]*(#[[:space:]]*(.*))?$'
+  [[ -r $root/$file ]] || { echo "$0: $file is missing" >&2; return 1; }
+  [[ -z $block ]] || inside=0
+  while IFS= read -r line || [[ -n $line ]]; do
+    lineno=$((lineno + 1))
+    if [[ -n $block && $line == '# ----'* ]]; then
+      if [[ $line == "# ---- $block"* ]]; then inside=1; else inside=0; fi
+      continue
+    fi
+    if ((!inside)) || [[ $line != ': "${PL_'* ]]; then continue; fi
+    [[ $line =~ $re ]] || { echo "$0: $file:$lineno: cannot read this default: $line" >&2; return 1; }
+    name=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]} meaning=${BASH_REMATCH[4]}
+    [[ -n $meaning ]] || { echo "$0: $file:$lineno: $name has no comment (its meaning on this page)" >&2; return 1; }
+    value=${value//'$PL_ROOT'/.}
+    if [[ -z $value ]]; then value=empty; else value="\`$value\`"; fi
+    printf '| `%s` | %s | %s |\n' "$name" "$value" "${meaning//|/\\|}"
+    n=$((n + 1))
+  done <"$root/$file"
+  ((n > 0)) || { echo "$0: $file${block:+ (block '# ---- $block')} has no defaults" >&2; return 1; }
+}
+
+# The stack's settings: the runner's (scripts/lib.sh) and nginx's
+# (nginx/defaults.env), rendered from the lines that set their defaults.
 stack_section() {
+  local runner nginx
+  runner=$(stack_rows scripts/lib.sh "the runner's defaults") || return 1
+  nginx=$(stack_rows nginx/defaults.env) || return 1
   cat <<'EOF'
 ## The stack (`./pilotlight` and nginx)
 
-<!-- TODO(issue 12, second pass): this section is static text copied from the
-old README ("The stack (`./pilotlight`)" and the PL_LIMIT_* defaults); it is to
-be rendered from the stack's defaults file once the runner reads one.
-PL_DB_PORT below (MariaDB's port, 3307) is being renamed PL_MARIADB_PORT. -->
+The settings only the runner and nginx know. Each default is written once,
+on a line of its own with its meaning as a comment: the runner's in the
+defaults block at the top of `scripts/lib.sh`, nginx's in
+`nginx/defaults.env` (which the runner and the compose nginx entrypoint
+both read). The two tables below are rendered from those lines. Each can be
+set in the environment; `.` is the checkout.
 
-The runner's defaults are in one block at the top of `pilotlight`; each can be
-set in the environment.
+### The runner (`scripts/lib.sh`)
 
 | variable | default | meaning |
 |---|---|---|
-| `PL_VAR` | `./var` | everything the stack writes: `run/` (pids, sockets), `log/`, `mysql/` (data), `secrets/`, `nginx/` (rendered config, temp files) |
-| `PL_HTTP_BIND` / `PL_HTTP_PORT` | `127.0.0.1` / `8080` | public listener |
-| `PL_HTTPS_PORT` | `8443` | the public server over TLS (HTTP/2), on `PL_HTTP_BIND` |
-| `PL_TLS_CERT_FILE` / `PL_TLS_KEY_FILE` | empty | PEM certificate (chain) and key for HTTPS; both or neither. Empty: a self-signed certificate for `localhost`/`127.0.0.1`, made once by `up` in `$PL_VAR/secrets/tls.{crt,key}` |
-| `PL_HSTS_MAX_AGE` | `31536000` | `Strict-Transport-Security` max-age on HTTPS responses, in seconds; `0` tells browsers to forget it |
-| `PL_INTERNAL_BIND` / `PL_INTERNAL_PORT` | `127.0.0.1` / `8081` | internal listener (service-to-service calls, internal pages); keep it on loopback or a private network |
-| `PL_DB_PORT` | `3307` | MariaDB's TCP port (bound to 127.0.0.1); the stack itself uses the unix socket `$PL_VAR/run/mysqld.sock`. Not the services' `PL_DB_PORT` (the port they connect to, 3306 by default) |
-| `PL_BUILD_DIR` | `./build` | the build the stack runs |
-| `PL_ASAN_BUILD_DIR` | `./build-asan` | the sanitizer build of `test` |
-| `PL_FUZZ_BUILD_DIR` | `./build-fuzz` | the clang build of `fuzz` |
-| `PL_WEB_ROOT` | `./web/dist` | the built React app nginx serves at `/` |
-| `PL_NGINX_USER` | `nobody nogroup` | nginx worker user and group. If `nobody` cannot reach `$PL_VAR/run` (a parent directory is not world-searchable, e.g. a checkout under `/root`), `up` warns and runs workers as root |
-| `PL_NGINX_WORKERS` | `auto` | nginx `worker_processes` |
-| `PL_START_TIMEOUT` | `30` | seconds MariaDB, each pool, nginx and the health checks get to come up |
-| `PL_STOP_TIMEOUT` | `20` | seconds each server gets to stop before it is killed |
-| `PL_LIMIT_LOGIN_RATE` / `PL_LIMIT_LOGIN_BURST` | `5r/s` / `20` | nginx `limit_req` on `POST /api/accounts/login`, per client address, public listener |
-| `PL_LIMIT_SIGNUP_RATE` / `PL_LIMIT_SIGNUP_BURST` | `1r/s` / `10` | the same for `POST /api/accounts/signup` |
-| `PL_LIMIT_REFRESH_RATE` / `PL_LIMIT_REFRESH_BURST` | `5r/s` / `20` | the same for `POST /api/accounts/refresh` |
-| `PL_LIMIT_CHAT_POST_RATE` / `PL_LIMIT_CHAT_POST_BURST` | `10r/s` / `40` | the same for `POST /api/chat/rooms/{room}/messages`; past a limit: 429 `rate_limited` with `Retry-After: 1` |
-| `PL_NCHAN_SHM_SIZE` | `64m` | nchan's shared memory (live chat) |
-| `PL_SCALE_<SVC>` | `1` | pools of that service (`up --scale SVC=N`); see [operations](operations.md#scaling-a-service-local) |
-| `PL_ADMIN_EMAIL` / `PL_ADMIN_PASSWORD` | empty | `up` makes this user an admin (see [accounts](api/accounts.md)) |
+EOF
+  printf '%s\n' "$runner"
+  cat <<'EOF'
+
+`PL_DB_PORT` is not among them: it is the services' setting (the port they
+connect to, above). Set without `PL_MARIADB_PORT`, the runner warns that
+MariaDB listens on `PL_MARIADB_PORT`.
+
+### nginx (`nginx/defaults.env`)
+
+Rendered into the nginx config by `nginx/render.sh`, which checks each value
+first (a bad one stops `up`, `reload` or the compose nginx container with a
+message, before nginx sees it).
+
+| variable | default | meaning |
+|---|---|---|
+EOF
+  printf '%s\n' "$nginx"
+  cat <<'EOF'
+
+### Set elsewhere
+
+* `PL_TEST_SLOT` (`0`–`9`, default `0`): which isolated stack `test`,
+  `soak` and `bench` use: `var/test-N` / `var/bench-N`, every port shifted
+  by N×100 (see [operations](operations.md#the-test-stack)).
+* `PL_SCALE_<SVC>`: how many pools of that service `up` runs (`up --scale
+  SVC=N` sets it); later commands keep the last `up`'s scale (see
+  [operations](operations.md#scaling-a-service-local)).
+* `PL_ADMIN_EMAIL` / `PL_ADMIN_PASSWORD`: `up` makes this user an admin
+  (see [accounts](api/accounts.md)); empty by default.
+* `PL_LISTEN_GROUP` (default `nogroup`): the group of each pool's socket;
+  nginx's workers must be in it.
+* The compose nginx entrypoint (`nginx/compose/entrypoint.sh`) sets its own
+  defaults for what differs in a container: `PL_WEB_ROOT`, `PL_NGINX_USER`,
+  `PL_SERVICE_PORT` (the port every service container listens on),
+  `PL_RESOLVER` and `PL_RESOLVER_VALID` (Docker's DNS, and how long an
+  answer is kept); the rest comes from `nginx/defaults.env`.
 
 The test, bench and leak stacks use fixed values of their own (ports, state
 directory, pool sizes): see [operations](operations.md#the-test-stack) and
@@ -119,26 +170,38 @@ directory, pool sizes): see [operations](operations.md#the-test-stack) and
 
 ### What the runner passes to each service
 
-A service binary reads only environment variables. `./pilotlight` sets for
-each service `PL_LISTEN=unix:$PL_VAR/run/<svc>.sock`,
-`PL_LISTEN_GROUP=nogroup` (nginx's workers connect as `nobody:nogroup`),
-`PL_DB_SOCKET`, `PL_DB_PASSWORD_FILE=$PL_VAR/secrets/db_<svc>.password`
-(random, made once, mode 0600), `PL_PID_FILE`, and the token keys:
-`PL_JWT_PUBLIC_KEYS_FILE=$PL_VAR/secrets/jwt_public.keys` for every service,
-`PL_JWT_SIGNING_KEY_FILE=$PL_VAR/secrets/jwt_signing.key` for accounts only
-(made once by `pl-accounts keygen`), and for chat
-`PL_NCHAN_PUBLISH_URL=<internal URL>/_pl/chat/publish/` (this stack's nchan
-publisher) unless it is set already. Anything else:
+A service binary reads only environment variables. `./pilotlight`
+(`scripts/pools.sh`) starts each pool through `start-stop-daemon`, its
+output appended to `$PL_VAR/log/<inst>.log`, after a `--check-config` with
+the same settings. `<inst>` is the pool's name: the service's name, or
+`<svc>-2` … for the extra pools of a scaled service. It sets:
+
+| variable | value |
+|---|---|
+| `PL_LISTEN` | `unix:$PL_VAR/run/<inst>.sock` |
+| `PL_LISTEN_GROUP` | `nogroup` unless set: nginx's workers connect as `nobody:nogroup` |
+| `PL_PID_FILE` | `$PL_VAR/run/<inst>.pid`: the master's pid |
+| `PL_SUPERVISOR_PID_FILE` | `$PL_VAR/run/<inst>.supervisor.pid`: the process started, which restarts the master if it dies; stopping it stops the pool |
+| `PL_DB_SOCKET` | `$PL_VAR/run/mysqld.sock`, the stack's MariaDB |
+| `PL_DB_PASSWORD_FILE` | `$PL_VAR/secrets/db_<svc>.password` (random, made once, mode 0600) |
+| `PL_JWT_PUBLIC_KEYS_FILE` | `$PL_VAR/secrets/jwt_public.keys`, for every service |
+| `PL_JWT_SIGNING_KEY_FILE` | `$PL_VAR/secrets/jwt_signing.key`, for a service that reads it (accounts); the pair is made once by `pl-accounts keygen` |
+| `PL_NCHAN_PUBLISH_URL` | `<internal URL>/_pl/chat/publish/` (this stack's nchan publisher), for a service that reads it (chat), unless set |
+| `PL_GATEWAY_URL` | the internal URL (`http://PL_INTERNAL_BIND:PL_INTERNAL_PORT`), unless set: invocations go through this stack's nginx |
+
+A service "reads" a setting when `pl-<svc> --print-defaults` names it.
+`pl-migrate` gets the same database settings for each service. Anything else:
 
 * a plain `PL_<NAME>` in the environment reaches **every** service, e.g.
   `PL_MAX_CHILDREN=16 ./pilotlight up`;
 * `PL_<SVC>_<NAME>` reaches only that service, as `PL_<NAME>`, e.g.
-  `PL_PROJECTS_MAX_CHILDREN=4` is the projects pool's `PL_MAX_CHILDREN`. It
+  `PL_PROJECTS_MAX_CHILDREN=4` is the projects pools' `PL_MAX_CHILDREN`. It
   is passed to `pl-migrate` too, so `PL_<SVC>_DB_NAME` / `PL_<SVC>_DB_USER`
   stay consistent.
 
 A pool reads its settings when it starts: a change takes `./pilotlight down`
-then `up` (`reload` only re-reads the token keys).
+then `up` (`up` restarts a running pool only when its binary changed or
+`PL_BUILD_DIR` names another build; `reload` only re-reads the token keys).
 EOF
 }
 
@@ -172,9 +235,12 @@ render() {
 # Configuration
 
 <!-- Generated by docs/configuration.sh from each service binary's
---config-reference. Do not edit: change the config rows in the C code (or the
-prose in docs/configuration.sh), then run `docs/configuration.sh build`.
-`docs/configuration.sh --check build` fails when this page is out of date. -->
+--config-reference and from the stack's defaults (scripts/lib.sh,
+nginx/defaults.env). Do not edit: change the config rows in the C code, the
+defaults' comments in those two files (or the prose in
+docs/configuration.sh), then run `docs/configuration.sh build`.
+`docs/configuration.sh --check build` fails when any part of this page is
+out of date. -->
 
 Every setting, with its default and the values it takes. A service binary
 reads only environment variables, all validated at start: a bad value stops
@@ -224,7 +290,7 @@ EOF
 render >"$tmp/page.md"
 
 if ((check)); then
-  if ! diff -u --label docs/configuration.md --label "what the binaries in $build say" \
+  if ! diff -u --label docs/configuration.md --label "what the binaries in $build and the defaults files say" \
     -- "$page" "$tmp/page.md"; then
     echo "$0: docs/configuration.md is out of date: run docs/configuration.sh $build" >&2
     exit 1

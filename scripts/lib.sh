@@ -6,23 +6,27 @@
 # shellcheck shell=bash disable=SC2034 # what is set here is read by the other parts
 
 # ---- the runner's defaults (each PL_* can be overridden from the env) -------
+# Each `: "${PL_X:=value}"` line's comment is its meaning in
+# docs/configuration.md (docs/configuration.sh renders the table from the
+# lines of this block): keep one on each.
 # PL_DB_PORT is the services' client port (their default 3306); the port the
-# stack's own MariaDB listens on is PL_MARIADB_PORT (once PL_DB_PORT too).
+# stack's own MariaDB listens on is PL_MARIADB_PORT (once the runner called it
+# PL_DB_PORT too: set alone, it earns a warning from db_start, nothing more).
 [[ -z ${PL_DB_PORT:-} || -n ${PL_MARIADB_PORT:-} ]] || MARIADB_PORT_HINT=$PL_DB_PORT
-: "${PL_VAR:=$PL_ROOT/var}"                # pids, sockets, logs, data, secrets
-: "${PL_MARIADB_PORT:=3307}"               # the stack's own MariaDB: TCP port on 127.0.0.1
-: "${PL_BUILD_DIR:=$PL_ROOT/build}"
-: "${PL_ASAN_BUILD_DIR:=$PL_ROOT/build-asan}"
-: "${PL_FUZZ_BUILD_DIR:=$PL_ROOT/build-fuzz}"  # clang build of the fuzz targets
-: "${PL_WEB_ROOT:=$PL_ROOT/web/dist}"
-: "${PL_NGINX_USER:=nobody nogroup}"       # nginx worker user and group
-: "${PL_START_TIMEOUT:=30}"                # seconds for each thing to come up
-: "${PL_STOP_TIMEOUT:=20}"                 # seconds for each thing to go down
-: "${PL_RELEASES_KEEP:=5}"                 # releases kept per service (scripts/releases.sh)
-: "${PL_MIGRATIONS_DIR:=$PL_ROOT/migrations}"  # each service's migrations: <dir>/<svc>/NNN_name.sql
+: "${PL_VAR:=$PL_ROOT/var}"                # everything the stack writes: run/ (pids, sockets), log/, mysql/ (data), secrets/, nginx/ (rendered config)
+: "${PL_MARIADB_PORT:=3307}"               # TCP port of the stack's own MariaDB, on 127.0.0.1 (the stack itself uses its unix socket)
+: "${PL_BUILD_DIR:=$PL_ROOT/build}"        # the meson build the stack runs (the pools and pl-migrate)
+: "${PL_ASAN_BUILD_DIR:=$PL_ROOT/build-asan}"  # the ASan+UBSan build of `test` (its unit tests; the pools with --sanitize) and `leakcheck`
+: "${PL_FUZZ_BUILD_DIR:=$PL_ROOT/build-fuzz}"  # the clang build of the fuzz targets (`fuzz`)
+: "${PL_WEB_ROOT:=$PL_ROOT/web/dist}"      # the built web client nginx serves at /; a path elsewhere is served as it is, never built
+: "${PL_NGINX_USER:=nobody nogroup}"       # nginx workers' user and group (root instead when that user cannot reach $PL_VAR/run)
+: "${PL_START_TIMEOUT:=30}"                # seconds MariaDB, each pool, nginx and the health checks each get to come up
+: "${PL_STOP_TIMEOUT:=20}"                 # seconds each server gets to stop (TERM; nginx QUIT) before it is killed
+: "${PL_RELEASES_KEEP:=5}"                 # releases kept per service; the live one and the one a rollback goes back to are kept too
+: "${PL_MIGRATIONS_DIR:=$PL_ROOT/migrations}"  # the migrations: <dir>/<svc>/NNN_name.sql, applied by up and deploy
 : "${PL_LOG_ROTATE_SIZE:=50M}"              # a log is rotated past this size (logrotate: 100k, 50M, 1G)
 : "${PL_LOG_ROTATE_KEEP:=7}"               # rotated files kept per log
-: "${PL_LOG_MAX_AGE_DAYS:=30}"             # and none older than this
+: "${PL_LOG_MAX_AGE_DAYS:=30}"             # rotated files older than this many days are removed
 : "${PL_LOG_ROTATE_CRON:=1}"               # 1: up installs the rotation in /etc/cron.d (every 15 min)
 : "${PL_DISK_WARN_PERCENT:=90}"            # status warns when the disk holding PL_VAR is this full
 # listeners, TLS, nginx workers, rate limits, nchan, HSTS: written once for
