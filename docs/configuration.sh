@@ -182,6 +182,8 @@ the same settings. `<inst>` is the pool's name: the service's name, or
 | `PL_LISTEN_GROUP` | `nogroup` unless set: nginx's workers connect as `nobody:nogroup` |
 | `PL_PID_FILE` | `$PL_VAR/run/<inst>.pid`: the master's pid |
 | `PL_SUPERVISOR_PID_FILE` | `$PL_VAR/run/<inst>.supervisor.pid`: the process started, which restarts the master if it dies; stopping it stops the pool |
+| `PL_SWAP_STATUS_FILE` | `$PL_VAR/run/<inst>.swap`: the outcome of the pool's last binary swap (deploy, rollback) |
+| `PL_LOG_FILE` | `$PL_VAR/log/<inst>.log`: the pool's log, reopened on SIGUSR1 (logrotate) |
 | `PL_DB_SOCKET` | `$PL_VAR/run/mysqld.sock`, the stack's MariaDB |
 | `PL_DB_PASSWORD_FILE` | `$PL_VAR/secrets/db_<svc>.password` (random, made once, mode 0600) |
 | `PL_JWT_PUBLIC_KEYS_FILE` | `$PL_VAR/secrets/jwt_public.keys`, for every service |

@@ -1,7 +1,8 @@
 /* primary.c: functions composed of other functions. "Get primary project"
- * invokes accounts for the caller's primary_project_id, then invokes "get
- * project" with it (through the gateway, like any other caller), and the test
- * routes show that no call tree escapes its invocation budget. */
+ * invokes accounts (through the internal gateway) for the caller's
+ * primary_project_id, then invokes "get project" with it (a function of this
+ * service: it runs in this worker, with the same checks and accounting), and
+ * the test routes show that no call tree escapes its invocation budget. */
 #include "projects.h"
 
 int prj_project_primary(sh_req *req)

@@ -24,7 +24,8 @@ INTERNAL_URL = os.environ.get("PL_INTERNAL_URL", "http://127.0.0.1:8081")
 VAR = pathlib.Path(os.environ.get("PL_VAR", pathlib.Path(__file__).resolve().parents[2] / "var"))
 DB_SOCKET = os.environ.get("PL_DB_SOCKET", str(VAR / "run" / "mysqld.sock"))
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SERVICES = ("accounts", "projects", "chat")
+# the services, as services/list names them (one a line)
+SERVICES = tuple(line.strip() for line in (ROOT / "services" / "list").read_text().splitlines() if line.strip())
 DEFAULT_PASSWORD = "correct horse battery staple"
 
 

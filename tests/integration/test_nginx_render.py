@@ -13,7 +13,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RENDER = ROOT / "nginx" / "render.sh"
 SERVICES = (ROOT / "services" / "list").read_text().split()
-EXTRA = "reports"
+EXTRA = "xtestsvc"  # a name no real service takes
 
 
 @pytest.fixture(scope="module")
