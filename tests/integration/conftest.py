@@ -218,3 +218,15 @@ def log_lines(name):
         except ValueError:
             pass
     return lines
+
+
+def service_routes(internal):
+    """{svc: its internal GET /api/<svc>/_routes body} for every service:
+    {"service", "test_routes", "routes": [{method, pattern, handler, flags}]}."""
+    bodies = {}
+    for svc in SERVICES:
+        r = internal.get(f"/api/{svc}/_routes")
+        assert r.status_code == 200, r.text
+        assert r.json()["service"] == svc, r.text
+        bodies[svc] = r.json()
+    return bodies

@@ -23,7 +23,7 @@ import nacl.signing
 import pytest
 import requests
 
-from conftest import BASE_URL, SERVICES, VAR, assert_error, b64url, b64url_decode, jwt_claims, jwt_segment, sql
+from conftest import service_routes, BASE_URL, SERVICES, VAR, assert_error, b64url, b64url_decode, jwt_claims, jwt_segment, sql
 
 WHO = ("anon", "bad", "expired", "other", "owner", "admin")
 
@@ -232,11 +232,8 @@ def send(c, spec, who):
 
 def live_routes(internal):
     routes = {}
-    for svc in SERVICES:
-        r = internal.get(f"/api/{svc}/_routes")
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["service"] == svc and body["test_routes"] is True, body
+    for body in service_routes(internal).values():
+        assert body["test_routes"] is True, body
         for route in body["routes"]:
             routes[(route["method"], route["pattern"])] = set(route["flags"])
     return routes

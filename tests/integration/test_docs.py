@@ -10,12 +10,11 @@ renamed), and so does a section whose "Auth:" line or "Body: JSON" mark
 disagrees with the route's flags. Headings under a "Test-only routes" section
 are only required to be live when the service serves test routes. Relative
 links of README.md and docs/ must point at files and headings that exist."""
-import pathlib
 import re
 
 import pytest
 
-from conftest import ROOT, SERVICES
+from conftest import service_routes, ROOT, SERVICES
 
 API_DOCS = ROOT / "docs" / "api"
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
@@ -68,14 +67,8 @@ def route_sections(page):
 @pytest.fixture(scope="module")
 def live(internal):
     """{svc: (test_routes, {(method, pattern): flags})} from each service."""
-    tables = {}
-    for svc in SERVICES:
-        r = internal.get(f"/api/{svc}/_routes")
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["service"] == svc
-        tables[svc] = (body["test_routes"], {(x["method"], x["pattern"]): set(x["flags"]) for x in body["routes"]})
-    return tables
+    return {svc: (body["test_routes"], {(x["method"], x["pattern"]): set(x["flags"]) for x in body["routes"]})
+            for svc, body in service_routes(internal).items()}
 
 
 @pytest.fixture(scope="module")
