@@ -29,6 +29,7 @@
 : "${PL_LOG_MAX_AGE_DAYS:=30}"             # rotated files older than this many days are removed
 : "${PL_LOG_ROTATE_CRON:=1}"               # 1: up installs the rotation in /etc/cron.d (every 15 min)
 : "${PL_DISK_WARN_PERCENT:=90}"            # status warns when the disk holding PL_VAR is this full
+: "${PL_MAIL_SINK_PORT:=8025}"              # the mail sink's SMTP port on 127.0.0.1, when PL_SMTP_URL names no server
 # listeners, TLS, nginx workers, rate limits, nchan, HSTS: written once for
 # this runner and the compose nginx entrypoint
 # shellcheck source=nginx/defaults.env
@@ -44,6 +45,7 @@ readonly TEST_HTTP_PORT=$((18080 + PL_TEST_SLOT * 100))
 readonly TEST_INTERNAL_PORT=$((18081 + PL_TEST_SLOT * 100))
 readonly TEST_HTTPS_PORT=$((18443 + PL_TEST_SLOT * 100))
 readonly TEST_MARIADB_PORT=$((13307 + PL_TEST_SLOT * 100))
+readonly TEST_MAIL_SINK_PORT=$((18025 + PL_TEST_SLOT * 100))
 readonly TEST_IDLE_TIMEOUT_MS=1500         # pools shrink to zero quickly
 readonly TEST_MAX_CHILDREN=4
 readonly TEST_ROUTES=1                     # PL_TEST_ROUTES: /api/<svc>/_test/...
@@ -70,6 +72,7 @@ readonly BENCH_HTTP_PORT=$((28080 + PL_TEST_SLOT * 100))
 readonly BENCH_INTERNAL_PORT=$((28081 + PL_TEST_SLOT * 100))
 readonly BENCH_HTTPS_PORT=$((28443 + PL_TEST_SLOT * 100))
 readonly BENCH_MARIADB_PORT=$((23307 + PL_TEST_SLOT * 100))
+readonly BENCH_MAIL_SINK_PORT=$((28025 + PL_TEST_SLOT * 100))
 
 # ---- messages ---------------------------------------------------------------
 say()  { printf 'pilotlight: %s\n' "$*"; }

@@ -57,6 +57,12 @@ svc_env() {
   fi
   # invocations go through this stack's internal listener
   [[ -n ${PL_GATEWAY_URL:-} ]] || printf '%s\n' "PL_GATEWAY_URL=$INTERNAL_URL"
+  # mail goes to this stack's sink unless a server is named, and its links
+  # to this stack's public URL unless one is named
+  if mail_sink_wanted && svc_reads "$1" PL_SMTP_URL; then
+    printf '%s\n' "PL_SMTP_URL=smtp://127.0.0.1:$PL_MAIL_SINK_PORT"
+  fi
+  [[ -n ${PL_PUBLIC_URL:-} ]] || printf '%s\n' "PL_PUBLIC_URL=$HTTP_URL"
   for var in $(compgen -e); do
     [[ $var == "$prefix"* ]] && printf 'PL_%s=%s\n' "${var#"$prefix"}" "${!var}"
   done

@@ -35,6 +35,7 @@ stack_up() {
   build_web
   make_dirs
   db_start
+  mailsink_start
   migrate
   ensure_jwt_keys
   for svc in "${SERVICES[@]}"; do
@@ -59,6 +60,7 @@ stack_down() {
   local i
   nginx_stop
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do pools_stop "${SERVICES[i]}"; done
+  mailsink_stop
   db_stop
   rm -f "$RUN/stack.env"
 }
@@ -71,8 +73,9 @@ stack_isolated() {
   local var
   PL_VAR=$TEST_VAR PL_HTTP_PORT=$TEST_HTTP_PORT PL_INTERNAL_PORT=$TEST_INTERNAL_PORT
   PL_HTTP_BIND=127.0.0.1 PL_INTERNAL_BIND=127.0.0.1 PL_MARIADB_PORT=$TEST_MARIADB_PORT
+  PL_MAIL_SINK_PORT=$TEST_MAIL_SINK_PORT
   PL_HTTPS_PORT=$TEST_HTTPS_PORT PL_TLS_CERT_FILE='' PL_TLS_KEY_FILE=''
-  export PL_VAR PL_HTTP_PORT PL_INTERNAL_PORT PL_HTTP_BIND PL_INTERNAL_BIND PL_MARIADB_PORT
+  export PL_VAR PL_HTTP_PORT PL_INTERNAL_PORT PL_HTTP_BIND PL_INTERNAL_BIND PL_MARIADB_PORT PL_MAIL_SINK_PORT
   export PL_HTTPS_PORT PL_TLS_CERT_FILE PL_TLS_KEY_FILE
   export PL_LOG_ROTATE_CRON=0 # a throw-away stack installs nothing in /etc
   # the first admin, made on the way up as an operator would (tests log in with it)
@@ -112,8 +115,10 @@ stack_write_env() {
 stack_bench() {
   PL_VAR=$BENCH_VAR PL_HTTP_PORT=$BENCH_HTTP_PORT PL_INTERNAL_PORT=$BENCH_INTERNAL_PORT
   PL_MARIADB_PORT=$BENCH_MARIADB_PORT PL_HTTPS_PORT=$BENCH_HTTPS_PORT PL_TLS_CERT_FILE='' PL_TLS_KEY_FILE=''
+  PL_MAIL_SINK_PORT=$BENCH_MAIL_SINK_PORT
   PL_HTTP_BIND=127.0.0.1 PL_INTERNAL_BIND=127.0.0.1
   export PL_VAR PL_HTTP_PORT PL_INTERNAL_PORT PL_MARIADB_PORT PL_HTTPS_PORT PL_TLS_CERT_FILE PL_TLS_KEY_FILE
+  export PL_MAIL_SINK_PORT
   export PL_HTTP_BIND PL_INTERNAL_BIND PL_BUILD_DIR PL_TEST_SLOT
   export PL_LOG_ROTATE_CRON=0 # a throw-away stack installs nothing in /etc
 }

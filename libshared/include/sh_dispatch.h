@@ -31,9 +31,10 @@ void sh_dispatch_configure(const sh_dispatch_config *dc);
 int sh_dispatch(sh_req *req, const sh_router *router);
 
 /* Serves one FastCGI request (a FCGX_Request * that was accepted) with the
- * worker's arena, which is reset afterwards: parameters into an sh_req,
- * request id (the caller's X-Request-Id when well-formed, else a new one),
- * sh_dispatch, the log line and the scoreboard's counters. */
+ * worker's arena: parameters into an sh_req, request id (the caller's
+ * X-Request-Id when well-formed, else a new one), sh_dispatch, the log line
+ * and the scoreboard's counters. The caller finishes the FastCGI request,
+ * runs the deferred work (sh_req_run_deferred) and resets the arena. */
 void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router);
 
 /* A local invocation: runs `method target` (target = path[?query]) through this

@@ -50,6 +50,10 @@ typedef struct {
     /* In the master once it is ready (at start, or a swap's once self_check
      * passed); may be NULL. */
     void (*ready)(void *ctx);
+    /* In a worker, when the time a worker asked for with sh_pool_wake_at has
+     * come: work that must happen although no request comes (mail to send
+     * again). May be NULL. A pool that has it runs it once as it starts. */
+    void (*on_wake)(void *ctx);
 } sh_pool_callbacks;
 
 /* The exit status of a swap's new master whose first worker failed. */
@@ -73,6 +77,12 @@ int sh_pool_adopt(const sh_pool_config *cfg, int fd);
  * written to ready_fd (then closed) and the pool runs as usual; when the
  * worker fails first, the pool stops with SH_POOL_EXIT_NOT_READY. */
 int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb);
+
+/* In a worker: have the pool's on_wake run at wall time at_us (sh_wall_us()),
+ * or at the earliest of the times asked for. The master wakes for it (an idle
+ * worker runs it, else a new one); with no time asked for it sleeps with no
+ * timer, so a pool with nothing to do still costs nothing. */
+void sh_pool_wake_at(int64_t at_us);
 
 /* A worker about to block on (true) or back from (false) an invocation of
  * another service: while it waits, an ondemand pool may start another worker

@@ -203,6 +203,18 @@ void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...) SH_PRIN
 /* The reason phrase of a status ("Not Found"). */
 const char *sh_status_reason(int status);
 
+/* Work to do once the response is on its way to the client (the connection
+ * closed), before the request's arena goes: fn(req, arg) runs then, in the
+ * order registered (also for work a local invocation's callee registered),
+ * with a request of its own that answers nobody: the worker's arena and
+ * database connection. For what must not delay or fail the response
+ * (delivering mail after the commit that queued it). */
+typedef void (*sh_deferred_fn)(sh_req *req, void *arg);
+void sh_req_defer(sh_req *req, sh_deferred_fn fn, void *arg);
+/* Runs and forgets the deferred work with req (the service, after each
+ * request; work deferred meanwhile runs too). */
+void sh_req_run_deferred(sh_req *req);
+
 /* Registers json_object_put(obj) as a cleanup of the request; returns obj. */
 json_object *sh_req_own(sh_req *req, json_object *obj);
 

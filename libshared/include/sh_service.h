@@ -24,6 +24,9 @@ typedef struct {
                                        read again (the service's own key files, say);
                                        -1 keeps everything as it was */
     int (*worker_init)(sh_db *db);  /* in each worker: register statements; -1 ends it */
+    void (*on_wake)(sh_req *req);   /* in a worker, at the time a worker asked for with
+                                       sh_pool_wake_at (and once as the pool starts):
+                                       work no request brings (mail to retry); may be NULL */
 } sh_service;
 
 /* Configuration every service shares (PL_* variables), a part per layer. */

@@ -310,7 +310,6 @@ void sh_http_handle(void *fcgi_request, sh_arena *arena, const sh_router *router
     sh_db_request_begin(sh_db_worker());
     sh_dispatch(&req, router);
     sh_req_finish(&req);
-    sh_arena_reset(arena);
 }
 
 int sh_http_local(sh_req *parent, const char *method, const char *target, const char *body, size_t body_len,

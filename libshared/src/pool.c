@@ -227,11 +227,16 @@ static void sh_master_on_signal(int signo)
 }
 
 static volatile sig_atomic_t sh_worker_reopen_log;
+static volatile sig_atomic_t sh_worker_wake; /* SIGUSR2 from the master: run on_wake */
 
 static void sh_worker_on_signal(int signo)
 {
     if (signo == SIGUSR1) {
         sh_worker_reopen_log = 1;
+        return;
+    }
+    if (signo == SIGUSR2) {
+        sh_worker_wake = 1;
         return;
     }
     if (signo == SIGTERM)
@@ -296,6 +301,31 @@ void sh_pool_worker_waiting(bool waiting)
         sh_worker_maybe_notify();
 }
 
+/* The pool's on_wake, in this worker, counted busy like a request. */
+static void sh_worker_run_wake(const sh_pool_callbacks *cb)
+{
+    if (cb->on_wake == NULL)
+        return;
+    sh_slot_set(sh_pool_slot, SH_SLOT_BUSY);
+    sh_worker_maybe_notify();
+    cb->on_wake(cb->ctx);
+    sh_slot_set(sh_pool_slot, SH_SLOT_IDLE);
+}
+
+void sh_pool_wake_at(int64_t at_us)
+{
+    if (sh_pool_sb == NULL)
+        return;
+    if (at_us <= 0)
+        at_us = 1;
+    int64_t cur = atomic_load(&sh_pool_sb->wake_at_us);
+    while ((cur == 0 || at_us < cur) && !atomic_compare_exchange_weak(&sh_pool_sb->wake_at_us, &cur, at_us))
+        ;
+    unsigned char b = 1;
+    ssize_t w = write(sh_pool_notify_pipe[1], &b, 1); /* the master's timer may change */
+    (void)w;
+}
+
 static void sh_worker_serve_one(int fd, const sh_pool_callbacks *cb)
 {
     sh_slot_set(sh_pool_slot, SH_SLOT_BUSY);
@@ -348,11 +378,13 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
     sigaddset(&block, SIGQUIT);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGUSR2);
     sigemptyset(&wait_mask);
     sh_set_handler(SIGTERM, sh_worker_on_signal, 0);
     sh_set_handler(SIGQUIT, sh_worker_on_signal, 0);
     sh_set_handler(SIGINT, sh_worker_on_signal, 0);
     sh_set_handler(SIGUSR1, sh_worker_on_signal, 0);
+    sh_set_handler(SIGUSR2, sh_worker_on_signal, 0);
     sh_set_handler(SIGHUP, SIG_IGN, 0);
     sh_set_handler(SIGCHLD, SIG_DFL, 0);
     sh_set_handler(SIGPIPE, SIG_IGN, 0);
@@ -396,6 +428,11 @@ static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd,
             sh_worker_reopen_log = 0;
             if (sh_log_reopen() != 0)
                 sh_log_msgf(SH_LOG_ERROR, "log_reopen_failed", "%s: the old file stays in use", strerror(errno));
+        }
+        if (sh_worker_wake) {
+            sh_worker_wake = 0;
+            sh_worker_run_wake(cb);
+            idle_since = sh_now_us();
         }
 
         int timeout = -1;
@@ -446,6 +483,7 @@ typedef struct {
     int64_t spawn_not_before_us; /* crash-loop backoff */
     int64_t backoff_us;
     int64_t next_tick_us; /* dynamic mode upkeep */
+    bool spawn_wakes;     /* the next worker forked runs on_wake first */
 } sh_master;
 
 static int sh_master_spawn(sh_master *m)
@@ -486,6 +524,7 @@ static int sh_master_spawn(sh_master *m)
         sh_sb_set_current(sh_pool_sb, s);
         atomic_store(&s->pid, (int)getpid());
         sh_worker_stop = m->stopping ? SH_STOP_DRAIN : SH_STOP_NONE;
+        sh_worker_wake = m->spawn_wakes;
         sh_worker_main(m->cfg, m->listen_fd, m->cb);
     }
     atomic_store(&s->pid, (int)pid);
@@ -708,7 +747,45 @@ static void sh_master_become_ready(sh_master *m)
     m->ready_fd = -1;
     sh_pool_ready_fd = -1;
     sh_pool_probation = false;
+    if (m->cb->on_wake != NULL)
+        atomic_store(&m->sb->wake_at_us, sh_wall_us()); /* what waits from before, once */
     sh_log_msg(SH_LOG_INFO, "pool_ready", "the first worker answered its health check: serving");
+}
+
+/* The on_wake a worker asked for is due: an idle worker runs it (SIGUSR2),
+ * else a new one; when the pool is full, a second later. */
+static void sh_master_wake(sh_master *m)
+{
+    int64_t at = atomic_load(&m->sb->wake_at_us);
+    if (at == 0 || at > sh_wall_us() || !atomic_compare_exchange_strong(&m->sb->wake_at_us, &at, 0))
+        return;
+    for (int i = 0; i < m->sb->nslots; i++) {
+        sh_sb_slot *s = &m->sb->slots[i];
+        int pid = atomic_load(&s->pid);
+        if (pid > 0 && atomic_load(&s->state) == SH_SLOT_IDLE && atomic_load(&s->generation) == m->generation) {
+            kill(pid, SIGUSR2);
+            return;
+        }
+    }
+    if (sh_now_us() >= m->spawn_not_before_us && sh_master_may_spawn(m)) {
+        m->spawn_wakes = true;
+        int rc = sh_master_spawn(m);
+        m->spawn_wakes = false;
+        if (rc == 0)
+            return;
+    }
+    int64_t later = sh_wall_us() + 1000000, cur = 0;
+    atomic_compare_exchange_strong(&m->sb->wake_at_us, &cur, later);
+}
+
+/* Microseconds of monotonic time until the wake that is due, -1 for none. */
+static int64_t sh_master_wake_in(const sh_master *m)
+{
+    int64_t at = atomic_load(&m->sb->wake_at_us);
+    if (at == 0 || m->stopping || m->ready_fd >= 0 || m->cb->on_wake == NULL)
+        return -1;
+    int64_t in = at - sh_wall_us();
+    return in > 0 ? in : 0;
 }
 
 static bool sh_listen_has_waiting(int fd)
@@ -752,6 +829,8 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
     } else {
         if (cb->ready != NULL)
             cb->ready(cb->ctx);
+        if (cb->on_wake != NULL)
+            atomic_store(&sb->wake_at_us, sh_wall_us()); /* what waits from before, once */
         if (cfg->mode == SH_POOL_DYNAMIC)
             for (int64_t i = 0; i < cfg->start_children && i < cfg->max_children; i++)
                 sh_master_spawn(&m);
@@ -788,6 +867,9 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         }
         if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && (deadline < 0 || m.next_tick_us < deadline))
             deadline = m.next_tick_us;
+        int64_t wake_in = sh_master_wake_in(&m);
+        if (wake_in >= 0 && (deadline < 0 || now + wake_in < deadline))
+            deadline = now + wake_in;
         int timeout = deadline < 0 ? -1 : (int)((deadline - now + 999) / 1000);
         if (timeout < 0 && deadline >= 0)
             timeout = 0;
@@ -827,6 +909,8 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         sh_master_become_ready(&m);
         if (m.ready_fd >= 0)
             continue; /* on probation: nothing else until its first worker passed */
+        if (!m.stopping && sh_master_wake_in(&m) == 0)
+            sh_master_wake(&m);
         if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && sh_now_us() >= m.next_tick_us) {
             sh_master_trim_spares(&m);
             m.next_tick_us = sh_now_us() + 1000000;

@@ -119,6 +119,34 @@ int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback)
     return v->present && !v->is_null ? v->i : fallback;
 }
 
+typedef struct sh_deferred {
+    sh_deferred_fn fn;
+    void *arg;
+    struct sh_deferred *next;
+} sh_deferred;
+
+static sh_deferred *sh_deferred_head, **sh_deferred_tail = &sh_deferred_head;
+
+void sh_req_defer(sh_req *req, sh_deferred_fn fn, void *arg)
+{
+    sh_deferred *d = sh_arena_alloc(req->arena, sizeof(*d));
+    *d = (sh_deferred){fn, arg, NULL};
+    *sh_deferred_tail = d;
+    sh_deferred_tail = &d->next;
+}
+
+void sh_req_run_deferred(sh_req *req)
+{
+    /* what a deferred fn defers itself runs too, after it */
+    while (sh_deferred_head != NULL) {
+        sh_deferred *d = sh_deferred_head;
+        sh_deferred_head = d->next;
+        if (sh_deferred_head == NULL)
+            sh_deferred_tail = &sh_deferred_head;
+        d->fn(req, d->arg);
+    }
+}
+
 static void sh_put_json(void *obj) { json_object_put(obj); }
 
 json_object *sh_req_own(sh_req *req, json_object *obj)

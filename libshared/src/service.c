@@ -215,6 +215,29 @@ static void sh_service_worker_exit(void *ctx)
     sh_worker_arena = NULL;
 }
 
+/* A request of the worker's own, that answers nobody: for the deferred
+ * work of a request, and the pool's wake. */
+static void sh_service_own_req(sh_req *req, const char *what)
+{
+    memset(req, 0, sizeof(*req));
+    req->arena = sh_worker_arena;
+    req->request_id = what;
+    req->method = what;
+    req->path = "";
+    req->query = "";
+    req->start_us = sh_now_us();
+    sh_db_request_begin(sh_worker_db);
+}
+
+/* Ends one: its deferred work, a transaction left open, its arena. */
+static void sh_service_own_req_end(sh_req *req)
+{
+    sh_req_run_deferred(req);
+    if (sh_db_in_transaction())
+        sh_db_rollback(req);
+    sh_arena_reset(sh_worker_arena);
+}
+
 /* PL_TEST_FAULT, for the deploy tests: a release whose workers crash. */
 static void sh_service_test_fault(void)
 {
@@ -237,8 +260,20 @@ static int sh_service_self_check(void *ctx)
     int status = sh_http_probe(sh_worker_arena, &sh_svc_router, path, &out);
     if (status != 200)
         sh_log_msgf(SH_LOG_ERROR, "self_check_failed", "GET %s answered %d: %.200s", path, status, out.data);
-    sh_arena_reset(sh_worker_arena);
+    sh_req own;
+    sh_service_own_req(&own, "deferred");
+    sh_service_own_req_end(&own);
     return status == 200 ? 0 : -1;
+}
+
+/* The pool's wake (sh_pool_wake_at): the service's on_wake. */
+static void sh_service_on_wake(void *ctx)
+{
+    (void)ctx;
+    sh_req req;
+    sh_service_own_req(&req, "wake");
+    sh_svc->on_wake(&req);
+    sh_service_own_req_end(&req);
 }
 
 /* The master is ready; a swap's new one writes the pid file only now (until
@@ -293,6 +328,10 @@ void sh_service_serve_connection(int fd, void *ctx)
     FCGX_Finish_r(&fr);
     if (fr.ipcFd >= 0)
         FCGX_Free(&fr, 1); /* one request per connection: no FastCGI keep-alive */
+    /* the client has its answer: what the request left for later */
+    sh_req own;
+    sh_service_own_req(&own, "deferred");
+    sh_service_own_req_end(&own);
 }
 
 /* --- main ------------------------------------------------------------------------------- */
@@ -526,7 +565,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
                             .worker_exit = sh_service_worker_exit,
                             .reload = sh_service_reload,
                             .self_check = sh_service_self_check,
-                            .ready = sh_service_ready};
+                            .ready = sh_service_ready,
+                            .on_wake = svc->on_wake != NULL ? sh_service_on_wake : NULL};
     int rc = sh_pool_run(&sh_conf.pool, fd, ready_fd, sb, &cb);
     if (sh_conf.pid_file != NULL)
         sh_pid_file_remove(sh_conf.pid_file); /* unless a newer master's pid is there */
@@ -565,6 +605,7 @@ int sh_service_command(const sh_service *svc, int (*fn)(sh_req *req, void *arg),
     req.query = "";
     sh_db_request_begin(sh_worker_db);
     int rc = fn(&req, arg);
+    sh_req_run_deferred(&req);
     sh_arena_reset(sh_worker_arena);
     sh_service_worker_exit(NULL);
     mysql_library_end();

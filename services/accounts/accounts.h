@@ -19,6 +19,11 @@ typedef struct {
     int64_t lockout_threshold;
     int64_t lockout_base_s;
     int64_t lockout_max_s;
+    const char *smtp_url; /* smtp://host:port or smtps://...; NULL: mail waits in the outbox */
+    const char *smtp_user;
+    const char *smtp_password;
+    int64_t smtp_timeout_ms;
+    const char *mail_from; /* "Name <address>" or an address */
 } acc_config;
 
 extern acc_config acc_conf;
@@ -56,6 +61,12 @@ enum {
     ACC_RT_REVOKE_USER,
     ACC_RT_FAMILY_BY_HASH,
     ACC_RT_PURGE_EXPIRED,
+    ACC_OUTBOX_INSERT,
+    ACC_OUTBOX_DUE,
+    ACC_OUTBOX_SENT,
+    ACC_OUTBOX_FAILED,
+    ACC_OUTBOX_NEXT,
+    ACC_OUTBOX_PURGE,
     ACC_STMT_COUNT
 };
 
@@ -110,7 +121,26 @@ void acc_refresh_cookie(sh_req *req, const char *token);
 /* The refresh token a request carries: body field, else the cookie. */
 const char *acc_refresh_token_of(sh_req *req);
 
+/* --- mail.c ---------------------------------------------------------------------------- */
+
+/* Queues a mail in the outbox: call it inside the transaction of the change
+ * that causes it, so that both commit or neither. It is sent once the
+ * request has answered (and retried with backoff, with no request needed).
+ * `to` is a normalized address; subject, text and html are ours (a user's
+ * words in html go through acc_html_escape). 0, or -1 on a database error. */
+int acc_mail_queue(sh_req *req, const char *to, const char *subject, const char *text, const char *html);
+/* Sends what is due in the outbox, marks it, and asks the pool to wake a
+ * worker when the next one is due (nothing when the outbox is empty). */
+void acc_outbox_flush(sh_req *req);
+/* The pool's wake: acc_outbox_flush. */
+void acc_on_wake(sh_req *req);
+/* PL_PUBLIC_URL + path + token, for the links of a mail (in the arena). */
+char *acc_mail_link(sh_req *req, const char *path, const char *token);
+/* s with & < > " ' escaped for HTML text or attributes (in the arena). */
+char *acc_html_escape(sh_arena *a, const char *s);
+
 /* Handlers. */
+int acc_test_mail(sh_req *req);
 int acc_signup(sh_req *req);
 int acc_login(sh_req *req);
 int acc_token_refresh(sh_req *req);

@@ -26,6 +26,15 @@ static const sh_conf_row acc_config_rows[] = {
     {"PL_LOCKOUT_BASE_S", SH_CONF_INT, F(lockout_base_s), "60", 1, 86400, NULL, 0,
      "first lock's length; each further failure doubles it"},
     {"PL_LOCKOUT_MAX_S", SH_CONF_INT, F(lockout_max_s), "900", 1, 86400, NULL, 0, "longest lock"},
+    {"PL_SMTP_URL", SH_CONF_STRING, F(smtp_url), NULL, 0, 0, NULL, 0,
+     "the SMTP server mail goes to: smtp://host:port or smtps://host:port (unset: mail waits in the outbox)"},
+    {"PL_SMTP_USER", SH_CONF_STRING, F(smtp_user), NULL, 0, 0, NULL, 0,
+     "SMTP login (with it, TLS is required: smtps://, or STARTTLS on smtp://)"},
+    {"PL_SMTP_PASSWORD", SH_CONF_SECRET, F(smtp_password), NULL, 0, 0, NULL, 0, "SMTP password"},
+    {"PL_SMTP_TIMEOUT_MS", SH_CONF_INT, F(smtp_timeout_ms), "10000", 100, 600000, NULL, 0,
+     "one mail's delivery, connection included (a slower server: retried later)"},
+    {"PL_MAIL_FROM", SH_CONF_STRING, F(mail_from), "Pilotlight <no-reply@localhost>", 0, 0, NULL, 0,
+     "the From of every mail: an address, or \"Name <address>\""},
     SH_CONF_END,
 };
 #undef F
@@ -65,6 +74,15 @@ static const char *const acc_sql[ACC_STMT_COUNT] = {
     [ACC_RT_REVOKE_USER] = "UPDATE refresh_tokens SET revoked_at = NOW(6) WHERE user_id = ? AND revoked_at IS NULL",
     [ACC_RT_FAMILY_BY_HASH] = "SELECT family_id FROM refresh_tokens WHERE token_hash = ?",
     [ACC_RT_PURGE_EXPIRED] = "DELETE FROM refresh_tokens WHERE user_id = ? AND expires_at < NOW(6) - INTERVAL 1 DAY",
+    [ACC_OUTBOX_INSERT] = "INSERT INTO outbox (to_addr, subject, text_body, html_body) VALUES (?, ?, ?, ?)",
+    [ACC_OUTBOX_DUE] = "SELECT id, to_addr, subject, text_body, html_body, attempts FROM outbox "
+                       "WHERE sent_at IS NULL AND next_attempt_at <= NOW(6) ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
+    [ACC_OUTBOX_SENT] = "UPDATE outbox SET sent_at = NOW(6), attempts = attempts + 1, last_error = NULL WHERE id = ?",
+    [ACC_OUTBOX_FAILED] = "UPDATE outbox SET attempts = attempts + 1, last_error = LEFT(?, 255), "
+                          "next_attempt_at = NOW(6) + INTERVAL ? SECOND WHERE id = ?",
+    [ACC_OUTBOX_NEXT] = "SELECT GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6), MIN(next_attempt_at)) / 1000000)) "
+                        "FROM outbox WHERE sent_at IS NULL",
+    [ACC_OUTBOX_PURGE] = "DELETE FROM outbox WHERE sent_at < NOW(6) - INTERVAL 7 DAY LIMIT 100",
 };
 
 static const char *const acc_roles[] = {"user", "admin", NULL};
@@ -107,6 +125,12 @@ static const sh_param acc_list_params[] = {
 static const sh_param acc_id_param[] = {SH_PATH_ID("id"), SH_RULE_END};
 static const sh_field acc_clear_primary_fields[] = {SH_FIELD_ID("project_id", SH_REQUIRED), SH_RULE_END};
 
+static const sh_field acc_test_mail_fields[] = {
+    SH_FIELD_STR("to", SH_REQUIRED, 1, ACC_EMAIL_MAX),
+    SH_FIELD_STR("tag", 0, 0, 100),
+    SH_RULE_END,
+};
+
 static const sh_route acc_routes[] = {
     SH_ROUTE("POST", "/api/accounts/signup", acc_signup, SH_JSON, NULL, acc_signup_fields),
     SH_ROUTE("POST", "/api/accounts/login", acc_login, SH_JSON, NULL, acc_login_fields),
@@ -121,12 +145,19 @@ static const sh_route acc_routes[] = {
     SH_ROUTE("GET", "/api/accounts/.well-known/jwks.json", acc_jwks, 0, NULL, NULL),
     SH_ROUTE("POST", "/api/accounts/users/{id}/primary-project/clear", acc_user_clear_primary, SH_INTERNAL | SH_JSON,
              acc_id_param, acc_clear_primary_fields),
+    SH_ROUTE("POST", "/api/accounts/_test/mail", acc_test_mail, SH_TEST | SH_JSON, NULL, acc_test_mail_fields),
     SH_ROUTE_END,
 };
 
 static int acc_setup(void)
 {
     char err[512];
+    if (strpbrk(acc_conf.mail_from, "\r\n") != NULL) {
+        fprintf(stderr, "pl-accounts: PL_MAIL_FROM must be one line\n");
+        return -1;
+    }
+    if (acc_conf.smtp_url == NULL)
+        sh_log_msg(SH_LOG_WARN, "mail_disabled", "PL_SMTP_URL is not set: mail waits in the outbox");
     if (acc_keys_load(err, sizeof(err)) != 0) {
         sh_log_msg(SH_LOG_ERROR, "config_error", err);
         fprintf(stderr, "pl-accounts: %s\n", err);
@@ -162,6 +193,7 @@ static const sh_service acc_service = {
     .config = &acc_conf,
     .setup = acc_setup,
     .worker_init = acc_worker_init,
+    .on_wake = acc_on_wake,
 };
 
 int main(int argc, char **argv)

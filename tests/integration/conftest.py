@@ -230,3 +230,21 @@ def service_routes(internal):
         assert r.json()["service"] == svc, r.text
         bodies[svc] = r.json()
     return bodies
+
+
+def mails(to=None, tag=None):
+    """The mails the stack's sink kept ($PL_VAR/mail/*.eml, oldest first), as
+    email.message.EmailMessage objects; only those to `to`, and whose text
+    holds `tag`, when given."""
+    import email
+    import email.policy
+    found = []
+    for path in sorted((VAR / "mail").glob("*.eml")):
+        with open(path, "rb") as f:
+            m = email.message_from_binary_file(f, policy=email.policy.default)
+        if to is not None and m["To"].addresses[0].addr_spec != to:
+            continue
+        if tag is not None and tag not in m.get_body(preferencelist=("plain",)).get_content():
+            continue
+        found.append(m)
+    return found

@@ -167,6 +167,9 @@ TABLE = {
     ("GET", "/api/accounts/.well-known/jwks.json"): (set(),
                                                      lambda c, w: req("GET", "/api/accounts/.well-known/jwks.json"),
                                                      everyone(200)),
+    ("POST", "/api/accounts/_test/mail"): ({"test", "json"},
+                                          lambda c, w: req("POST", "/api/accounts/_test/mail",
+                                                           {"to": "authz@example.com"}), INTERNAL),
     ("POST", "/api/accounts/users/{id}/primary-project/clear"): (
         {"internal", "json"},
         lambda c, w: req("POST", f"/api/accounts/users/{c.owner.id}/primary-project/clear", {"project_id": 1}),

@@ -21,7 +21,7 @@ import requests
 from conftest import DEFAULT_PASSWORD, ROOT
 
 PORTS = {"PL_HTTP_PORT": "19580", "PL_INTERNAL_PORT": "19581", "PL_HTTPS_PORT": "19943",
-         "PL_MARIADB_PORT": "15807"}
+         "PL_MARIADB_PORT": "15807", "PL_MAIL_SINK_PORT": "19825"}
 BASE = f"http://127.0.0.1:{PORTS['PL_HTTP_PORT']}"
 
 
