@@ -12,9 +12,11 @@
 
 #include <sodium.h>
 
-#define SH_AUTH_MAX_KEYS  4
-#define SH_AUTH_KID_MAX   64
-#define SH_AUTH_TOKEN_MAX 4096 /* bytes: a longer token is refused unread */
+#define SH_AUTH_MAX_KEYS        4
+#define SH_AUTH_KID_MAX         64
+#define SH_AUTH_TOKEN_MAX       4096 /* bytes: a longer token is refused unread */
+#define SH_AUTH_SESSION_ID_MAX  32   /* a session id (sid claim): 32 hex digits */
+#define SH_AUTH_REVOCATIONS_MAX 2048
 
 typedef struct {
     char kid[SH_AUTH_KID_MAX];
@@ -25,12 +27,44 @@ typedef struct {
     const char *issuer;
     int64_t leeway_s;
     const char *public_keys_file; /* where keys[] were read from (NULL: none) */
+    int64_t revocation_poll_ms;   /* how stale the revocations may get (0: never read) */
+    const char *revocations_path; /* the feed's path on the gateway */
     sh_auth_key keys[SH_AUTH_MAX_KEYS];
     int nkeys;
 } sh_auth_config;
 
 /* PL_JWT_ISSUER, PL_JWT_LEEWAY_S and PL_JWT_PUBLIC_KEYS_FILE over an sh_auth_config. */
 extern const sh_conf_row sh_auth_conf_rows[];
+
+/* Revocations: access tokens of a user (or of one of their sessions) issued
+ * before a time, refused by every service within seconds, with no round
+ * trip to accounts per request. Accounts keeps the feed; each pool holds the
+ * recent revocations in a table shared by its processes (mapped by the
+ * master before it forks), read again from the feed at most every
+ * revocation_poll_ms, by one process at a time, when a token is checked
+ * (an idle pool reads nothing). A feed that cannot be read keeps the table
+ * as it is (and is tried again a poll later): the tokens it holds stay
+ * refused, newer revocations wait. */
+typedef struct {
+    int64_t id; /* the feed's position */
+    int64_t user_id;
+    char session_id[SH_AUTH_SESSION_ID_MAX + 1]; /* "" for all the user's sessions */
+    int64_t not_before;                          /* tokens issued (iat) before this second are refused */
+} sh_revocation;
+
+/* Reads the feed after position `after`: up to max entries into out; *n is
+ * how many, *last_id the position to read from next time, *keep_s how long
+ * an entry matters (the longest token lifetime). 0, or -1 when it cannot. */
+typedef int (*sh_revocation_fetch_fn)(sh_req *req, int64_t after, sh_revocation *out, int max, int *n, int64_t *last_id,
+                                      int64_t *keep_s);
+
+/* In the master, before the first fork: the table its processes share.
+ * Without it (a command, a unit test) a process has a table of its own. */
+int sh_auth_revocations_share(void);
+/* Who reads the feed (the service layer installs it); NULL: nobody. */
+void sh_auth_on_revocation_fetch(sh_revocation_fetch_fn fn);
+/* Whether p's token is revoked, reading the feed first when it is stale. */
+bool sh_auth_revoked(sh_req *req, const sh_principal *p);
 
 /* Loads public keys from a file of "kid base64url-public-key" lines (the first
  * is the current key; later ones are older keys still accepted). Returns 0, or

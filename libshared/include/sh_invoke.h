@@ -58,8 +58,15 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
 int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res,
                        int *status_out);
 
-/* POSTs JSON to an internal URL that is not a function (nchan's publisher, say):
- * no budget is involved. 0 with *status when a response came, -1 otherwise. */
+/* A plain HTTP request to an internal URL that is not a function call (nchan's
+ * publisher, the revocation feed): no budget is involved. json may be NULL
+ * (no body). 0 with *status (and, when out is given, the body in the
+ * request's arena) when a response came, -1 otherwise (logged). */
+int sh_http_send(sh_req *req, const char *method, const char *url, const char *json, size_t len, long *status,
+                 sh_buf *out);
+/* sh_http_send of a JSON body with POST. */
 int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len, long *status);
+/* The gateway invocations go through (PL_GATEWAY_URL). */
+const char *sh_invoke_gateway(void);
 
 #endif

@@ -116,8 +116,10 @@ typedef struct {
     const char *name; /* the display name when the token was issued */
     const char *role; /* "user" | "admin" */
     bool is_admin;
-    const char *token;  /* the raw bearer token, for forwarding */
-    int64_t expires_at; /* seconds since the epoch */
+    const char *token;      /* the raw bearer token, for forwarding */
+    int64_t expires_at;     /* seconds since the epoch */
+    int64_t issued_at;      /* iat, seconds since the epoch (0 when the token has none) */
+    const char *session_id; /* sid: the session (refresh-token family) it belongs to, or NULL */
 } sh_principal;
 
 struct sh_req {

@@ -15,16 +15,19 @@
 #include "sh_pool.h"
 
 typedef struct {
-    const char *name;               /* "accounts": also the URL prefix /api/<name>/ */
-    const sh_route *routes;         /* SH_ROUTE_END-terminated */
-    const sh_conf_row *config_rows; /* the service's own env vars, or NULL */
-    void *config;                   /* where config_rows write */
-    int (*setup)(void);             /* once, in the master, after config: -1 stops start */
-    int (*reload)(void);            /* in the master on SIGHUP, after the public keys were
+    const char *name;                         /* "accounts": also the URL prefix /api/<name>/ */
+    const sh_route *routes;                   /* SH_ROUTE_END-terminated */
+    const sh_conf_row *config_rows;           /* the service's own env vars, or NULL */
+    void *config;                             /* where config_rows write */
+    int (*setup)(void);                       /* once, in the master, after config: -1 stops start */
+    int (*reload)(void);                      /* in the master on SIGHUP, after the public keys were
                                        read again (the service's own key files, say);
                                        -1 keeps everything as it was */
-    int (*worker_init)(sh_db *db);  /* in each worker: register statements; -1 ends it */
-    void (*on_wake)(sh_req *req);   /* in a worker, at the time a worker asked for with
+    int (*worker_init)(sh_db *db);            /* in each worker: register statements; -1 ends it */
+    sh_revocation_fetch_fn revocations_fetch; /* how this service reads the revocation feed
+                                                 (NULL: GET PL_REVOCATIONS_PATH on the gateway;
+                                                 accounts, which keeps it, reads it directly) */
+    void (*on_wake)(sh_req *req);             /* in a worker, at the time a worker asked for with
                                        sh_pool_wake_at (and once as the pool starts):
                                        work no request brings (mail to retry); may be NULL */
 } sh_service;

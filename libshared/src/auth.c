@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define A(field) offsetof(sh_auth_config, field)
@@ -15,6 +17,10 @@ const sh_conf_row sh_auth_conf_rows[] = {
     {"PL_JWT_LEEWAY_S", SH_CONF_INT, A(leeway_s), "30", 0, 600, NULL, 0, "clock skew allowed on exp/nbf"},
     {"PL_JWT_PUBLIC_KEYS_FILE", SH_CONF_STRING, A(public_keys_file), NULL, 0, 0, NULL, 0,
      "file of \"kid base64url-Ed25519-public-key\" lines that verify access tokens"},
+    {"PL_REVOCATION_POLL_MS", SH_CONF_INT, A(revocation_poll_ms), "1000", 0, 60000, NULL, 0,
+     "revoked tokens (a disabled user, an ended session) are refused within this plus a request (0: never read)"},
+    {"PL_REVOCATIONS_PATH", SH_CONF_STRING, A(revocations_path), "/api/accounts/_revocations", 0, 0, NULL, 0,
+     "the revocation feed's path on the gateway (PL_GATEWAY_URL)"},
     SH_CONF_END,
 };
 #undef A
@@ -182,6 +188,10 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
         p->name = name ? sh_arena_strdup(a, name) : NULL;
         p->token = sh_arena_strdup(a, token);
         p->expires_at = exp;
+        int64_t iat = 0;
+        p->issued_at = sh_jwt_int_claim(claims, "iat", &iat) ? iat : 0;
+        const char *sid = sh_json_get_str(claims, "sid");
+        p->session_id = sid != NULL && strlen(sid) <= SH_AUTH_SESSION_ID_MAX ? sh_arena_strdup(a, sid) : NULL;
         rc = 0;
     }
     json_object_put(claims);
@@ -204,6 +214,93 @@ char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_si
     unsigned char sig[crypto_sign_BYTES];
     crypto_sign_detached(sig, NULL, (const unsigned char *)signing_input, strlen(signing_input), sk);
     return sh_arena_sprintf(a, "%s.%s", signing_input, sh_b64url_encode(a, sig, sizeof(sig)));
+}
+
+/* --- revocations ------------------------------------------------------------------- */
+
+typedef struct {
+    _Atomic uint32_t seq;       /* odd while it is written (a seqlock) */
+    _Atomic int refreshing;     /* one process reads the feed at a time */
+    _Atomic int64_t fetched_us; /* monotonic: when the feed was last read */
+    int64_t last_id;
+    int64_t keep_s;
+    int n;
+    sh_revocation entries[SH_AUTH_REVOCATIONS_MAX];
+} sh_revocation_table;
+
+static sh_revocation_table sh_revocations_own;
+static sh_revocation_table *sh_revocations = &sh_revocations_own;
+static sh_revocation_fetch_fn sh_revocation_fetch;
+
+int sh_auth_revocations_share(void)
+{
+    void *p = mmap(NULL, sizeof(sh_revocation_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    sh_revocations = p; /* zeroed: nothing read yet */
+    return 0;
+}
+
+void sh_auth_on_revocation_fetch(sh_revocation_fetch_fn fn) { sh_revocation_fetch = fn; }
+
+/* Reads the feed into the table: old entries out, new ones in. */
+static void sh_auth_revocations_read(sh_req *req)
+{
+    sh_revocation_table *t = sh_revocations;
+    sh_revocation fresh[256];
+    int n = 0;
+    int64_t last = t->last_id, keep = t->keep_s;
+    int rc = sh_revocation_fetch(req, t->last_id, fresh, (int)SH_ARRAY_LEN(fresh), &n, &last, &keep);
+    atomic_store(&t->fetched_us, sh_now_us());
+    if (rc != 0) {
+        sh_log_msg(SH_LOG_WARN, "revocations_unread", "the revocation feed could not be read: trying again later");
+        return;
+    }
+    int64_t now = (int64_t)time(NULL);
+    atomic_fetch_add(&t->seq, 1);
+    int kept = 0;
+    for (int i = 0; i < t->n; i++)
+        if (t->entries[i].not_before + keep >= now)
+            t->entries[kept++] = t->entries[i];
+    for (int i = 0; i < n && kept < SH_AUTH_REVOCATIONS_MAX; i++)
+        t->entries[kept++] = fresh[i];
+    if (n > 0 && kept == SH_AUTH_REVOCATIONS_MAX)
+        sh_log_msg(SH_LOG_ERROR, "revocations_full", "the revocation table is full: the newest were dropped");
+    t->n = kept;
+    t->last_id = last;
+    t->keep_s = keep;
+    atomic_fetch_add(&t->seq, 1);
+}
+
+/* Whether an entry refuses the principal's token. */
+static bool sh_auth_revokes(const sh_revocation *r, const sh_principal *p)
+{
+    return r->user_id == p->user_id && p->issued_at < r->not_before &&
+           (r->session_id[0] == '\0' || (p->session_id != NULL && strcmp(r->session_id, p->session_id) == 0));
+}
+
+bool sh_auth_revoked(sh_req *req, const sh_principal *p)
+{
+    sh_revocation_table *t = sh_revocations;
+    if (sh_revocation_fetch != NULL && sh_auth_cfg.revocation_poll_ms > 0) {
+        int64_t fetched = atomic_load(&t->fetched_us);
+        int idle = 0;
+        if ((fetched == 0 || sh_now_us() - fetched > sh_auth_cfg.revocation_poll_ms * 1000) &&
+            atomic_compare_exchange_strong(&t->refreshing, &idle, 1)) {
+            sh_auth_revocations_read(req);
+            atomic_store(&t->refreshing, 0);
+        }
+    }
+    for (;;) {
+        uint32_t seq = atomic_load(&t->seq);
+        if (seq & 1u)
+            continue; /* a writer in another process: a few instructions */
+        bool revoked = false;
+        for (int i = 0; i < t->n && i < SH_AUTH_REVOCATIONS_MAX && !revoked; i++)
+            revoked = sh_auth_revokes(&t->entries[i], p);
+        if (atomic_load(&t->seq) == seq)
+            return revoked;
+    }
 }
 
 /* The token a request presents: the Authorization header's, else (when the
@@ -262,6 +359,12 @@ int sh_auth_or_reply(sh_req *req, unsigned route_flags)
     if (sh_jwt_verify(&sh_auth_cfg, token, (int64_t)time(NULL), req->arena, &req->auth, &why) != 0) {
         sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_token\"");
         return sh_reply_error(req, 401, "invalid_token", "The access token is not valid: %s.", why);
+    }
+    if (sh_auth_revoked(req, &req->auth)) {
+        memset(&req->auth, 0, sizeof(req->auth));
+        sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_token\"");
+        return sh_reply_error(req, 401, "invalid_token",
+                              "The access token was revoked (the session ended or the account changed).");
     }
     if ((route_flags & SH_ADMIN) && !req->auth.is_admin)
         return sh_reply_error(req, 403, "forbidden", "Only an admin may do this.");

@@ -235,7 +235,8 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
     return 0;
 }
 
-int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len, long *status)
+int sh_http_send(sh_req *req, const char *method, const char *url, const char *json, size_t len, long *status,
+                 sh_buf *out)
 {
     *status = 0;
     if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL)
@@ -244,14 +245,17 @@ int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len
     curl_easy_reset(c);
     sh_invoke_io io = {.req = req};
     sh_buf_init(&io.body, req->arena, 256);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h =
+        curl_slist_append(NULL, json ? "Content-Type: application/json" : "Accept: application/json");
     if (h != NULL)
         sh_arena_cleanup(req->arena, sh_invoke_free_headers, h);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    if (json != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    }
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -259,9 +263,18 @@ int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        sh_log_msgf(SH_LOG_WARN, "post_failed", "POST %s: %s", url, curl_easy_strerror(cc));
+        sh_log_msgf(SH_LOG_WARN, "http_failed", "%s %s: %s", method, url, curl_easy_strerror(cc));
         return -1;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (out != NULL)
+        *out = io.body;
     return 0;
 }
+
+int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len, long *status)
+{
+    return sh_http_send(req, "POST", url, json, len, status, NULL);
+}
+
+const char *sh_invoke_gateway(void) { return sh_invoke_cfg.gateway_url; }

@@ -23,7 +23,8 @@ static const sh_service *sh_svc;
 static sh_router sh_svc_router;
 static sh_arena *sh_worker_arena;
 static sh_db *sh_worker_db;
-static int sh_builtin_count; /* the built-in routes come first in the table */
+static int sh_builtin_count;   /* the built-in routes come first in the table */
+static bool sh_svc_needs_auth; /* some route checks tokens */
 
 const sh_service *sh_service_current(void) { return sh_svc; }
 
@@ -226,6 +227,7 @@ static void sh_service_own_req(sh_req *req, const char *what)
     req->path = "";
     req->query = "";
     req->start_us = sh_now_us();
+    sh_budget_begin_or_reply(req); /* a client's budget: it may invoke functions */
     sh_db_request_begin(sh_worker_db);
 }
 
@@ -274,6 +276,37 @@ static void sh_service_on_wake(void *ctx)
     sh_service_own_req(&req, "wake");
     sh_svc->on_wake(&req);
     sh_service_own_req_end(&req);
+}
+
+/* The revocation feed from accounts through the gateway:
+ * GET PL_REVOCATIONS_PATH?after=N -> {"revocations": [{"id", "user_id",
+ * "session_id", "not_before"}], "last_id", "keep_s"}. */
+static int sh_service_fetch_revocations(sh_req *req, int64_t after, sh_revocation *out, int max, int *n,
+                                        int64_t *last_id, int64_t *keep_s)
+{
+    char *url = sh_arena_sprintf(req->arena, "%s%s?after=%lld", sh_invoke_gateway(), sh_conf.auth.revocations_path,
+                                 (long long)after);
+    long status;
+    sh_buf body;
+    if (sh_http_send(req, "GET", url, NULL, 0, &status, &body) != 0 || status != 200)
+        return -1;
+    const char *why;
+    json_object *o = sh_req_own(req, sh_json_parse(body.data, body.len, 8, &why)), *list = NULL;
+    if (o == NULL || !json_object_object_get_ex(o, "revocations", &list) || !json_object_is_type(list, json_type_array))
+        return -1;
+    *n = 0;
+    for (size_t i = 0; i < json_object_array_length(list) && *n < max; i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        const char *sid = sh_json_get_str(e, "session_id");
+        sh_revocation *r = &out[(*n)++];
+        r->id = sh_json_get_int(e, "id", 0);
+        r->user_id = sh_json_get_int(e, "user_id", 0);
+        r->not_before = sh_json_get_int(e, "not_before", 0);
+        snprintf(r->session_id, sizeof(r->session_id), "%s", sid ? sid : "");
+    }
+    *last_id = sh_json_get_int(o, "last_id", after);
+    *keep_s = sh_json_get_int(o, "keep_s", 3600);
+    return 0;
 }
 
 /* The master is ready; a swap's new one writes the pid file only now (until
@@ -361,6 +394,7 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
     bool needs_auth = false;
     for (const sh_route *r = svc->routes; r->method != NULL; r++)
         needs_auth |= (r->flags & (SH_AUTH | SH_ADMIN | SH_TOKEN_QUERY)) != 0;
+    sh_svc_needs_auth = needs_auth;
     if (sh_conf.auth.public_keys_file != NULL) {
         if (sh_auth_load_public_keys(&sh_conf.auth, sh_conf.auth.public_keys_file, err, errlen) != 0)
             return -1;
@@ -521,6 +555,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     }
     sh_configure_layers();
     sh_invoke_on_wait(sh_pool_worker_waiting);
+    if (sh_svc_needs_auth)
+        sh_auth_on_revocation_fetch(svc->revocations_fetch ? svc->revocations_fetch : sh_service_fetch_revocations);
     /* The listening socket is opened before the supervisor forks, and every
      * master it starts inherits it: connections made while a killed master is
      * replaced wait in its backlog, and a new master never meets the socket
@@ -540,6 +576,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     }
     if (svc->setup != NULL && svc->setup() != 0)
         return 1;
+    if (sh_svc_needs_auth && sh_auth_revocations_share() != 0) {
+        sh_log_msg(SH_LOG_ERROR, "startup_failed", "cannot map the revocation table");
+        return 1;
+    }
 
     /* max_children working, as many more waiting on invocations, and a
      * generation being replaced (reload) beside them */

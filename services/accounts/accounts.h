@@ -67,6 +67,9 @@ enum {
     ACC_OUTBOX_FAILED,
     ACC_OUTBOX_NEXT,
     ACC_OUTBOX_PURGE,
+    ACC_REVOCATION_INSERT,
+    ACC_REVOCATIONS_AFTER,
+    ACC_REVOCATIONS_LAST,
     ACC_STMT_COUNT
 };
 
@@ -110,12 +113,16 @@ int acc_keys_load(char *err, size_t errlen);
 /* Creates a new signing key; the public keys file keeps older keys behind it. */
 int acc_keys_generate(const char *signing_key_file, const char *public_keys_file);
 /* Signs an access token for a user. */
-char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role);
-/* Issues a refresh token in `family` (NULL: a new family) for user_id; returns the
- * token text (only its hash is stored), or NULL after a database error. */
-char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family);
+/* Signs an access token for a user; session_id (the refresh-token family, its
+ * "sid" claim) may be NULL. */
+char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role,
+                       const char *session_id);
+/* Issues a refresh token in the family *family_io (NULL: a new family, whose id
+ * is stored there) for user_id; returns the token text (only its hash is
+ * stored), or NULL after a database error. */
+char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char **family_io);
 /* Answers 200 with an access + refresh pair for the user (the cookie when asked). */
-int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, bool cookie);
+int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, const char *session_id, bool cookie);
 /* Sets or clears (token NULL) the refresh cookie. */
 void acc_refresh_cookie(sh_req *req, const char *token);
 /* The refresh token a request carries: body field, else the cookie. */
@@ -139,7 +146,21 @@ char *acc_mail_link(sh_req *req, const char *path, const char *token);
 /* s with & < > " ' escaped for HTML text or attributes (in the arena). */
 char *acc_html_escape(sh_arena *a, const char *s);
 
+/* --- revocations.c ----------------------------------------------------------------------- */
+
+/* Every service refuses the user's access tokens (those of one session, when
+ * session_id is given) issued before not_before (seconds since the epoch)
+ * within about a second (the feed, sh_auth_revoked), and the user's live chat
+ * subscriptions are closed (chat is asked once the request has answered).
+ * Call it inside the transaction of the change. 0, or -1 on a database error. */
+int acc_revoke(sh_req *req, int64_t user_id, const char *session_id, int64_t not_before);
+/* The feed as the service layer reads it (sh_revocation_fetch_fn), straight
+ * from the table: accounts keeps it. */
+int acc_revocations_fetch(sh_req *req, int64_t after, sh_revocation *out, int max, int *n, int64_t *last_id,
+                          int64_t *keep_s);
+
 /* Handlers. */
+int acc_revocations_list(sh_req *req);
 int acc_test_mail(sh_req *req);
 int acc_signup(sh_req *req);
 int acc_login(sh_req *req);

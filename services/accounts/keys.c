@@ -128,7 +128,8 @@ int acc_keys_generate(const char *signing_key_file, const char *public_keys_file
     return rc;
 }
 
-char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role)
+char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role,
+                       const char *session_id)
 {
     int64_t now = (int64_t)time(NULL);
     unsigned char jti[16];
@@ -143,13 +144,16 @@ char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const ch
     json_object_object_add(c, "role", json_object_new_string(role));
     json_object_object_add(c, "email", json_object_new_string(email));
     json_object_object_add(c, "name", json_object_new_string(name));
+    if (session_id != NULL)
+        json_object_object_add(c, "sid", json_object_new_string(session_id));
     char *token = sh_jwt_sign(req->arena, acc_key.kid, acc_key.sk, c);
     json_object_put(c);
     return token;
 }
 
-char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family)
+char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char **family_io)
 {
+    const char *family = *family_io;
     unsigned char raw[32];
     randombytes_buf(raw, sizeof(raw));
     char *token = sh_b64url_encode(req->arena, raw, sizeof(raw));
@@ -159,6 +163,7 @@ char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char *family)
         char *hex = sh_arena_alloc(req->arena, sizeof(fam) * 2 + 1);
         sodium_bin2hex(hex, sizeof(fam) * 2 + 1, fam, sizeof(fam));
         family = hex;
+        *family_io = family;
     }
     if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisi", sh_sha256_hex(req->arena, token), user_id, family,
                     acc_conf.refresh_ttl_s) != 0)
@@ -182,12 +187,13 @@ const char *acc_refresh_token_of(sh_req *req)
     return t != NULL ? t : sh_req_cookie(req, ACC_REFRESH_COOKIE);
 }
 
-int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, bool cookie)
+int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, const char *session_id, bool cookie)
 {
     json_object *o = json_object_new_object();
     const char *email = sh_row_str(user, 1), *name = sh_row_str(user, 2), *role = sh_row_str(user, 3);
-    json_object_object_add(o, "access_token",
-                           json_object_new_string(acc_access_token(req, sh_row_int(user, 0), email, name, role)));
+    json_object_object_add(
+        o, "access_token",
+        json_object_new_string(acc_access_token(req, sh_row_int(user, 0), email, name, role, session_id)));
     json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
     json_object_object_add(o, "expires_in", json_object_new_int64(acc_conf.access_ttl_s));
     if (cookie)

@@ -83,6 +83,10 @@ static const char *const acc_sql[ACC_STMT_COUNT] = {
     [ACC_OUTBOX_NEXT] = "SELECT GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6), MIN(next_attempt_at)) / 1000000)) "
                         "FROM outbox WHERE sent_at IS NULL",
     [ACC_OUTBOX_PURGE] = "DELETE FROM outbox WHERE sent_at < NOW(6) - INTERVAL 7 DAY LIMIT 100",
+    [ACC_REVOCATION_INSERT] = "INSERT INTO revocations (user_id, family_id, not_before) VALUES (?, ?, ?)",
+    [ACC_REVOCATIONS_AFTER] = "SELECT id, user_id, COALESCE(family_id, ''), not_before FROM revocations "
+                              "WHERE id > ? AND not_before > UNIX_TIMESTAMP() - ? ORDER BY id LIMIT ?",
+    [ACC_REVOCATIONS_LAST] = "SELECT COALESCE(MAX(id), 0) FROM revocations",
 };
 
 static const char *const acc_roles[] = {"user", "admin", NULL};
@@ -131,6 +135,8 @@ static const sh_field acc_test_mail_fields[] = {
     SH_RULE_END,
 };
 
+static const sh_param acc_revocations_params[] = {SH_QUERY_INT("after", 0, INT64_MAX), SH_RULE_END};
+
 static const sh_route acc_routes[] = {
     SH_ROUTE("POST", "/api/accounts/signup", acc_signup, SH_JSON, NULL, acc_signup_fields),
     SH_ROUTE("POST", "/api/accounts/login", acc_login, SH_JSON, NULL, acc_login_fields),
@@ -145,6 +151,7 @@ static const sh_route acc_routes[] = {
     SH_ROUTE("GET", "/api/accounts/.well-known/jwks.json", acc_jwks, 0, NULL, NULL),
     SH_ROUTE("POST", "/api/accounts/users/{id}/primary-project/clear", acc_user_clear_primary, SH_INTERNAL | SH_JSON,
              acc_id_param, acc_clear_primary_fields),
+    SH_ROUTE("GET", "/api/accounts/_revocations", acc_revocations_list, SH_INTERNAL, acc_revocations_params, NULL),
     SH_ROUTE("POST", "/api/accounts/_test/mail", acc_test_mail, SH_TEST | SH_JSON, NULL, acc_test_mail_fields),
     SH_ROUTE_END,
 };
@@ -194,6 +201,7 @@ static const sh_service acc_service = {
     .setup = acc_setup,
     .worker_init = acc_worker_init,
     .on_wake = acc_on_wake,
+    .revocations_fetch = acc_revocations_fetch,
 };
 
 int main(int argc, char **argv)

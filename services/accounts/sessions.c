@@ -41,7 +41,8 @@ int acc_login(sh_req *req)
     sh_row user;
     if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_USER_LOGIN_OK], NULL, "i", id) != 0)
         return sh_db_reply_error(req);
-    char *refresh = acc_refresh_token_issue(req, id, NULL);
+    const char *family = NULL;
+    char *refresh = acc_refresh_token_issue(req, id, &family);
     if (refresh == NULL || acc_user_load(req, id, &user) != 0 || sh_db_commit(req) != 0)
         return sh_db_reply_error(req);
     /* Housekeeping after the commit, on its own: inside the transaction its
@@ -50,7 +51,7 @@ int acc_login(sh_req *req)
     if (sh_db_query(req, acc_stmt[ACC_RT_PURGE_EXPIRED], NULL, "i", id) != 0)
         sh_log_msgf(SH_LOG_WARN, "purge_failed", "expired refresh tokens of user %lld stay for the next login",
                     (long long)id);
-    return acc_reply_tokens(req, &user, refresh, cookie);
+    return acc_reply_tokens(req, &user, refresh, family, cookie);
 }
 
 int acc_token_refresh(sh_req *req)
@@ -105,10 +106,10 @@ int acc_token_refresh(sh_req *req)
     if (sh_db_query(req, acc_stmt[ACC_RT_SPEND], &spend, "i", token_id) != 0)
         return sh_db_reply_error(req);
     sh_row user;
-    char *next = acc_refresh_token_issue(req, user_id, family);
+    char *next = acc_refresh_token_issue(req, user_id, &family);
     if (next == NULL || acc_user_load(req, user_id, &user) != 0 || sh_db_commit(req) != 0)
         return sh_db_reply_error(req);
-    return acc_reply_tokens(req, &user, next, cookie);
+    return acc_reply_tokens(req, &user, next, family, cookie);
 }
 
 int acc_logout(sh_req *req)

@@ -5,6 +5,7 @@
 
 #include <mysqld_error.h>
 #include <string.h>
+#include <time.h>
 
 json_object *acc_user_json(const sh_row *row)
 {
@@ -200,7 +201,9 @@ int acc_user_update(sh_req *req)
     if (disabled->present) {
         if (sh_db_query(req, acc_stmt[ACC_USER_SET_DISABLED], NULL, "bi", (int)disabled->i, id) != 0)
             return sh_db_reply_error(req);
-        if (disabled->i && sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", id) != 0)
+        /* a disabled user's tokens stop working everywhere, those of this very second too */
+        if (disabled->i && (sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", id) != 0 ||
+                            acc_revoke(req, id, NULL, (int64_t)time(NULL) + 1) != 0))
             return sh_db_reply_error(req);
     }
     sh_row row;

@@ -29,6 +29,7 @@ enum {
     CHAT_TICKET_INSERT,
     CHAT_TICKET_USE,
     CHAT_TICKET_PURGE,
+    CHAT_TICKET_USER,
     CHAT_STMT_COUNT
 };
 
@@ -49,5 +50,6 @@ int chat_message_post(sh_req *req);
 int chat_message_list(sh_req *req);
 int chat_ticket_create(sh_req *req);
 int chat_live_authorize(sh_req *req);
+int chat_live_close(sh_req *req);
 
 #endif

@@ -34,6 +34,7 @@ static const char *const chat_sql[CHAT_STMT_COUNT] = {
     [CHAT_TICKET_USE] = "UPDATE live_tickets SET used_at = NOW(6) WHERE ticket_hash = ? AND room = ? "
                         "AND used_at IS NULL AND expires_at > NOW(6)",
     [CHAT_TICKET_PURGE] = "DELETE FROM live_tickets WHERE expires_at < NOW(6) - INTERVAL 1 MINUTE LIMIT 100",
+    [CHAT_TICKET_USER] = "SELECT user_id FROM live_tickets WHERE ticket_hash = ?",
 };
 
 static const sh_param chat_room_param[] = {SH_PATH_STR("room", 64), SH_RULE_END};
@@ -45,6 +46,7 @@ static const sh_param chat_live_params[] = {
     SH_QUERY_STR("ticket", 100),
     SH_RULE_END,
 };
+static const sh_param chat_user_param[] = {SH_PATH_ID("id"), SH_RULE_END};
 static const sh_field chat_post_fields[] = {
     SH_FIELD_STR("body", SH_REQUIRED, 1, CHAT_BODY_MAX),
     SH_FIELD_STR("client_msg_id", 0, 1, 64),
@@ -58,6 +60,8 @@ static const sh_route chat_routes[] = {
     SH_ROUTE("POST", "/api/chat/rooms/{room}/ticket", chat_ticket_create, SH_AUTH, chat_room_param, NULL),
     /* nchan's authorizer: a live subscriber's ?ticket=, or ?access_token= (declared by the flag) */
     SH_ROUTE("GET", "/api/chat/rooms/{room}/live", chat_live_authorize, SH_TOKEN_QUERY, chat_live_params, NULL),
+    /* accounts, when it revokes a user's tokens: their live subscriptions end */
+    SH_ROUTE("POST", "/api/chat/users/{id}/live/close", chat_live_close, SH_INTERNAL, chat_user_param, NULL),
     SH_ROUTE_END,
 };
 

@@ -148,6 +148,14 @@ int chat_ticket_create(sh_req *req)
     return sh_reply_json(req, 201, o);
 }
 
+/* Lets a live subscriber in: 200, and its user, which nginx adds to the
+ * subscription as the channel user-<id> (so chat_live_close can end it). */
+static int chat_live_let_in(sh_req *req, int64_t user_id)
+{
+    sh_resp_header(req, "X-Live-User", "%lld", (long long)user_id);
+    return sh_reply_empty(req, 200);
+}
+
 /* The authorize request for a live subscriber (nginx's auth_request): 200
  * lets it in; anything else is refused and passed on to the subscriber.
  * Credentials come in the query string: a single-use ticket, or an access
@@ -159,16 +167,35 @@ int chat_live_authorize(sh_req *req)
     const char *room = sh_param_str(req, "room");
     const char *ticket = sh_param_str(req, "ticket");
     if (ticket != NULL) {
-        sh_result r;
-        if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", sh_sha256_hex(req->arena, ticket), room) != 0)
+        const char *hash = sh_sha256_hex(req->arena, ticket);
+        sh_result r, who;
+        if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", hash, room) != 0)
             return sh_db_reply_error(req);
         if (r.affected_rows != 1)
             return sh_reply_error(req, 401, "invalid_ticket",
                                   "The ticket is unknown, expired, used, or for another room.");
-        return sh_reply_empty(req, 200);
+        if (sh_db_query(req, chat_stmt[CHAT_TICKET_USER], &who, "s", hash) != 0 || who.nrows != 1)
+            return sh_db_reply_error(req);
+        return chat_live_let_in(req, sh_row_int(&who.rows[0], 0));
     }
     if (!req->auth.present)
         return sh_reply_error(req, 401, "missing_token", "A live subscription needs ?ticket= or ?access_token=.");
     int rc = chat_room_access_or_reply(req, room);
-    return rc != 0 ? rc : sh_reply_empty(req, 200);
+    return rc != 0 ? rc : chat_live_let_in(req, req->auth.user_id);
+}
+
+/* POST /api/chat/users/{id}/live/close (internal): the user's live
+ * subscriptions end now (nchan closes them: 410 on EventSource, a close
+ * frame on WebSocket); clients that may still read come back with a new
+ * credential and fill the gap from history. */
+int chat_live_close(sh_req *req)
+{
+    int64_t id = sh_param_int(req, "id", 0);
+    char *url = sh_arena_sprintf(req->arena, "%suser-%lld", chat_conf.publish_url, (long long)id);
+    long status = 0;
+    if (sh_http_send(req, "DELETE", url, NULL, 0, &status, NULL) != 0 || (status >= 300 && status != 404))
+        return sh_reply_error(req, 503, "service_unavailable", "The live channels could not be reached (%ld).", status);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "closed", json_object_new_boolean(status != 404));
+    return sh_reply_json(req, 200, o);
 }

@@ -167,6 +167,8 @@ TABLE = {
     ("GET", "/api/accounts/.well-known/jwks.json"): (set(),
                                                      lambda c, w: req("GET", "/api/accounts/.well-known/jwks.json"),
                                                      everyone(200)),
+    ("GET", "/api/accounts/_revocations"): ({"internal"}, lambda c, w: req("GET", "/api/accounts/_revocations"),
+                                            INTERNAL),
     ("POST", "/api/accounts/_test/mail"): ({"test", "json"},
                                           lambda c, w: req("POST", "/api/accounts/_test/mail",
                                                            {"to": "authz@example.com"}), INTERNAL),
@@ -208,6 +210,8 @@ TABLE = {
         {"token_query"}, live(project_room),
         {"anon": (401, "missing_token"), "bad": (401, "invalid_token"), "expired": (401, "invalid_token"),
          "other": (403, "forbidden"), "owner": 200, "admin": 200}),
+    ("POST", "/api/chat/users/{id}/live/close"): (
+        {"internal"}, lambda c, w: req("POST", f"/api/chat/users/{c.owner.id}/live/close"), INTERNAL),
 }
 
 

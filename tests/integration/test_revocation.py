@@ -1,0 +1,89 @@
+"""Revocation that takes effect (issue 15): once accounts revokes a user's
+tokens (here: an admin disables the account), every service refuses the
+user's older access tokens within 5 s, with no round trip to accounts per
+request (each pool follows accounts' revocation feed), and the user's live
+chat subscriptions are closed. Everybody else goes on undisturbed."""
+import http.client
+import time
+import uuid
+
+import requests
+
+from conftest import BASE_URL, INTERNAL_URL, assert_error, wait_until
+
+HOST, PORT = BASE_URL.split("//")[1].split(":")
+
+
+def get(path, token):
+    return requests.get(BASE_URL + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+class Live:
+    """An EventSource subscription to a room, read line by line."""
+
+    def __init__(self, room, token):
+        self.conn = http.client.HTTPConnection(HOST, int(PORT), timeout=6)
+        self.conn.request("GET", f"/api/chat/rooms/{room}/live?access_token={token}",
+                          headers={"Accept": "text/event-stream"})
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, self.resp.read()
+
+    def until(self, pred):
+        """Reads lines until pred(line) (the line) or the stream ends (None);
+        a read that waits 6 s fails."""
+        while True:
+            line = self.resp.fp.readline()
+            if not line:
+                return None
+            if pred(line.decode()):
+                return line.decode()
+
+    def close(self):
+        self.conn.close()
+
+
+def test_a_disabled_users_tokens_are_refused_everywhere_within_5_s(make_user, admin, api):
+    bob, alice = make_user(display_name="Bob"), make_user(display_name="Alice")
+    room_path = "/api/chat/rooms/lobby/messages"
+    for path in ("/api/projects", room_path, "/api/accounts/me"):
+        assert get(path, bob.token).status_code == 200
+    bob_live, alice_live = Live("lobby", bob.token), Live("lobby", alice.token)
+    try:
+        r = api.patch(f"/api/accounts/users/{bob.id}", {"disabled": True}, token=admin.token)
+        assert r.status_code == 200, r.text
+        disabled_at = time.monotonic()
+        # every service refuses the token it had accepted a moment ago
+        for path in ("/api/projects", room_path, "/api/accounts/me"):
+            wait_until(lambda p=path: get(p, bob.token).status_code == 401, timeout=5, interval=0.1,
+                       message=f"{path} to refuse the disabled user's token")
+        assert_error(get("/api/projects", bob.token), 401, "invalid_token")
+        # their live subscription was closed (nchan ends the stream: 410 Gone on an EventSource)
+        assert bob_live.until(lambda ln: False) is None
+        assert time.monotonic() - disabled_at < 5
+        # nobody else noticed: Alice's token works and her live subscription carries on
+        assert get("/api/projects", alice.token).status_code == 200
+        tag = uuid.uuid4().hex
+        r = api.post(room_path, {"body": f"after {tag}"}, token=alice.token)
+        assert r.status_code == 201, r.text
+        assert alice_live.until(lambda ln: tag in ln)
+        # enabled again, the old token stays refused; a new login works everywhere
+        r = api.patch(f"/api/accounts/users/{bob.id}", {"disabled": False}, token=admin.token)
+        assert r.status_code == 200, r.text
+        assert get("/api/projects", bob.token).status_code == 401
+        fresh = bob.relogin()
+        wait_until(lambda: get("/api/projects", fresh.token).status_code == 200, timeout=5, interval=0.1,
+                   message="a new token of the enabled user to work")
+    finally:
+        bob_live.close()
+        alice_live.close()
+
+
+def test_the_feed_is_internal_and_says_where_to_go_on():
+    r = requests.get(f"{INTERNAL_URL}/api/accounts/_revocations?after=0", timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"revocations", "last_id", "keep_s"} and body["keep_s"] > 0, body
+    for e in body["revocations"]:
+        assert set(e) == {"id", "user_id", "session_id", "not_before"}, e
+    r = requests.get(f"{BASE_URL}/api/accounts/_revocations?after=0", timeout=10)
+    assert r.status_code == 404
