@@ -136,6 +136,7 @@ struct sh_req {
     const char *request_id;
     const char *remote_addr;
     bool internal; /* arrived through the internal listener */
+    bool head;     /* HEAD: answered as GET, without the body */
     bool https;
     int64_t start_us;
 
@@ -216,6 +217,18 @@ void sh_req_defer(sh_req *req, sh_deferred_fn fn, void *arg);
 /* Runs and forgets the deferred work with req (the service, after each
  * request; work deferred meanwhile runs too). */
 void sh_req_run_deferred(sh_req *req);
+
+/* Conditional requests (RFC 9110 §13): evaluates If-Match (strong comparison,
+ * §13.1.1) and If-None-Match (weak comparison, §13.1.2), in §13.2.2's order,
+ * against the resource's current entity tag `etag` (quotes included,
+ * "\"7\""; NULL when the resource does not exist). Each header is "*" or a
+ * list of entity tags (W/ for weak ones). Returns 0 when the request may go
+ * on, with *if_match true when an If-Match that is not "*" passed (the
+ * handler then makes its write conditional on the same tag, so a change in
+ * between is a 412 too); else the status of the reply sent: 412
+ * version_conflict, 304 (If-None-Match on GET or HEAD, with the ETag), or
+ * 400 invalid_header (a header that is not the RFC's syntax). */
+int sh_preconditions_or_reply(sh_req *req, const char *etag, bool *if_match);
 
 /* Registers json_object_put(obj) as a cleanup of the request; returns obj. */
 json_object *sh_req_own(sh_req *req, json_object *obj);

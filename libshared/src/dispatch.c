@@ -275,6 +275,7 @@ static void sh_req_init(sh_req *req)
     if (req->method == NULL || *req->method == '\0')
         req->method = "GET";
     req->path = sh_request_path(req);
+    req->head = strcmp(req->method, "HEAD") == 0;
     req->query = sh_req_fcgi_param(req, "QUERY_STRING");
     if (req->query == NULL)
         req->query = "";

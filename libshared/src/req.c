@@ -195,6 +195,8 @@ int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *
     if (req->headers.arena != NULL)
         sh_buf_append(&head, req->headers.data, req->headers.len);
     sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
+    if (req->head)
+        len = 0; /* HEAD: the GET's headers, Content-Length included, and no body */
     if (req->fcgi != NULL) {
         FCGX_Stream *out = sh_fcgi(req)->out;
         if (FCGX_PutStr(head.data, (int)head.len, out) < 0 || (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
@@ -250,4 +252,97 @@ int sh_reply_field_error(sh_req *req, int status, const char *code, const char *
     int rc = sh_reply_error_v(req, status, code, field, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/* --- conditional requests (RFC 9110 §13) ------------------------------------------------ */
+
+/* The next entity tag of a list at *p (OWS and commas skipped): 1 with its
+ * opaque part [*tag, *len) and *weak, 0 at the end, -1 on bad syntax. */
+static int sh_etag_next(const char **p, const char **tag, size_t *len, bool *weak)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == '\t' || *s == ',')
+        s++;
+    if (*s == '\0') {
+        *p = s;
+        return 0;
+    }
+    *weak = strncmp(s, "W/", 2) == 0;
+    if (*weak)
+        s += 2;
+    if (*s != '"')
+        return -1;
+    const char *start = ++s;
+    /* etagc = %x21 / %x23-7E / obs-text */
+    while (*s != '"' && *s != '\0' && ((unsigned char)*s == 0x21 || (unsigned char)*s >= 0x23) && *s != 0x7f)
+        s++;
+    if (*s != '"')
+        return -1;
+    *tag = start;
+    *len = (size_t)(s - start);
+    s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != ',' && *s != '\0')
+        return -1;
+    *p = s;
+    return 1;
+}
+
+/* Whether header h ("*" or a list) matches etag: strong or weak comparison.
+ * -1 on bad syntax. */
+static int sh_etag_list_matches(const char *h, const char *etag, bool strong)
+{
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t hl = strlen(h);
+    while (hl > 0 && (h[hl - 1] == ' ' || h[hl - 1] == '\t'))
+        hl--;
+    if (hl == 1 && h[0] == '*')
+        return etag != NULL;
+    bool cur_weak = etag != NULL && strncmp(etag, "W/", 2) == 0;
+    const char *cur = etag ? etag + (cur_weak ? 3 : 1) : NULL;
+    size_t cur_len = etag ? strlen(cur) - 1 : 0;
+    int found = 0, n = 0, rc;
+    const char *tag;
+    size_t len;
+    bool weak;
+    while ((rc = sh_etag_next(&h, &tag, &len, &weak)) == 1) {
+        n++;
+        if (cur != NULL && len == cur_len && memcmp(tag, cur, len) == 0 && (!strong || (!weak && !cur_weak)))
+            found = 1;
+    }
+    return rc < 0 || n == 0 ? -1 : found;
+}
+
+int sh_preconditions_or_reply(sh_req *req, const char *etag, bool *if_match)
+{
+    *if_match = false;
+    const char *im = sh_req_header(req, "If-Match"), *inm = sh_req_header(req, "If-None-Match");
+    if (im != NULL) {
+        int m = sh_etag_list_matches(im, etag, true);
+        if (m < 0)
+            return sh_reply_error(req, 400, "invalid_header",
+                                  "If-Match must be \"*\" or a list of entity tags (RFC 9110 §13.1.1).");
+        if (m == 0)
+            return sh_reply_error(req, 412, "version_conflict",
+                                  "The resource changed since you read it (its ETag is %s now); reload and retry.",
+                                  etag ? etag : "gone");
+        *if_match = strcmp(im, "*") != 0;
+    }
+    if (inm != NULL) {
+        int m = sh_etag_list_matches(inm, etag, false);
+        if (m < 0)
+            return sh_reply_error(req, 400, "invalid_header",
+                                  "If-None-Match must be \"*\" or a list of entity tags (RFC 9110 §13.1.2).");
+        if (m == 1) {
+            bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+            if (!read)
+                return sh_reply_error(req, 412, "version_conflict",
+                                      "If-None-Match matches the resource's current ETag %s.", etag);
+            sh_resp_header(req, "ETag", "%s", etag);
+            return sh_reply_empty(req, 304);
+        }
+    }
+    return 0;
 }

@@ -153,6 +153,29 @@ static bool sh_route_matches_path(const sh_compiled_route *c, const char **start
     return true;
 }
 
+/* Adds meth to the Allow list of m (once). */
+static void sh_allow_add(sh_match *m, const char *meth)
+{
+    size_t ml = strlen(meth), len = strlen(m->allow);
+    for (const char *s = m->allow; (s = strstr(s, meth)) != NULL; s += ml)
+        if ((s == m->allow || s[-1] == ' ') && (s[ml] == ',' || s[ml] == '\0'))
+            return;
+    if (len + ml + 3 >= sizeof(m->allow))
+        return;
+    if (len > 0) {
+        memcpy(m->allow + len, ", ", 2);
+        len += 2;
+    }
+    memcpy(m->allow + len, meth, ml + 1);
+}
+
+/* Whether a route of method `route_method` answers `method`: its own, and
+ * HEAD for GET (RFC 9110 §9.3.2: the same answer without its body). */
+static bool sh_method_matches(const char *route_method, const char *method)
+{
+    return strcmp(route_method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+}
+
 sh_match_result sh_router_match(const sh_router *r, const char *method, const char *path, sh_match *m)
 {
     const char *starts[SH_MAX_SEGMENTS];
@@ -163,33 +186,19 @@ sh_match_result sh_router_match(const sh_router *r, const char *method, const ch
     if (n < 0)
         return SH_MATCH_NOT_FOUND;
     bool path_found = false;
-    size_t allow_len = 0;
     for (int i = 0; i < r->nroutes; i++) {
         const sh_compiled_route *c = &r->routes[i];
         if (!sh_route_matches_path(c, starts, lens, n, NULL))
             continue;
-        if (strcmp(c->route->method, method) == 0) {
+        if (sh_method_matches(c->route->method, method)) {
             sh_route_matches_path(c, starts, lens, n, m);
             m->route_index = i;
             return SH_MATCH_FOUND;
         }
         path_found = true;
-        /* the Allow list, without duplicates */
-        const char *meth = c->route->method;
-        size_t ml = strlen(meth);
-        bool seen = false;
-        for (const char *s = m->allow; (s = strstr(s, meth)) != NULL; s += ml)
-            if ((s == m->allow || s[-1] == ' ') && (s[ml] == ',' || s[ml] == '\0'))
-                seen = true;
-        if (!seen && allow_len + ml + 3 < sizeof(m->allow)) {
-            if (allow_len > 0) {
-                memcpy(m->allow + allow_len, ", ", 2);
-                allow_len += 2;
-            }
-            memcpy(m->allow + allow_len, meth, ml);
-            allow_len += ml;
-            m->allow[allow_len] = '\0';
-        }
+        sh_allow_add(m, c->route->method);
+        if (strcmp(c->route->method, "GET") == 0)
+            sh_allow_add(m, "HEAD");
     }
     return path_found ? SH_MATCH_BAD_METHOD : SH_MATCH_NOT_FOUND;
 }

@@ -29,6 +29,18 @@ static int h_ok(sh_req *req)
     return sh_reply_json(req, 200, o);
 }
 
+/* A resource at version 5 (or none, with ?gone=1): its preconditions, then 200. */
+static int h_versioned(sh_req *req)
+{
+    bool if_match;
+    int rc = sh_preconditions_or_reply(req, sh_param_int(req, "gone", 0) ? NULL : "\"5\"", &if_match);
+    if (rc != 0)
+        return rc;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "if_match", json_object_new_boolean(if_match));
+    return sh_reply_json(req, 200, o);
+}
+
 static int h_silent(sh_req *req)
 {
     (void)req;
@@ -49,7 +61,11 @@ static const sh_field item_fields[] = {
     SH_RULE_END,
 };
 
+static const sh_param gone_param[] = {SH_QUERY_BOOL("gone"), SH_RULE_END};
+
 static const sh_route routes[] = {
+    SH_ROUTE("GET", "/api/t/versioned", h_versioned, 0, gone_param, NULL),
+    SH_ROUTE("PATCH", "/api/t/versioned", h_versioned, 0, gone_param, NULL),
     SH_ROUTE("GET", "/api/t/items", h_ok, 0, list_params, NULL),
     SH_ROUTE("POST", "/api/t/items", h_ok, SH_JSON, NULL, item_fields),
     SH_ROUTE("GET", "/api/t/items/{id}", h_ok, SH_AUTH, id_param, NULL),
@@ -97,6 +113,7 @@ static void run(reply *out, const char *body, ...)
     req->body = body ? body : "";
     req->body_len = body ? strlen(body) : 0;
     req->method = sh_req_fcgi_param(req, "REQUEST_METHOD");
+    req->head = strcmp(req->method, "HEAD") == 0;
     req->path = sh_req_fcgi_param(req, "DOCUMENT_URI");
     req->query = sh_req_fcgi_param(req, "QUERY_STRING");
     if (req->query == NULL)
@@ -155,7 +172,13 @@ static void test_routing(void)
     EXPECT(r, 404, "not_found");
     run(&r, NULL, "REQUEST_METHOD=PUT", "DOCUMENT_URI=/api/t/items/3", NULL);
     EXPECT(r, 405, "method_not_allowed");
-    CHECK(strstr(r.head.data, "\r\nAllow: GET, PATCH, DELETE\r\n") != NULL);
+    CHECK(strstr(r.head.data, "\r\nAllow: GET, HEAD, PATCH, DELETE\r\n") != NULL);
+    /* HEAD: a GET's answer, headers and all, without the body */
+    reply get, head;
+    run(&get, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/live", NULL);
+    run(&head, NULL, "REQUEST_METHOD=HEAD", "DOCUMENT_URI=/api/t/live", NULL);
+    CHECK(get.status == 200 && head.status == 200 && get.body.len > 0 && head.body.len == 0);
+    CHECK(strstr(head.head.data, sh_arena_sprintf(arena, "Content-Length: %zu\r\n", get.body.len)) != NULL);
     CHECK(strstr(r.head.data, "Status: 405 Method Not Allowed\r\n") == r.head.data);
     /* an internal route does not exist on the public listener */
     run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/_inside", NULL);
@@ -299,6 +322,52 @@ static void test_auth(void)
     CHECK_STR(field_of(&r), "access_token");
 }
 
+static void test_preconditions(void)
+{
+    reply r;
+    struct {
+        const char *method, *header, *query;
+        int status;
+    } cases[] = {
+        {"PATCH", "HTTP_IF_MATCH=\"5\"", "", 200},
+        {"PATCH", "HTTP_IF_MATCH=\"4\", \"5\"", "", 200},
+        {"PATCH", "HTTP_IF_MATCH= \"6\" ,\"5\" ", "", 200},
+        {"PATCH", "HTTP_IF_MATCH=*", "", 200},
+        {"PATCH", "HTTP_IF_MATCH=W/\"5\"", "", 412}, /* If-Match compares strongly */
+        {"PATCH", "HTTP_IF_MATCH=\"4\"", "", 412},
+        {"PATCH", "HTTP_IF_MATCH=\"05\"", "", 412},
+        {"PATCH", "HTTP_IF_MATCH=*", "QUERY_STRING=gone=1", 412},
+        {"PATCH", "HTTP_IF_MATCH=5", "", 400},
+        {"PATCH", "HTTP_IF_MATCH=\"5", "", 400},
+        {"PATCH", "HTTP_IF_MATCH=**", "", 400},
+        {"PATCH", "HTTP_IF_MATCH=*, \"5\"", "", 400},
+        {"PATCH", "HTTP_IF_MATCH=\"5\" \"6\"", "", 400},
+        {"PATCH", "HTTP_IF_MATCH=,", "", 400},
+        {"GET", "HTTP_IF_NONE_MATCH=\"5\"", "", 304},
+        {"GET", "HTTP_IF_NONE_MATCH=W/\"5\"", "", 304}, /* If-None-Match compares weakly */
+        {"GET", "HTTP_IF_NONE_MATCH=\"1\", W/\"5\"", "", 304},
+        {"GET", "HTTP_IF_NONE_MATCH=*", "", 304},
+        {"GET", "HTTP_IF_NONE_MATCH=\"4\"", "", 200},
+        {"GET", "HTTP_IF_NONE_MATCH=*", "QUERY_STRING=gone=1", 200},
+        {"PATCH", "HTTP_IF_NONE_MATCH=*", "", 412},
+        {"PATCH", "HTTP_IF_NONE_MATCH=\"4\"", "", 200},
+    };
+    for (size_t i = 0; i < SH_ARRAY_LEN(cases); i++) {
+        run(&r, NULL, sh_arena_sprintf(arena, "REQUEST_METHOD=%s", cases[i].method), "DOCUMENT_URI=/api/t/versioned",
+            cases[i].header, *cases[i].query ? cases[i].query : "QUERY_STRING=", NULL);
+        if (r.status != cases[i].status)
+            fprintf(stderr, "case %zu: %s %s -> %d\n", i, cases[i].method, cases[i].header, r.status);
+        CHECK(r.status == cases[i].status);
+    }
+    /* a 304 names the current ETag and has no body */
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_NONE_MATCH=\"5\"", NULL);
+    CHECK(r.status == 304 && r.body.len == 0 && strstr(r.head.data, "ETag: \"5\"\r\n") != NULL);
+    run(&r, NULL, "REQUEST_METHOD=PATCH", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_MATCH=\"5\"", NULL);
+    CHECK(r.json && json_object_get_boolean(json_object_object_get(r.json, "if_match")));
+    run(&r, NULL, "REQUEST_METHOD=PATCH", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_MATCH=5", NULL);
+    EXPECT(r, 400, "invalid_header");
+}
+
 static void test_budget(void)
 {
     reply r;
@@ -335,6 +404,7 @@ int main(void)
     test_params();
     test_body();
     test_auth();
+    test_preconditions();
     test_budget();
 
     sh_router_free(&router);

@@ -50,9 +50,9 @@ static void test_matching(void)
     CHECK(sh_router_match(&r, "GET", "/api/projectsX", &m) == SH_MATCH_NOT_FOUND);
 
     CHECK(sh_router_match(&r, "PUT", "/api/projects/5", &m) == SH_MATCH_BAD_METHOD);
-    CHECK_STR(m.allow, "GET, PATCH, DELETE");
+    CHECK_STR(m.allow, "GET, HEAD, PATCH, DELETE");
     CHECK(sh_router_match(&r, "DELETE", "/api/projects", &m) == SH_MATCH_BAD_METHOD);
-    CHECK_STR(m.allow, "GET, POST");
+    CHECK_STR(m.allow, "GET, HEAD, POST");
 
     /* a path with too many segments is simply not found */
     CHECK(sh_router_match(&r, "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", &m) == SH_MATCH_NOT_FOUND);

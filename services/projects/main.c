@@ -11,7 +11,7 @@ static const char *const prj_sql[PRJ_STMT_COUNT] = {
     [PRJ_UPDATE] = "UPDATE projects SET name = IF(?, ?, name), description = IF(?, ?, description), "
                    "state = IF(?, ?, state), internal_notes = IF(?, ?, internal_notes), "
                    "version = version + 1, updated_at = NOW(6) WHERE id = ? AND (NOT ? OR version = ?)",
-    [PRJ_DELETE] = "DELETE FROM projects WHERE id = ?",
+    [PRJ_DELETE] = "DELETE FROM projects WHERE id = ? AND (NOT ? OR version = ?)",
 };
 
 static const char *const prj_states[] = {"planning", "active", "on_hold", "done", NULL};

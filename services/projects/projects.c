@@ -34,9 +34,15 @@ static int prj_load_visible_or_reply(sh_req *req, int64_t id, sh_row *row)
     return 0;
 }
 
+/* The project's ETag: its version, a strong entity tag (RFC 9110 §8.8.3). */
+static const char *prj_etag(sh_req *req, const sh_row *row)
+{
+    return sh_arena_sprintf(req->arena, "\"%lld\"", (long long)sh_row_int(row, 6));
+}
+
 static int prj_reply_project(sh_req *req, int status, const sh_row *row)
 {
-    sh_resp_header(req, "ETag", "\"%lld\"", (long long)sh_row_int(row, 6));
+    sh_resp_header(req, "ETag", "%s", prj_etag(req, row));
     json_object *o = json_object_new_object();
     json_object_object_add(o, "project", prj_project_json(row, req->auth.is_admin));
     return sh_reply_json(req, status, o);
@@ -85,69 +91,54 @@ int prj_project_create(sh_req *req)
 int prj_project_get(sh_req *req)
 {
     sh_row row;
+    bool if_match;
     int rc = prj_load_visible_or_reply(req, sh_param_int(req, "id", 0), &row);
+    if (rc == 0)
+        rc = sh_preconditions_or_reply(req, prj_etag(req, &row), &if_match);
     return rc != 0 ? rc : prj_reply_project(req, 200, &row);
 }
 
-/* If-Match: absent (0), "*" (1) or one strong or weak ETag of ours (2, *version
- * set); -1 when malformed. */
-static int prj_if_match(sh_req *req, int64_t *version)
+/* A conditional write changed nothing: the project is gone (404), or changed
+ * since its precondition was checked (412). */
+static int prj_reply_lost_race(sh_req *req, int64_t id)
 {
-    const char *h = sh_req_header(req, "If-Match");
-    if (h == NULL)
-        return 0;
-    while (*h == ' ')
-        h++;
-    if (strcmp(h, "*") == 0)
-        return 1;
-    if (strncmp(h, "W/", 2) == 0)
-        h += 2;
-    size_t len = strlen(h);
-    while (len > 0 && h[len - 1] == ' ')
-        len--;
-    if (len < 3 || h[0] != '"' || h[len - 1] != '"')
-        return -1;
-    return sh_parse_int64(h + 1, len - 2, 1, INT64_MAX, version) == 0 ? 2 : -1;
+    sh_result now;
+    if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &now, "i", id) != 0)
+        return sh_db_reply_error(req);
+    if (now.nrows == 0)
+        return sh_reply_error(req, 404, "not_found", "No such project.");
+    return sh_reply_error(req, 412, "version_conflict",
+                          "The project changed since you read it (its ETag is \"%lld\" now); reload and retry.",
+                          (long long)sh_row_int(&now.rows[0], 6));
 }
 
 int prj_project_update(sh_req *req)
 {
-    int64_t id = sh_param_int(req, "id", 0), expected = 0;
+    int64_t id = sh_param_int(req, "id", 0);
     const sh_value *name = sh_req_field(req, "name"), *desc = sh_req_field(req, "description");
     const sh_value *state = sh_req_field(req, "state"), *notes = sh_req_field(req, "internal_notes");
-    int match = prj_if_match(req, &expected);
-    if (match < 0)
-        return sh_reply_error(req, 400, "invalid_header", "If-Match must be an ETag this API gave, or *.");
     sh_row row;
+    bool if_match;
     int rc = prj_load_visible_or_reply(req, id, &row);
     if (rc != 0)
         return rc;
     if (notes->present && !req->auth.is_admin)
         return sh_reply_field_error(req, 403, "forbidden", "internal_notes", "Only an admin may set internal notes.");
-    if (match == 2 && sh_row_int(&row, 6) != expected)
-        return sh_reply_error(req, 412, "version_conflict",
-                              "The project changed since you read it (version %lld now); reload and retry.",
-                              (long long)sh_row_int(&row, 6));
+    if ((rc = sh_preconditions_or_reply(req, prj_etag(req, &row), &if_match)) != 0)
+        return rc;
     if (!name->present && !desc->present && !state->present && !notes->present)
         return prj_reply_project(req, 200, &row); /* nothing to change */
 
     /* One statement changes only the fields sent, so concurrent updates of
-     * different fields all survive; with If-Match the version check is part of
-     * the same statement, so a stale write changes nothing. */
+     * different fields all survive; after an If-Match the version it matched
+     * is part of the same statement, so a write that lost the race changes
+     * nothing. */
     sh_result r;
     if (sh_db_query(req, prj_stmt[PRJ_UPDATE], &r, "bsbsbsbsibi", name->present, name->s, desc->present, desc->s,
-                    state->present, state->s, notes->present, notes->s, id, match == 2, expected) != 0)
+                    state->present, state->s, notes->present, notes->s, id, if_match, sh_row_int(&row, 6)) != 0)
         return sh_db_reply_error(req);
-    if (r.affected_rows == 0) {
-        sh_result now;
-        if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &now, "i", id) != 0)
-            return sh_db_reply_error(req);
-        if (now.nrows == 0)
-            return sh_reply_error(req, 404, "not_found", "No such project.");
-        return sh_reply_error(req, 412, "version_conflict",
-                              "The project changed since you read it (version %lld now); reload and retry.",
-                              (long long)sh_row_int(&now.rows[0], 6));
-    }
+    if (r.affected_rows == 0)
+        return prj_reply_lost_race(req, id);
     sh_result after;
     if (sh_db_query(req, prj_stmt[PRJ_BY_ID], &after, "i", id) != 0 || after.nrows != 1)
         return sh_db_reply_error(req);
@@ -158,14 +149,15 @@ int prj_project_delete(sh_req *req)
 {
     int64_t id = sh_param_int(req, "id", 0);
     sh_row row;
+    bool if_match;
     int rc = prj_load_visible_or_reply(req, id, &row);
-    if (rc != 0)
+    if (rc != 0 || (rc = sh_preconditions_or_reply(req, prj_etag(req, &row), &if_match)) != 0)
         return rc;
     sh_result r;
-    if (sh_db_query(req, prj_stmt[PRJ_DELETE], &r, "i", id) != 0)
+    if (sh_db_query(req, prj_stmt[PRJ_DELETE], &r, "ibi", id, if_match, sh_row_int(&row, 6)) != 0)
         return sh_db_reply_error(req);
-    if (r.affected_rows == 0) /* a concurrent delete got there first */
-        return sh_reply_error(req, 404, "not_found", "No such project.");
+    if (r.affected_rows == 0) /* a concurrent delete or change got there first */
+        return prj_reply_lost_race(req, id);
     /* Clear the owner's primary project if it was this one. The project is gone
      * either way: a pointer left behind (accounts unreachable) reads as "no
      * primary project", so this failing does not fail the delete. */

@@ -64,15 +64,30 @@ def test_unknown_api_prefix_is_json_404_from_nginx(api, path):
 @pytest.mark.parametrize("method,path,allow", [
     ("DELETE", "/api/accounts/login", {"POST"}),
     ("GET", "/api/accounts/signup", {"POST"}),
-    ("PUT", "/api/accounts/me", {"GET", "PATCH"}),
-    ("POST", "/api/accounts/health", {"GET"}),
-    ("POST", "/api/chat/health", {"GET"}),
-    ("POST", "/api/accounts/.well-known/jwks.json", {"GET"}),
+    ("PUT", "/api/accounts/me", {"GET", "HEAD", "PATCH"}),
+    ("POST", "/api/accounts/health", {"GET", "HEAD"}),
+    ("POST", "/api/chat/health", {"GET", "HEAD"}),
+    ("POST", "/api/accounts/.well-known/jwks.json", {"GET", "HEAD"}),
 ])
 def test_wrong_method_is_405_with_allow(api, method, path, allow):
     r = api.request(method, path, data=b"{}", headers=JSON)
     assert_error(r, 405, "method_not_allowed")
     assert {m.strip() for m in r.headers["Allow"].split(",")} == allow
+
+
+@pytest.mark.parametrize("path,auth", [("/api/accounts/health", False), ("/api/projects/health", False),
+                                       ("/api/chat/health", False), ("/api/accounts/.well-known/jwks.json", False),
+                                       ("/api/accounts/me", True), ("/api/projects", True)])
+def test_head_answers_like_get_without_the_body(api, make_user, path, auth):
+    """RFC 9110 §9.3.2: HEAD on any GET route, the same status and headers, no body."""
+    token = make_user().token if auth else None
+    plain = {"Accept-Encoding": "identity"}  # a gzipped GET would have no Content-Length to compare
+    get, head = api.get(path, token=token, headers=plain), api.request("HEAD", path, token=token, headers=plain)
+    assert head.status_code == get.status_code == 200, (head.status_code, get.status_code)
+    assert head.content == b""
+    for h in ("Content-Type", "Content-Length", "Cache-Control"):
+        assert head.headers.get(h) == get.headers.get(h), h
+    assert get.headers["Content-Length"] == str(len(get.content))
 
 
 def test_405_is_answered_before_any_body_or_token_check(api):

@@ -52,10 +52,9 @@ def primary_of(user_id):
 
 
 def etag_version(resp):
-    """The version in a response's ETag. nginx makes it weak (W/) when it
-    gzips the body; the service accepts either form in If-Match."""
+    """The version in a response's ETag: a strong entity tag (nginx leaves
+    the API's JSON uncompressed, so it stays strong)."""
     tag = resp.headers.get("ETag", "")
-    tag = tag[2:] if tag.startswith("W/") else tag
     assert len(tag) > 2 and tag.startswith('"') and tag.endswith('"'), resp.headers
     return int(tag[1:-1])
 
@@ -316,27 +315,47 @@ def test_etag_and_if_match(api, owner):
     r = api.get(f"/api/projects/{pid}", token=owner.token, headers={"Accept-Encoding": "identity"})
     assert r.headers["ETag"] == '"1"'  # strong when nginx does not recompress the body
 
-    # a good If-Match (strong, weak or *) succeeds and moves the ETag on
+    # a good If-Match (its tag, a list holding it, or *) succeeds and moves the ETag on
     r = api.patch(f"/api/projects/{pid}", {"name": "v2"}, token=owner.token, headers={"If-Match": '"1"'})
     assert r.status_code == 200, r.text
     assert etag_version(r) == 2 and r.json()["project"]["version"] == 2
-    r = api.patch(f"/api/projects/{pid}", {"name": "v3"}, token=owner.token, headers={"If-Match": 'W/"2"'})
+    r = api.patch(f"/api/projects/{pid}", {"name": "v3"}, token=owner.token, headers={"If-Match": '"9", "2"'})
     assert r.status_code == 200 and etag_version(r) == 3, r.text
     r = api.patch(f"/api/projects/{pid}", {"name": "v4"}, token=owner.token, headers={"If-Match": "*"})
     assert r.status_code == 200 and etag_version(r) == 4, r.text
 
-    # stale: 412 version_conflict, nothing changed (with or without fields)
+    # stale, or weak (If-Match compares strongly, RFC 9110 §13.1.1), or a tag
+    # this API never gave: 412 version_conflict, nothing changed (with or
+    # without fields)
     before = snapshot(pid)
-    for stale in ('"1"', '"3"', 'W/"2"', '"5"', '"9223372036854775807"'):
+    for stale in ('"1"', '"3"', 'W/"4"', '"5"', '"9223372036854775807"', '"abc"', '""', '"04"', '"1", "2"'):
         for body in ({"name": "stale", "state": "done"}, {}):
             r = api.patch(f"/api/projects/{pid}", body, token=owner.token, headers={"If-Match": stale})
             assert_error(r, 412, "version_conflict")
     assert snapshot(pid) == before
 
-    # malformed: 400, nothing changed
-    for bad in ("4", '"4', '4"', '""', '"abc"', '"-4"', '"0"', '"4", "5"', "W/4", '"99999999999999999999"', "**"):
+    # not the RFC's syntax: 400, nothing changed
+    for bad in ("4", '"4', '4"', "W/4", "**", '* , "4"', '"4" "5"', ",", 'W/ "4"'):
         r = api.patch(f"/api/projects/{pid}", {"name": "bad"}, token=owner.token, headers={"If-Match": bad})
         assert_error(r, 400, "invalid_header")
+    assert snapshot(pid) == before
+
+    # If-None-Match: a GET of what the client has is 304 (weak comparison); a
+    # write that must not meet an existing project is 412
+    for have in ('"4"', 'W/"4"', '"1", "4"', "*"):
+        r = api.get(f"/api/projects/{pid}", token=owner.token, headers={"If-None-Match": have})
+        assert r.status_code == 304 and r.content == b"" and r.headers["ETag"] == '"4"', (have, r.status_code)
+    assert api.get(f"/api/projects/{pid}", token=owner.token, headers={"If-None-Match": '"3"'}).status_code == 200
+    assert_error(api.patch(f"/api/projects/{pid}", {"name": "x"}, token=owner.token, headers={"If-None-Match": "*"}),
+                 412, "version_conflict")
+
+    # DELETE honours If-Match like PATCH (the issue's case: a stale version
+    # expected, the project must stay)
+    for stale in ('"1"', '"999"', 'W/"4"'):
+        assert_error(api.delete(f"/api/projects/{pid}", token=owner.token, headers={"If-Match": stale}), 412,
+                     "version_conflict")
+    assert_error(api.delete(f"/api/projects/{pid}", token=owner.token, headers={"If-Match": "junk"}), 400,
+                 "invalid_header")
     assert snapshot(pid) == before
 
     # an empty PATCH changes nothing and bumps no version
@@ -697,7 +716,7 @@ def test_unknown_paths_and_methods(api, owner):
     pid = create_project(api, owner)["id"]
     r = api.request("PUT", f"/api/projects/{pid}", token=owner.token, json_body={"name": "x"})
     assert_error(r, 405, "method_not_allowed")
-    assert set(r.headers["Allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "PATCH", "DELETE"}
     assert_error(api.request("DELETE", "/api/projects", token=owner.token), 405, "method_not_allowed")
     assert_error(api.get(f"/api/projects/{pid}/extra", token=owner.token), 404, "not_found")
     # the test routes do not exist on the public listener
