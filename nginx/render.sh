@@ -48,12 +48,6 @@ read_services() {
 
 # check_settings: the formats nginx needs (a bad one fails here, not in nginx -t).
 check_settings() {
-  local name rate burst
-  for name in LOGIN SIGNUP REFRESH CHAT_POST; do
-    rate=PL_LIMIT_${name}_RATE burst=PL_LIMIT_${name}_BURST
-    [[ ${!rate} =~ ^[1-9][0-9]*r/s$ ]] || die "$rate must be a rate like 5r/s, not '${!rate}'"
-    [[ ${!burst} =~ ^[0-9]+$ ]] || die "$burst must be a whole number, not '${!burst}'"
-  done
   [[ $PL_HSTS_MAX_AGE =~ ^(0|[1-9][0-9]{0,8})$ ]] ||
     die "PL_HSTS_MAX_AGE must be a number of seconds, not '$PL_HSTS_MAX_AGE'"
   [[ $PL_NCHAN_SHM_SIZE =~ ^[1-9][0-9]*[kKmM]$ ]] ||
@@ -73,12 +67,6 @@ sed_args() {
     [TLS_CERT_FILE]=$PL_TLS_CERT_FILE [TLS_KEY_FILE]=$PL_TLS_KEY_FILE
     [INTERNAL_BIND]=$PL_INTERNAL_BIND [INTERNAL_PORT]=$PL_INTERNAL_PORT
     [NCHAN_SHM_SIZE]=$PL_NCHAN_SHM_SIZE [HSTS_MAX_AGE]=$PL_HSTS_MAX_AGE)
-  for name in LOGIN SIGNUP REFRESH CHAT_POST; do
-    value=PL_LIMIT_${name}_RATE
-    vals[LIMIT_${name}_RATE]=${!value}
-    value=PL_LIMIT_${name}_BURST
-    vals[LIMIT_${name}_BURST]=${!value}
-  done
   SED=()
   for name in "${!vals[@]}"; do
     value=${vals[$name]}

@@ -16,7 +16,9 @@ typedef enum {
     SH_CONF_BOOL,   /* bool: 1/0, true/false, yes/no, on/off */
     SH_CONF_ENUM,   /* int: index into choices */
     SH_CONF_OCTAL,  /* int64_t: a file mode such as 0660 */
-    SH_CONF_SECRET  /* const char *: from NAME, or read from the file named by NAME_FILE */
+    SH_CONF_SECRET, /* const char *: from NAME, or read from the file named by NAME_FILE */
+    SH_CONF_RATE    /* int64_t: "N r/s" or "N r/m" (spaces optional), stored as the microseconds
+                       between two requests; N within [min, max] */
 } sh_conf_type;
 
 #define SH_CONF_REQUIRED 1u

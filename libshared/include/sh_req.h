@@ -21,6 +21,7 @@
 
 typedef struct sh_req sh_req;
 typedef struct sh_router sh_router; /* compiled routes: sh_router.h */
+typedef struct sh_rate sh_rate;     /* a route's rate limit: sh_ratelimit.h */
 typedef int (*sh_handler)(sh_req *req);
 
 /* Route flags. */
@@ -89,12 +90,15 @@ typedef struct {
     unsigned flags;
     const sh_param *params; /* SH_RULE_END-terminated, or NULL */
     const sh_field *fields; /* SH_RULE_END-terminated, or NULL = any object */
+    const sh_rate *rate;    /* per caller, or NULL: unlimited */
 } sh_route;
 
 /* clang-format off */
 #define SH_ROUTE(method, pattern, handler, flags, params, fields) \
-    {method, pattern, handler, #handler, flags, params, fields}
-#define SH_ROUTE_END {NULL, NULL, NULL, NULL, 0, NULL, NULL}
+    {method, pattern, handler, #handler, flags, params, fields, NULL}
+#define SH_ROUTE_LIMITED(method, pattern, handler, flags, params, fields, rate) \
+    {method, pattern, handler, #handler, flags, params, fields, rate}
+#define SH_ROUTE_END {NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL}
 /* clang-format on */
 
 /* A validated parameter or field value. */

@@ -13,6 +13,7 @@
 #include "sh_dispatch.h"
 #include "sh_invoke.h"
 #include "sh_pool.h"
+#include "sh_ratelimit.h"
 
 typedef struct {
     const char *name;                         /* "accounts": also the URL prefix /api/<name>/ */

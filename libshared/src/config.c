@@ -61,6 +61,21 @@ static int sh_conf_set(const sh_conf_row *r, void *conf, const char *v, char *er
         }
         *(int64_t *)field = n;
         return 0;
+    case SH_CONF_RATE: {
+        char *end;
+        errno = 0;
+        long long count = strtoll(v, &end, 10);
+        while (*end == ' ')
+            end++;
+        int64_t per_us = strcmp(end, "r/s") == 0 ? 1000000 : strcmp(end, "r/m") == 0 ? 60000000 : 0;
+        if (errno != 0 || end == v || per_us == 0 || count < r->min || count > r->max || count < 1) {
+            snprintf(err, errlen, "%s=%s: expected a rate like 10r/s or 30r/m (%lld to %lld requests)", r->env, v,
+                     (long long)r->min, (long long)r->max);
+            return -1;
+        }
+        *(int64_t *)field = per_us / count;
+        return 0;
+    }
     case SH_CONF_OCTAL: {
         char *end;
         errno = 0;
@@ -161,6 +176,9 @@ static void sh_config_print_range(FILE *out, const sh_conf_row *r)
     case SH_CONF_OCTAL: fputs("octal file mode", out); break;
     case SH_CONF_SECRET: fprintf(out, "text, or `%s_FILE`: a file holding it", r->env); break;
     case SH_CONF_STRING: fputs("text", out); break;
+    case SH_CONF_RATE:
+        fprintf(out, "a rate, N`r/s` or N`r/m`, N %lld–%lld", (long long)r->min, (long long)r->max);
+        break;
     }
 }
 

@@ -7,6 +7,7 @@
 #include "sh_budget.h"
 #include "sh_db.h"
 #include "sh_log.h"
+#include "sh_ratelimit.h"
 #include "sh_scoreboard.h"
 #include "sh_str.h"
 
@@ -157,6 +158,14 @@ static int sh_check_body(sh_req *req)
     return 0;
 }
 
+/* Who a rate limit counts: the user of a valid token, else the address. */
+static const char *sh_dispatch_caller(sh_req *req)
+{
+    if (req->auth.present)
+        return sh_arena_sprintf(req->arena, "u%lld", (long long)req->auth.user_id);
+    return sh_arena_sprintf(req->arena, "a%s", req->remote_addr ? req->remote_addr : "");
+}
+
 int sh_dispatch(sh_req *req, const sh_router *router)
 {
     sh_match m;
@@ -181,11 +190,21 @@ int sh_dispatch(sh_req *req, const sh_router *router)
     int rc = sh_budget_begin_or_reply(req);
     if (rc != 0)
         return rc;
+    /* a caller with no credential is limited by address before anything */
+    bool anonymous = sh_req_header(req, "Authorization") == NULL &&
+                     !((req->route->flags & SH_TOKEN_QUERY) && strstr(req->query, "access_token=") != NULL);
+    if (req->route->rate != NULL && anonymous &&
+        (rc = sh_rate_check_or_reply(req, req->route->rate, sh_dispatch_caller(req))) != 0)
+        return rc;
     if (req->route->flags & (SH_AUTH | SH_ADMIN | SH_TOKEN_QUERY)) {
         rc = sh_auth_or_reply(req, req->route->flags);
         if (rc != 0)
             return rc;
     }
+    /* one with a token by its user: users behind one address share nothing */
+    if (req->route->rate != NULL && !anonymous &&
+        (rc = sh_rate_check_or_reply(req, req->route->rate, sh_dispatch_caller(req))) != 0)
+        return rc;
     rc = sh_check_params(req, &m);
     if (rc != 0)
         return rc;

@@ -173,7 +173,7 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
 #define SH_ADD(m, suffix, fn, label, fl, pr)                                                                           \
     do {                                                                                                               \
         snprintf(path, sizeof(path), "/api/%s/%s", svc->name, suffix);                                                 \
-        all[n++] = (sh_route){m, sh_xstrdup(path), fn, label, fl, pr, NULL};                                           \
+        all[n++] = (sh_route){m, sh_xstrdup(path), fn, label, fl, pr, NULL, NULL};                                     \
     } while (0)
     SH_ADD("GET", "health", sh_builtin_health, "health", 0, NULL);
     SH_ADD("GET", "_status", sh_builtin_status, "status", SH_INTERNAL, NULL);
@@ -576,6 +576,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
     }
     if (svc->setup != NULL && svc->setup() != 0)
         return 1;
+    if (sh_rate_share() != 0) {
+        sh_log_msg(SH_LOG_ERROR, "startup_failed", "cannot map the rate limit table");
+        return 1;
+    }
     if (sh_svc_needs_auth && sh_auth_revocations_share() != 0) {
         sh_log_msg(SH_LOG_ERROR, "startup_failed", "cannot map the revocation table");
         return 1;

@@ -13,6 +13,7 @@ typedef struct {
     const char *name;
     int64_t perms;
     const char *password;
+    int64_t rate_us;
 } conf_t;
 
 static const char *const modes[] = {"a", "b", NULL};
@@ -23,6 +24,7 @@ static const sh_conf_row rows[] = {
     {"T_NAME", SH_CONF_STRING, offsetof(conf_t, name), NULL, 0, 0, NULL, SH_CONF_REQUIRED, "name"},
     {"T_PERMS", SH_CONF_OCTAL, offsetof(conf_t, perms), "0660", 0, 0, NULL, 0, "perms"},
     {"T_PASSWORD", SH_CONF_SECRET, offsetof(conf_t, password), NULL, 0, 0, NULL, 0, "password"},
+    {"T_RATE", SH_CONF_RATE, offsetof(conf_t, rate_us), "10r/s", 1, 1000, NULL, 0, "rate"},
     SH_CONF_END,
 };
 
@@ -76,5 +78,20 @@ int main(void)
     setenv("T_PASSWORD_FILE", "/tmp", 1); /* a directory is no secret file */
     CHECK(sh_config_load(rows, &c, err, sizeof(err)) == -1 && strstr(err, "not a regular file") != NULL);
     unlink(path);
+    unsetenv("T_PASSWORD_FILE");
+
+    /* rates: the microseconds between two requests */
+    CHECK(sh_config_load(rows, &c, err, sizeof(err)) == 0 && c.rate_us == 100000);
+    setenv("T_RATE", "30 r/m", 1);
+    CHECK(sh_config_load(rows, &c, err, sizeof(err)) == 0 && c.rate_us == 2000000);
+    setenv("T_RATE", "1000r/s", 1);
+    CHECK(sh_config_load(rows, &c, err, sizeof(err)) == 0 && c.rate_us == 1000);
+    const char *bad_rates[] = {"1001r/s", "0r/s", "-5r/s", "10", "10r/h", "r/s", "10r/s ", "99999999999999999999r/s"};
+    for (size_t i = 0; i < sizeof(bad_rates) / sizeof(bad_rates[0]); i++) {
+        setenv("T_RATE", bad_rates[i], 1);
+        CHECK(sh_config_load(rows, &c, err, sizeof(err)) == -1);
+        CHECK(strstr(err, "expected a rate like 10r/s") != NULL);
+    }
+    unsetenv("T_RATE");
     TEST_DONE();
 }

@@ -7,6 +7,7 @@
 #include "sh_auth.h"
 #include "sh_budget.h"
 #include "sh_dispatch.h"
+#include "sh_ratelimit.h"
 #include "sh_test.h"
 
 #include <stdarg.h>
@@ -62,9 +63,12 @@ static const sh_field item_fields[] = {
 };
 
 static const sh_param gone_param[] = {SH_QUERY_BOOL("gone"), SH_RULE_END};
+static const int64_t per_second = 1000000 / 2, burst = 3; /* 2 r/s, 3 at once */
+static const sh_rate limited = {"limited", &per_second, &burst};
 
 static const sh_route routes[] = {
     SH_ROUTE("GET", "/api/t/versioned", h_versioned, 0, gone_param, NULL),
+    SH_ROUTE_LIMITED("GET", "/api/t/limited", h_ok, SH_TOKEN_QUERY, NULL, NULL, &limited),
     SH_ROUTE("PATCH", "/api/t/versioned", h_versioned, 0, gone_param, NULL),
     SH_ROUTE("GET", "/api/t/items", h_ok, 0, list_params, NULL),
     SH_ROUTE("POST", "/api/t/items", h_ok, SH_JSON, NULL, item_fields),
@@ -121,6 +125,7 @@ static void run(reply *out, const char *body, ...)
     const char *internal = sh_req_fcgi_param(req, "PL_INTERNAL");
     req->internal = internal != NULL && strcmp(internal, "1") == 0;
     req->request_id = "test";
+    req->remote_addr = sh_req_fcgi_param(req, "REMOTE_ADDR");
     last = NULL;
     out->status = sh_dispatch(req, &router);
     CHECK(req->responded && req->status == out->status);
@@ -368,6 +373,30 @@ static void test_preconditions(void)
     EXPECT(r, 400, "invalid_header");
 }
 
+static void test_rate_limits(void)
+{
+    reply r;
+    const char *addr = "REMOTE_ADDR=10.0.0.1", *other = "REMOTE_ADDR=10.0.0.2";
+    for (int i = 0; i < 3; i++) {
+        run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", addr, NULL);
+        CHECK(r.status == 200);
+        CHECK(strstr(r.head.data, "RateLimit-Policy: \"limited\";q=3;w=2\r\n") != NULL);
+        CHECK(strstr(r.head.data, sh_arena_sprintf(arena, "RateLimit: \"limited\";r=%d;", 2 - i)) != NULL);
+    }
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", addr, NULL);
+    EXPECT(r, 429, "rate_limited");
+    CHECK(strstr(r.head.data, "Retry-After: 1\r\n") != NULL && strstr(r.head.data, ";r=0;") != NULL);
+    /* another address, and a user with a token from the same one, each their own */
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", other, NULL);
+    CHECK(r.status == 200);
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", addr,
+        sh_arena_sprintf(arena, "HTTP_AUTHORIZATION=Bearer %s", user_token), NULL);
+    CHECK(r.status == 200 && last && last->auth.present);
+    /* a bad token is no way around the address's limit either: it is refused */
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", addr, "HTTP_AUTHORIZATION=Bearer x", NULL);
+    EXPECT(r, 401, "invalid_token");
+}
+
 static void test_budget(void)
 {
     reply r;
@@ -405,6 +434,7 @@ int main(void)
     test_body();
     test_auth();
     test_preconditions();
+    test_rate_limits();
     test_budget();
 
     sh_router_free(&router);

@@ -23,6 +23,9 @@ typedef struct {
     const char *smtp_user;
     const char *smtp_password;
     int64_t smtp_timeout_ms;
+    int64_t login_interval_us, login_burst; /* PL_LIMIT_LOGIN_*: per client address */
+    int64_t signup_interval_us, signup_burst;
+    int64_t refresh_interval_us, refresh_burst;
     const char *mail_from; /* "Name <address>" or an address */
 } acc_config;
 

@@ -2,6 +2,7 @@
  * table, and two operator commands (keygen, create-admin). */
 #include "accounts.h"
 #include "sh_log.h"
+#include "sh_ratelimit.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +36,18 @@ static const sh_conf_row acc_config_rows[] = {
      "one mail's delivery, connection included (a slower server: retried later)"},
     {"PL_MAIL_FROM", SH_CONF_STRING, F(mail_from), "Pilotlight <no-reply@localhost>", 0, 0, NULL, 0,
      "the From of every mail: an address, or \"Name <address>\""},
+    {"PL_LIMIT_LOGIN_RATE", SH_CONF_RATE, F(login_interval_us), "5r/s", 1, 1000000, NULL, 0,
+     "POST /api/accounts/login: requests per client address, on average"},
+    {"PL_LIMIT_LOGIN_BURST", SH_CONF_INT, F(login_burst), "20", 1, 1000000, NULL, 0,
+     "POST /api/accounts/login: requests per client address at once above that rate"},
+    {"PL_LIMIT_SIGNUP_RATE", SH_CONF_RATE, F(signup_interval_us), "1r/s", 1, 1000000, NULL, 0,
+     "POST /api/accounts/signup: requests per client address, on average"},
+    {"PL_LIMIT_SIGNUP_BURST", SH_CONF_INT, F(signup_burst), "10", 1, 1000000, NULL, 0,
+     "POST /api/accounts/signup: requests per client address at once above that rate"},
+    {"PL_LIMIT_REFRESH_RATE", SH_CONF_RATE, F(refresh_interval_us), "5r/s", 1, 1000000, NULL, 0,
+     "POST /api/accounts/refresh: requests per client address, on average"},
+    {"PL_LIMIT_REFRESH_BURST", SH_CONF_INT, F(refresh_burst), "20", 1, 1000000, NULL, 0,
+     "POST /api/accounts/refresh: requests per client address at once above that rate"},
     SH_CONF_END,
 };
 #undef F
@@ -137,11 +150,16 @@ static const sh_field acc_test_mail_fields[] = {
 
 static const sh_param acc_revocations_params[] = {SH_QUERY_INT("after", 0, INT64_MAX), SH_RULE_END};
 
+static const sh_rate acc_login_rate = {"login", &acc_conf.login_interval_us, &acc_conf.login_burst};
+static const sh_rate acc_signup_rate = {"signup", &acc_conf.signup_interval_us, &acc_conf.signup_burst};
+static const sh_rate acc_refresh_rate = {"refresh", &acc_conf.refresh_interval_us, &acc_conf.refresh_burst};
+
 static const sh_route acc_routes[] = {
-    SH_ROUTE("POST", "/api/accounts/signup", acc_signup, SH_JSON, NULL, acc_signup_fields),
-    SH_ROUTE("POST", "/api/accounts/login", acc_login, SH_JSON, NULL, acc_login_fields),
+    SH_ROUTE_LIMITED("POST", "/api/accounts/signup", acc_signup, SH_JSON, NULL, acc_signup_fields, &acc_signup_rate),
+    SH_ROUTE_LIMITED("POST", "/api/accounts/login", acc_login, SH_JSON, NULL, acc_login_fields, &acc_login_rate),
     /* a web client sends these with the refresh cookie alone, often without a body */
-    SH_ROUTE("POST", "/api/accounts/refresh", acc_token_refresh, SH_JSON | SH_BODY_OPTIONAL, NULL, acc_refresh_fields),
+    SH_ROUTE_LIMITED("POST", "/api/accounts/refresh", acc_token_refresh, SH_JSON | SH_BODY_OPTIONAL, NULL,
+                     acc_refresh_fields, &acc_refresh_rate),
     SH_ROUTE("POST", "/api/accounts/logout", acc_logout, SH_JSON | SH_BODY_OPTIONAL, NULL, acc_refresh_fields),
     SH_ROUTE("GET", "/api/accounts/me", acc_me_get, SH_AUTH, NULL, NULL),
     SH_ROUTE("PATCH", "/api/accounts/me", acc_me_update, SH_AUTH | SH_JSON, NULL, acc_me_fields),

@@ -13,6 +13,8 @@ typedef struct {
     int64_t ticket_ttl_s;
     int64_t access_cache_s;
     int64_t room_lock_timeout_s;
+    int64_t post_interval_us; /* PL_LIMIT_CHAT_POST_RATE */
+    int64_t post_burst;
 } chat_config;
 
 extern chat_config chat_conf;

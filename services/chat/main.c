@@ -1,5 +1,6 @@
 /* main.c: the chat service: configuration, statements, route table. */
 #include "chat.h"
+#include "sh_ratelimit.h"
 
 #include <stddef.h>
 
@@ -15,6 +16,10 @@ static const sh_conf_row chat_config_rows[] = {
      "how long a worker remembers that a user may use a project room"},
     {"PL_ROOM_LOCK_TIMEOUT_S", SH_CONF_INT, F(room_lock_timeout_s), "5", 1, 60, NULL, 0,
      "wait for a room's publish order lock (503 room_busy after)"},
+    {"PL_LIMIT_CHAT_POST_RATE", SH_CONF_RATE, F(post_interval_us), "10r/s", 1, 1000000, NULL, 0,
+     "messages a user may post (any room), on average"},
+    {"PL_LIMIT_CHAT_POST_BURST", SH_CONF_INT, F(post_burst), "40", 1, 1000000, NULL, 0,
+     "messages a user may post at once above that rate"},
     SH_CONF_END,
 };
 #undef F
@@ -53,9 +58,11 @@ static const sh_field chat_post_fields[] = {
     SH_RULE_END,
 };
 
+static const sh_rate chat_post_rate = {"chat_post", &chat_conf.post_interval_us, &chat_conf.post_burst};
+
 static const sh_route chat_routes[] = {
-    SH_ROUTE("POST", "/api/chat/rooms/{room}/messages", chat_message_post, SH_AUTH | SH_JSON, chat_room_param,
-             chat_post_fields),
+    SH_ROUTE_LIMITED("POST", "/api/chat/rooms/{room}/messages", chat_message_post, SH_AUTH | SH_JSON, chat_room_param,
+                     chat_post_fields, &chat_post_rate),
     SH_ROUTE("GET", "/api/chat/rooms/{room}/messages", chat_message_list, SH_AUTH, chat_list_params, NULL),
     SH_ROUTE("POST", "/api/chat/rooms/{room}/ticket", chat_ticket_create, SH_AUTH, chat_room_param, NULL),
     /* nchan's authorizer: a live subscriber's ?ticket=, or ?access_token= (declared by the flag) */

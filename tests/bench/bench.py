@@ -82,7 +82,7 @@ STACK_ENV.update({
     "PL_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS),
     "PL_PUBLIC_URL": HTTP,
 })
-# nginx's per-address limits would measure nginx refusing us: far out of reach.
+# the services' rate limits would measure them refusing us: far out of reach.
 for _name in ("LOGIN", "SIGNUP", "REFRESH", "CHAT_POST"):
     STACK_ENV["PL_LIMIT_%s_RATE" % _name] = "1000000r/s"
     STACK_ENV["PL_LIMIT_%s_BURST" % _name] = "1000000"

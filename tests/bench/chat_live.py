@@ -6,9 +6,9 @@ messages posted through the chat service (stored, then published by nchan).
       [--subscribers 200] [--messages 300] [--posters 4]
 
 Subscribers connect to the public listener (--base) with single-use tickets,
-like a browser. Messages are posted to the internal listener (--internal),
-which has no per-address rate limit, so what is measured is the room, not
-PL_LIMIT_CHAT_POST_*. The room is a fresh project room of the bench user, so
+like a browser. Messages are posted to the internal listener (--internal);
+the bench stack sets PL_LIMIT_CHAT_POST_* out of reach, so what is measured
+is the room, not the limit. The room is a fresh project room of the bench user, so
 the lobby stays clean. Credentials: PL_ADMIN_EMAIL / PL_ADMIN_PASSWORD if
 set, else a user signed up for the run.
 

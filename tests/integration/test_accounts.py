@@ -232,7 +232,7 @@ def test_login_failures_look_the_same(api, make_user):
     for r in answers:
         assert_error(r, 401, "invalid_credentials")
     assert len({r.text for r in answers}) == 1
-    assert len({tuple(sorted((k, v) for k, v in r.headers.items() if k not in ("Date", "X-Request-Id")))
+    assert len({tuple(sorted((k, v) for k, v in r.headers.items() if k not in ("Date", "X-Request-Id", "RateLimit")))
                 for r in answers}) == 1
     assert len(tokens(user.id)) == 1  # make_user's login; a failure issues nothing
 
@@ -285,6 +285,38 @@ def test_lockout_after_five_failures_then_unlock_and_reset(api, make_user):
     # a success resets the count: four failures are allowed again
     assert row(user.id)["failed_logins"] == 0 and not row(user.id)["locked"]
     fail_logins(api, user, LOCKOUT_THRESHOLD - 1)
+    assert login(api, user.email).status_code == 200
+
+
+def test_logins_are_rate_limited_per_address(api, make_user):
+    """PL_LIMIT_LOGIN_*: a flood of logins from 127.0.0.3 runs out of its
+    address's allowance (the flood's bodies are invalid, so it costs no
+    password hash); 127.0.0.1 logs in all the while. The answer says when to
+    come back, and its RateLimit fields count down to it."""
+    from urllib.parse import urlsplit
+    url = urlsplit(BASE_URL)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10, source_address=("127.0.0.3", 0))
+    seen = []
+    try:
+        for _ in range(2000):
+            conn.request("POST", "/api/accounts/login", body=b"{}", headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            seen.append((r.status, r.getheader("RateLimit-Policy"), r.getheader("RateLimit"), r.getheader("Retry-After"),
+                         body))
+            if r.status == 429:
+                break
+            assert r.status == 422, body
+    finally:
+        conn.close()
+    status, policy, remaining, retry, body = seen[-1]
+    assert status == 429 and body["error"]["code"] == "rate_limited", seen[-1]
+    assert policy.startswith('"login";q=') and remaining.startswith('"login";r=0;') and int(retry) >= 1
+    assert all(p == policy for _, p, *_ in seen)
+    burst = int(policy.split(";q=")[1].split(";")[0])
+    left = [int(r.split(";r=")[1].split(";")[0]) for _, _, r, *_ in seen]
+    assert len(seen) > burst // 2 and all(0 <= n < burst for n in left), (burst, left[:5], left[-5:])
+    user = make_user()
     assert login(api, user.email).status_code == 200
 
 

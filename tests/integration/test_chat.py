@@ -501,38 +501,44 @@ def test_history_pages_in_ascending_order(api, alice):
     assert_error(api.get(f"/api/chat/rooms/{room}/messages"), 401, "missing_token")
 
 
-# --- nginx: rate limit, workers, logs ---------------------------------------------------
+# --- rate limit, nginx workers, logs -----------------------------------------------------
 
 
-def test_a_flood_of_posts_from_one_address_gets_429(api, alice):
-    """From 127.0.0.2, so 127.0.0.1's budget (the other suites') is untouched."""
+def test_a_flood_of_posts_from_one_user_gets_429_and_no_one_else_does(api, make_user, alice):
+    """The chat_post limit counts per user (PL_LIMIT_CHAT_POST_*). The flood's
+    bodies are invalid, so it stores nothing: the limit is counted before the
+    body is checked."""
+    flooder = make_user()
     path = "/api/chat/rooms/lobby/messages"
-    body = json.dumps({"body": "flood"})
-    limited = []
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + flooder.token}
+    limited, limited_left, policies = [], [], set()
 
     def flood(_):
-        conn = http.client.HTTPConnection(PUBLIC.hostname, PUBLIC.port, timeout=10, source_address=("127.0.0.2", 0))
+        conn = http.client.HTTPConnection(PUBLIC.hostname, PUBLIC.port, timeout=10)
         try:
-            for _ in range(400):
-                # no token: each admitted request is a cheap 401 from the chat service
-                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            for _ in range(600):
+                conn.request("POST", path, body=b'{"body": ""}', headers=headers)
                 r = conn.getresponse()
                 data = r.read()
+                policies.add(r.getheader("RateLimit-Policy"))
                 if r.status == 429:
                     limited.append((r.getheader("Content-Type"), r.getheader("Retry-After"), json.loads(data)))
+                    limited_left.append(r.getheader("RateLimit"))
                     if len(limited) > 20:
                         return
                 else:
-                    assert r.status == 401, data
+                    assert r.status == 422, data
         finally:
             conn.close()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(flood, range(4)))
-    assert limited, "no 429 from nginx"
+    assert limited, "no 429"
     ctype, retry, err = limited[0]
-    assert ctype.startswith("application/json") and retry == "1"
+    assert ctype.startswith("application/json") and int(retry) >= 1
     assert err["error"]["code"] == "rate_limited"
+    assert len(policies) == 1 and policies.pop().startswith('"chat_post";q='), policies
+    assert all(remaining.startswith('"chat_post";r=0;') for remaining in limited_left), limited_left
     # everyone else still posts
     post(api, alice, "lobby", "not limited")
 

@@ -58,8 +58,8 @@ PASSWORD = "soak password, long enough"
 REQUEST_TIMEOUT = 30.0      # a request that takes longer is a hang: a failure
 QUICK_FAILURE_S = 5.0       # a failure a fault may cause must come back within this
 RUN_ID = uuid.uuid4().hex[:8]
-# Per-client pacing under nginx's production limits (per address): chat posts
-# 10 r/s burst 40, logins 5 r/s burst 20. A 429 is therefore a failure.
+# Per-client pacing under the production rate limits: chat posts 10 r/s burst
+# 40 (per user), logins 5 r/s burst 20 (per address). A 429 is therefore a failure.
 CHAT_POST_RATE, CHAT_POST_BURST = 6.0, 20.0
 LOGIN_RATE, LOGIN_BURST = 1.0, 5.0
 
