@@ -61,10 +61,16 @@ void sh_db_request_begin(sh_db *db);
 int sh_db_query(sh_req *req, int stmt, sh_result *res, const char *types, ...);
 
 /* Transactions on the worker's connection. A transaction still open when the
- * request ends is rolled back. */
+ * request ends is rolled back. A begin inside a transaction opens a nested
+ * one that lives in the outer: its commit only closes it (the outer commits
+ * it, or not), and a rollback at any depth rolls back the whole. (The
+ * dispatcher runs an idempotent request's handler inside a transaction of its
+ * own: sh_idempotency.h.) */
 int sh_db_begin(sh_req *req);
 /* Whether the worker's connection is inside a transaction now. */
 bool sh_db_in_transaction(void);
+/* How many nested transactions are open inside the current one (0 outside). */
+int sh_db_nested(void);
 int sh_db_commit(sh_req *req);
 void sh_db_rollback(sh_req *req);
 

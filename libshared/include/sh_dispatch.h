@@ -1,13 +1,15 @@
 /* sh_dispatch.h: the dispatcher. It does everything generic before a handler
  * runs, in this order: route lookup (404 not_found, 405 method_not_allowed
  * with Allow), internal-only and test-only routes (404 on the public
- * listener), the invocation budget (sh_budget.h: 400, 508), authentication
- * (sh_auth.h: 401, 403), declared path and query parameters (400
- * invalid_parameter / missing_parameter), then for SH_JSON routes the body:
- * size (413), Content-Type (415), syntax, nesting and UTF-8 (400 invalid_json),
- * unknown, missing and invalid fields (422). A handler only ever sees valid
- * input.
- * Layer 3 of libshared (dispatch); see docs/architecture.md. */
+ * listener), the invocation budget (sh_budget.h: 400, 508), a rate limit for
+ * a caller without a token (sh_ratelimit.h: 429), authentication (sh_auth.h:
+ * 401, 403), a rate limit for one with a token, declared path and query
+ * parameters (400 invalid_parameter / missing_parameter), then for SH_JSON
+ * routes the body: size (413), Content-Type (415), syntax, nesting and UTF-8
+ * (400 invalid_json), unknown, missing and invalid fields (422). A handler only
+ * ever sees valid input; an SH_IDEMPOTENT route's runs under its
+ * Idempotency-Key (sh_idempotency.h).
+ * Layer 4 of libshared (dispatch); see docs/architecture.md. */
 #ifndef SH_DISPATCH_H
 #define SH_DISPATCH_H
 

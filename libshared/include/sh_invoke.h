@@ -9,7 +9,7 @@
  * requests (libcurl, one connection kept per worker) to the internal nginx
  * listener, which load-balances them, carrying the caller's Authorization,
  * X-Request-Id, X-Invoke-Depth and X-Invoke-Budget.
- * Layer 4 of libshared (invoke); see docs/architecture.md. */
+ * Layer 5 of libshared (invoke); see docs/architecture.md. */
 #ifndef SH_INVOKE_H
 #define SH_INVOKE_H
 

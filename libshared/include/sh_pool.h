@@ -4,7 +4,7 @@
  * and the master sleeps in poll(2) with no timer; the first waiting connection
  * forks a worker from the already-initialised master (no exec), so a cold start
  * costs about a fork.
- * Layer 5 of libshared (pool); see docs/architecture.md. */
+ * Layer 6 of libshared (pool); see docs/architecture.md. */
 #ifndef SH_POOL_H
 #define SH_POOL_H
 

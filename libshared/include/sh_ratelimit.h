@@ -15,14 +15,7 @@
 
 #include "sh_req.h"
 
-/* A route's limit: its name in the headers, and where the service's config
- * holds its values (SH_CONF_RATE: microseconds between two requests; burst: a
- * count), read at request time. */
-struct sh_rate {
-    const char *name;
-    const int64_t *interval_us;
-    const int64_t *burst;
-};
+/* A route's limit is a struct sh_rate (sh_req.h). */
 
 /* In the master, before the first fork: the table its processes share.
  * Without it (a command, a unit test) a process keeps a table of its own. */

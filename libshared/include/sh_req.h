@@ -35,6 +35,11 @@ typedef int (*sh_handler)(sh_req *req);
  * §2.3), for clients that cannot send headers (EventSource, WebSocket); without
  * SH_AUTH a token is optional, and verified when given. */
 #define SH_TOKEN_QUERY (1u << 6)
+/* SH_IDEMPOTENT: honours the Idempotency-Key header (sh_idempotency.h): a
+ * retry with the same key gets the first answer again and writes nothing.
+ * Needs SH_AUTH (keys are per user) and the idempotency_keys table in the
+ * service's schema. */
+#define SH_IDEMPOTENT (1u << 7)
 
 /* Value types of parameters and body fields. */
 typedef enum {
@@ -92,6 +97,15 @@ typedef struct {
     const sh_field *fields; /* SH_RULE_END-terminated, or NULL = any object */
     const sh_rate *rate;    /* per caller, or NULL: unlimited */
 } sh_route;
+
+/* A route's rate limit (sh_ratelimit.h): its name in the RateLimit headers,
+ * and where the service's config holds its values (SH_CONF_RATE: microseconds
+ * between two requests; burst: a count), read at request time. */
+struct sh_rate {
+    const char *name;
+    const int64_t *interval_us;
+    const int64_t *burst;
+};
 
 /* clang-format off */
 #define SH_ROUTE(method, pattern, handler, flags, params, fields) \
@@ -161,6 +175,10 @@ struct sh_req {
     /* response */
     int status;
     bool responded;
+    sh_buf *held;          /* non-NULL: the reply is kept here (header block, then body)
+                                until sh_req_send_held, not sent */
+    size_t held_body_at;   /* where the body starts in *held */
+    const char *held_type; /* the held reply's Content-Type, or NULL */
     bool has_cache_control;
     sh_buf headers;         /* extra response header lines */
     const char *error_code; /* for the log */
@@ -197,6 +215,8 @@ int64_t sh_field_int(sh_req *req, const char *name, int64_t fallback);
 int sh_reply_json(sh_req *req, int status, json_object *body);
 /* Sends a raw body with a content type. */
 int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *body, size_t len);
+/* Sends the reply kept in req->held (see there) and stops holding. */
+void sh_req_send_held(sh_req *req);
 /* Sends a response without a body (204, 304). */
 int sh_reply_empty(sh_req *req, int status);
 /* Sends {"error":{"code":code,"message":...}}. */

@@ -2,7 +2,7 @@
  * and two hooks) and the one call that runs it: sh_service_main() loads and
  * validates the configuration, compiles the routes, opens the socket and runs
  * the pool; each worker serves FastCGI requests through the dispatcher.
- * Layer 5 of libshared (service); see docs/architecture.md. */
+ * Layer 6 of libshared (service); see docs/architecture.md. */
 #ifndef SH_SERVICE_H
 #define SH_SERVICE_H
 
@@ -11,6 +11,7 @@
 #include "sh_config.h"
 #include "sh_db.h"
 #include "sh_dispatch.h"
+#include "sh_idempotency.h"
 #include "sh_invoke.h"
 #include "sh_pool.h"
 #include "sh_ratelimit.h"
@@ -40,6 +41,7 @@ typedef struct {
     sh_db_config db;
     sh_invoke_config invoke;
     sh_budget_config budget;
+    sh_idem_config idem;
     sh_auth_config auth;
     bool test_routes;
     const char *pid_file;

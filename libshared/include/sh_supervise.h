@@ -22,7 +22,7 @@
  * first worker fails, or that is not ready within the swap timeout is stopped
  * and the old one keeps serving. Each outcome is one line in the swap status
  * file: "ok PID" or "failed: reason".
- * Layer 5 of libshared (supervise); see docs/architecture.md. */
+ * Layer 6 of libshared (supervise); see docs/architecture.md. */
 #ifndef SH_SUPERVISE_H
 #define SH_SUPERVISE_H
 

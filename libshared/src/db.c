@@ -45,6 +45,7 @@ struct sh_db {
     int cap;
     bool checked; /* connection verified in this request */
     bool in_tx;
+    int nested;          /* begins inside the transaction not yet committed */
     bool broken;         /* a connection error was seen: reconnect before the next use */
     int64_t alive_at_us; /* when the server last answered a connect or a ping */
 };
@@ -60,6 +61,7 @@ sh_db *sh_db_worker(void) { return sh_db_current; }
 void sh_db_set_worker(sh_db *db) { sh_db_current = db; }
 unsigned sh_db_errno(void) { return sh_db_last_errno; }
 bool sh_db_in_transaction(void) { return sh_db_current != NULL && sh_db_current->in_tx; }
+int sh_db_nested(void) { return sh_db_current != NULL && sh_db_current->in_tx ? sh_db_current->nested : 0; }
 bool sh_db_unavailable(void) { return sh_db_last_unavailable; }
 
 sh_db *sh_db_create(const sh_db_config *cfg)
@@ -80,6 +82,7 @@ static void sh_db_disconnect(sh_db *db)
         mysql_close(db->conn);
     db->conn = NULL;
     db->in_tx = false;
+    db->nested = 0;
 }
 
 void sh_db_destroy(sh_db *db)
@@ -146,8 +149,8 @@ static int sh_db_fail(sh_db *db, unsigned err, const char *msg, const char *sql)
         if (db != NULL)
             db->broken = true; /* statements may still be in use up the stack */
     } else if (err != ER_DUP_ENTRY) {
-        sh_logline l;
-        sh_log_begin(&l, SH_LOG_ERROR, "db_error");
+        sh_logline l; /* a lock wait given up is a contention, not a fault */
+        sh_log_begin(&l, err == ER_LOCK_WAIT_TIMEOUT ? SH_LOG_WARN : SH_LOG_ERROR, "db_error");
         sh_log_int(&l, "mysql_errno", err);
         sh_log_str(&l, "msg", msg);
         sh_log_str(&l, "sql", sql);
@@ -424,11 +427,16 @@ static void sh_db_rollback_cleanup(void *data)
             db->broken = true;
     }
     db->in_tx = false;
+    db->nested = 0;
 }
 
 int sh_db_begin(sh_req *req)
 {
     sh_db *db = sh_db_current;
+    if (db != NULL && db->in_tx && !db->broken) {
+        db->nested++; /* lives in the outer transaction */
+        return 0;
+    }
     if (sh_db_ready(db) != 0)
         return -1;
     if (mysql_query(db->conn, "START TRANSACTION") != 0)
@@ -444,6 +452,10 @@ int sh_db_commit(sh_req *req)
     sh_db *db = sh_db_current;
     if (db == NULL || db->conn == NULL || !db->in_tx)
         return sh_db_fail(db, CR_COMMANDS_OUT_OF_SYNC, "commit without a transaction", "COMMIT");
+    if (db->nested > 0) { /* the outer transaction commits it */
+        db->nested--;
+        return 0;
+    }
     db->in_tx = false;
     if (mysql_commit(db->conn) != 0)
         return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "COMMIT");

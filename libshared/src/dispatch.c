@@ -6,6 +6,7 @@
 #include "sh_auth.h"
 #include "sh_budget.h"
 #include "sh_db.h"
+#include "sh_idempotency.h"
 #include "sh_log.h"
 #include "sh_ratelimit.h"
 #include "sh_scoreboard.h"
@@ -213,7 +214,7 @@ int sh_dispatch(sh_req *req, const sh_router *router)
         if (rc != 0)
             return rc;
     }
-    rc = req->route->handler(req);
+    rc = sh_idem_run(req);
     if (!req->responded) {
         sh_log_msgf(SH_LOG_ERROR, "no_reply", "handler %s returned %d without answering", req->route->name, rc);
         return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");

@@ -174,6 +174,21 @@ void sh_resp_header(sh_req *req, const char *name, const char *fmt, ...)
     sh_buf_printf(&req->headers, "%s: %s\r\n", name, v);
 }
 
+/* Writes a reply's header block and body: to FastCGI, or to the capture. */
+static void sh_reply_write(sh_req *req, const char *head, size_t head_len, const char *body, size_t len)
+{
+    if (req->fcgi != NULL) {
+        FCGX_Stream *out = sh_fcgi(req)->out;
+        if (FCGX_PutStr(head, (int)head_len, out) < 0 || (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
+            sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
+        return;
+    }
+    if (req->capture_head != NULL)
+        sh_buf_append(req->capture_head, head, head_len);
+    if (req->capture != NULL && len > 0)
+        sh_buf_append(req->capture, body, len);
+}
+
 int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *body, size_t len)
 {
     if (req->responded) {
@@ -197,17 +212,24 @@ int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *
     sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
     if (req->head)
         len = 0; /* HEAD: the GET's headers, Content-Length included, and no body */
-    if (req->fcgi != NULL) {
-        FCGX_Stream *out = sh_fcgi(req)->out;
-        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 || (len > 0 && FCGX_PutStr(body, (int)len, out) < 0))
-            sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
+    if (req->held != NULL) {
+        req->held_type = content_type ? sh_arena_strdup(req->arena, content_type) : NULL;
+        sh_buf_append(req->held, head.data, head.len);
+        req->held_body_at = req->held->len;
+        sh_buf_append(req->held, body, len);
         return status;
     }
-    if (req->capture_head != NULL)
-        sh_buf_append(req->capture_head, head.data, head.len);
-    if (req->capture != NULL && len > 0)
-        sh_buf_append(req->capture, body, len);
+    sh_reply_write(req, head.data, head.len, body, len);
     return status;
+}
+
+void sh_req_send_held(sh_req *req)
+{
+    sh_buf *held = req->held;
+    if (held == NULL)
+        return;
+    req->held = NULL;
+    sh_reply_write(req, held->data, req->held_body_at, held->data + req->held_body_at, held->len - req->held_body_at);
 }
 
 int sh_reply_json(sh_req *req, int status, json_object *body)

@@ -94,6 +94,12 @@ int sh_router_init(sh_router *r, const sh_route *routes, char *err, size_t errle
             sh_router_free(r);
             return -1;
         }
+        if ((routes[i].flags & SH_IDEMPOTENT) && !(routes[i].flags & (SH_AUTH | SH_ADMIN))) {
+            snprintf(err, errlen, "route %s %s: SH_IDEMPOTENT needs SH_AUTH (keys are per user)", routes[i].method,
+                     routes[i].pattern);
+            sh_router_free(r);
+            return -1;
+        }
         r->nroutes = i + 1; /* so sh_router_free releases what was compiled */
         if (sh_router_compile(&r->routes[i], &routes[i], err, errlen) != 0) {
             sh_router_free(r);
@@ -216,6 +222,7 @@ json_object *sh_router_to_json(const sh_router *router)
         {SH_ADMIN, "admin"},
         {SH_BODY_OPTIONAL, "body_optional"},
         {SH_TOKEN_QUERY, "token_query"},
+        {SH_IDEMPOTENT, "idempotent"},
     };
     json_object *list = json_object_new_array();
     for (int i = 0; i < router->nroutes; i++) {
@@ -231,6 +238,13 @@ json_object *sh_router_to_json(const sh_router *router)
             if (flags & names[k].flag)
                 json_object_array_add(fl, json_object_new_string(names[k].name));
         json_object_object_add(o, "flags", fl);
+        if (r->rate != NULL) {
+            json_object *rate = json_object_new_object();
+            json_object_object_add(rate, "name", json_object_new_string(r->rate->name));
+            json_object_object_add(rate, "interval_us", json_object_new_int64(*r->rate->interval_us));
+            json_object_object_add(rate, "burst", json_object_new_int64(*r->rate->burst));
+            json_object_object_add(o, "rate_limit", rate);
+        }
         json_object_array_add(list, o);
     }
     return list;

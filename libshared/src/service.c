@@ -25,6 +25,7 @@ static sh_arena *sh_worker_arena;
 static sh_db *sh_worker_db;
 static int sh_builtin_count;   /* the built-in routes come first in the table */
 static bool sh_svc_needs_auth; /* some route checks tokens */
+static bool sh_svc_idempotent; /* some route honours Idempotency-Key */
 
 const sh_service *sh_service_current(void) { return sh_svc; }
 
@@ -65,6 +66,7 @@ typedef struct {
     const sh_conf_row *rows;
     void *conf;
 } sh_conf_table;
+#define SH_CONF_TABLES_MAX 10 /* sh_conf_tables fills at most this many */
 
 static size_t sh_conf_tables(const sh_service *svc, sh_conf_table *t)
 {
@@ -75,6 +77,7 @@ static size_t sh_conf_tables(const sh_service *svc, sh_conf_table *t)
     t[n++] = (sh_conf_table){sh_db_conf_rows, &sh_conf.db};
     t[n++] = (sh_conf_table){sh_invoke_conf_rows, &sh_conf.invoke};
     t[n++] = (sh_conf_table){sh_budget_conf_rows, &sh_conf.budget};
+    t[n++] = (sh_conf_table){sh_idem_conf_rows, &sh_conf.idem};
     t[n++] = (sh_conf_table){sh_auth_conf_rows, &sh_conf.auth};
     if (svc->config_rows != NULL)
         t[n++] = (sh_conf_table){svc->config_rows, svc->config};
@@ -201,6 +204,8 @@ static int sh_service_worker_init(void *ctx)
     sh_worker_arena = sh_arena_create(64 * 1024);
     sh_worker_db = sh_db_create(&sh_conf.db);
     sh_db_set_worker(sh_worker_db);
+    if (sh_svc_idempotent && sh_idem_register(sh_worker_db) != 0)
+        return -1;
     if (sh_svc->worker_init != NULL && sh_svc->worker_init(sh_worker_db) != 0)
         return -1;
     return 0;
@@ -372,7 +377,7 @@ void sh_service_serve_connection(int fd, void *ctx)
 static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
 {
     memset(&sh_conf, 0, sizeof(sh_conf));
-    sh_conf_table tables[8];
+    sh_conf_table tables[SH_CONF_TABLES_MAX];
     size_t n = sh_conf_tables(svc, tables);
     for (size_t i = 0; i < n; i++)
         if (sh_config_load(tables[i].rows, tables[i].conf, err, errlen) != 0)
@@ -392,8 +397,10 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
         return -1;
     }
     bool needs_auth = false;
-    for (const sh_route *r = svc->routes; r->method != NULL; r++)
+    for (const sh_route *r = svc->routes; r->method != NULL; r++) {
         needs_auth |= (r->flags & (SH_AUTH | SH_ADMIN | SH_TOKEN_QUERY)) != 0;
+        sh_svc_idempotent |= (r->flags & SH_IDEMPOTENT) != 0;
+    }
     sh_svc_needs_auth = needs_auth;
     if (sh_conf.auth.public_keys_file != NULL) {
         if (sh_auth_load_public_keys(&sh_conf.auth, sh_conf.auth.public_keys_file, err, errlen) != 0)
@@ -410,6 +417,7 @@ static void sh_configure_layers(void)
 {
     sh_dispatch_configure(&sh_conf.dispatch);
     sh_budget_configure(&sh_conf.budget);
+    sh_idem_configure(&sh_conf.idem);
     sh_invoke_configure(&sh_conf.invoke);
     sh_auth_configure(&sh_conf.auth);
 }
@@ -440,7 +448,7 @@ static void sh_service_reload(void *ctx)
 /* Prints every table of settings with print (--help, --print-defaults, --config-reference). */
 static void sh_print_rows(const sh_service *svc, void (*print)(FILE *, const sh_conf_row *))
 {
-    sh_conf_table tables[8];
+    sh_conf_table tables[SH_CONF_TABLES_MAX];
     size_t n = sh_conf_tables(svc, tables);
     for (size_t i = 0; i < n; i++)
         print(stdout, tables[i].rows);

@@ -2,17 +2,17 @@
 # check_layers.sh LIBSHARED_DIR: libshared's layers have no cycle.
 #
 # Each header of include/ says its layer in its purpose comment ("Layer N of
-# libshared"), 0 (core) to 5 (the process: pool, supervise, service). A file
+# libshared"), 0 (core) to 6 (the process: pool, supervise, service). A file
 # of src/ belongs to the layer of its own header (src/X.c: include/sh_X.h). A
 # file may include headers of lower layers, and of its own layer only in core
-# and in the top layer: router, auth, db and budget (2) stand side by side,
+# and in the top layer: router, auth, db, budget and ratelimit (2) stand side by side,
 # each on its own. Besides, no .c file may declare another file's function by
 # hand: a function used across files has its prototype in a header (the build's
 # -Wmissing-prototypes checks the other half). Prints each violation; exits 1
 # if there is one.
 set -eu
 dir=${1:?usage: check_layers.sh LIBSHARED_DIR}
-top=5
+top=6
 fail=0
 
 layer_of_header() {

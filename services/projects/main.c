@@ -40,12 +40,13 @@ static const sh_field prj_update_fields[] = {
 
 static const sh_route prj_routes[] = {
     SH_ROUTE("GET", "/api/projects", prj_project_list, SH_AUTH, prj_list_params, NULL),
-    SH_ROUTE("POST", "/api/projects", prj_project_create, SH_AUTH | SH_JSON, NULL, prj_create_fields),
+    SH_ROUTE("POST", "/api/projects", prj_project_create, SH_AUTH | SH_JSON | SH_IDEMPOTENT, NULL, prj_create_fields),
     SH_ROUTE("GET", "/api/projects/primary", prj_project_primary, SH_AUTH, NULL, NULL),
     SH_ROUTE("GET", "/api/projects/_test/recurse", prj_test_recurse, SH_TEST, NULL, NULL),
     SH_ROUTE("GET", "/api/projects/_test/fanout", prj_test_fanout, SH_TEST, NULL, NULL),
     SH_ROUTE("GET", "/api/projects/{id}", prj_project_get, SH_AUTH, prj_id_param, NULL),
-    SH_ROUTE("PATCH", "/api/projects/{id}", prj_project_update, SH_AUTH | SH_JSON, prj_id_param, prj_update_fields),
+    SH_ROUTE("PATCH", "/api/projects/{id}", prj_project_update, SH_AUTH | SH_JSON | SH_IDEMPOTENT, prj_id_param,
+             prj_update_fields),
     SH_ROUTE("DELETE", "/api/projects/{id}", prj_project_delete, SH_AUTH, prj_id_param, NULL),
     SH_ROUTE_END,
 };
