@@ -49,7 +49,7 @@ read_services() {
 # check_settings: the formats nginx needs (a bad one fails here, not in nginx -t).
 check_settings() {
   local name rate burst
-  for name in LOGIN SIGNUP REFRESH CHAT_POST; do
+  for name in LOGIN SIGNUP REFRESH CHAT_POST MAIL CODE; do
     rate=PL_LIMIT_${name}_RATE burst=PL_LIMIT_${name}_BURST
     [[ ${!rate} =~ ^[1-9][0-9]*r/s$ ]] || die "$rate must be a rate like 5r/s, not '${!rate}'"
     [[ ${!burst} =~ ^[0-9]+$ ]] || die "$burst must be a whole number, not '${!burst}'"
@@ -73,7 +73,7 @@ sed_args() {
     [TLS_CERT_FILE]=$PL_TLS_CERT_FILE [TLS_KEY_FILE]=$PL_TLS_KEY_FILE
     [INTERNAL_BIND]=$PL_INTERNAL_BIND [INTERNAL_PORT]=$PL_INTERNAL_PORT
     [NCHAN_SHM_SIZE]=$PL_NCHAN_SHM_SIZE [HSTS_MAX_AGE]=$PL_HSTS_MAX_AGE)
-  for name in LOGIN SIGNUP REFRESH CHAT_POST; do
+  for name in LOGIN SIGNUP REFRESH CHAT_POST MAIL CODE; do
     value=PL_LIMIT_${name}_RATE
     vals[LIMIT_${name}_RATE]=${!value}
     value=PL_LIMIT_${name}_BURST
