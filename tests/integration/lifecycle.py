@@ -119,3 +119,16 @@ def rows_of(user_id):
         "chat.messages": sql(f"SELECT COUNT(*) FROM messages WHERE author_id = {uid}", "chat")[0][0],
         "chat.live_tickets": sql(f"SELECT COUNT(*) FROM live_tickets WHERE user_id = {uid}", "chat")[0][0],
     }
+
+
+def restart_pool(svc, **env):
+    """Stops svc's pool and starts it again through the runner with env added
+    to its environment (no env: as the stack runs it)."""
+    import os
+    import subprocess
+    from conftest import ROOT, VAR
+    subprocess.run(["start-stop-daemon", "--stop", "--quiet", "--pidfile", str(VAR / "run" / f"{svc}.supervisor.pid"),
+                    "--retry", "TERM/15"], check=True)
+    p = subprocess.run([str(ROOT / "pilotlight"), "up"], env=dict(os.environ, PL_VAR=str(VAR), **env),
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr

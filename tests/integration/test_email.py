@@ -9,7 +9,7 @@ user's text reaches a mail header."""
 import time
 
 from conftest import assert_error, jwt_claims, mails, sql, unique_email
-from lifecycle import client, expire_token, link_token, sha256, signup_login, text_of, wait_mail
+from lifecycle import client, expire_token, link_token, restart_pool, sha256, signup_login, text_of, wait_mail
 
 VERIFY = "Verify your email address"
 CONFIRM_NEW = "Confirm your new email address"
@@ -179,3 +179,27 @@ def test_no_header_injection_through_names_or_addresses():
                                                        "display_name": "x"}), 422, "invalid_field")
     time.sleep(0.5)
     assert not mails(to="victim@example.com")
+
+
+def test_with_verification_required_an_unverified_account_cannot_log_in():
+    """PL_REQUIRE_VERIFIED_EMAIL=1 (the accounts pool restarted with it, then without)."""
+    api = client()
+    user = signup_login(api)
+    first = link_token(wait_mail(user.email, VERIFY), "/verify-email")
+    restart_pool("accounts", PL_REQUIRE_VERIFIED_EMAIL="1")
+    try:
+        body = {"email": user.email, "password": user.password}
+        assert_error(api.post("/api/accounts/login", body), 403, "email_not_verified")
+        time.sleep(0.5)
+        assert len([m for m in mails(to=user.email) if VERIFY in m["Subject"]]) == 1  # mailed moments ago
+        allow_mail_now(user.id)
+        assert_error(api.post("/api/accounts/login", body), 403, "email_not_verified")
+        wait_mail(user.email, VERIFY, count=2)  # the link again
+        # a wrong password says nothing about verification
+        assert_error(api.post("/api/accounts/login", {**body, "password": "not the password"}), 401,
+                     "invalid_credentials")
+        assert verify(api, first).status_code == 200
+        r = api.post("/api/accounts/login", body)
+        assert r.status_code == 200, r.text
+    finally:
+        restart_pool("accounts")
