@@ -75,6 +75,7 @@ enum {
     ACC_OTT_FIND,
     ACC_OTT_USE,
     ACC_OTT_EXPIRE,
+    ACC_OTT_EXPIRE_OLDER,
     ACC_OTT_PURGE,
     ACC_OTT_WAIT,
     ACC_RT_INSERT,
@@ -253,8 +254,9 @@ typedef struct {
 } acc_ott;
 
 /* Issues a token of `purpose` for user_id, valid ttl_s: returns its text (in
- * the arena; only its SHA-256 is stored), or NULL after a database error. */
-char *acc_ott_issue(sh_req *req, int64_t user_id, const char *purpose, const char *data, int64_t ttl_s);
+ * the arena; only its SHA-256 is stored), or NULL after a database error.
+ * With `replace`, the user's older unused tokens of that purpose expire. */
+char *acc_ott_issue(sh_req *req, int64_t user_id, const char *purpose, const char *data, int64_t ttl_s, bool replace);
 /* Inside a transaction: finds the token (locked) among the given purposes
  * (NULL-ended). 0 with *out, or the status of the reply sent: 422
  * token_unknown / token_expired / token_used, naming `field`. */

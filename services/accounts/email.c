@@ -22,10 +22,9 @@ int acc_notice_queue(sh_req *req, const char *to, const char *subject, const cha
 int acc_verify_mail_queue(sh_req *req, int64_t user_id, const char *to, const char *purpose)
 {
     bool change = strcmp(purpose, ACC_OTT_CHANGE_EMAIL) == 0;
-    /* only the latest address asked for can become the account's */
-    if (change && sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE], NULL, "is", user_id, ACC_OTT_CHANGE_EMAIL) != 0)
-        return -1;
-    char *token = acc_ott_issue(req, user_id, purpose, to, ACC_VERIFY_TTL_S);
+    /* only the latest address asked for can become the account's (older
+     * verification links of the same address stay good) */
+    char *token = acc_ott_issue(req, user_id, purpose, to, ACC_VERIFY_TTL_S, change);
     if (token == NULL)
         return -1;
     char *link = acc_mail_link(req, "/verify-email?token=", token);

@@ -109,6 +109,8 @@ static const char *const acc_sql[ACC_STMT_COUNT] = {
     /* a newer link, or a change that makes the older ones wrong, ends the older ones */
     [ACC_OTT_EXPIRE] = "UPDATE one_time_tokens SET expires_at = LEAST(expires_at, NOW(6)) "
                        "WHERE user_id = ? AND purpose = ? AND used_at IS NULL",
+    [ACC_OTT_EXPIRE_OLDER] = "UPDATE one_time_tokens SET expires_at = LEAST(expires_at, NOW(6)) "
+                             "WHERE user_id = ? AND purpose = ? AND used_at IS NULL AND id < ?",
     [ACC_OTT_WAIT] =
         "SELECT " ACC_MAIL_WAIT("MAX(created_at)") " FROM one_time_tokens WHERE user_id = ? AND purpose = ?",
     [ACC_OTT_PURGE] = "DELETE FROM one_time_tokens WHERE user_id = ? AND expires_at < NOW(6) - INTERVAL 1 DAY",

@@ -49,12 +49,12 @@ int acc_mfa_enrol(sh_req *req)
     return sh_reply_json(req, 200, o);
 }
 
-/* New recovery codes replace the old ones: their text, shown once, goes into `list`. */
+/* New recovery codes: their text, shown once, goes into `list`. (Any old
+ * ones were deleted before the transaction: deleting a range of the index
+ * and then inserting into it, two users at once, would deadlock.) */
 static int acc_recovery_codes_new(sh_req *req, int64_t user_id, json_object *list)
 {
     static const char abc[] = "abcdefghijklmnopqrstuvwxyz234567";
-    if (sh_db_query(req, acc_stmt[ACC_RECOVERY_DELETE], NULL, "i", user_id) != 0)
-        return -1;
     for (int i = 0; i < ACC_RECOVERY_CODES; i++) {
         unsigned char raw[ACC_RECOVERY_CODE_LEN];
         char code[ACC_RECOVERY_CODE_LEN + 1], shown[ACC_RECOVERY_CODE_LEN + ACC_RECOVERY_CODE_LEN / 4];
@@ -90,7 +90,8 @@ int acc_mfa_confirm(sh_req *req)
         return rc;
     sh_result r;
     json_object *codes = sh_req_own(req, json_object_new_array());
-    if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_USER_ENABLE_MFA], &r, "is", st.id, st.mfa_secret) != 0)
+    if (sh_db_query(req, acc_stmt[ACC_RECOVERY_DELETE], NULL, "i", st.id) != 0 || sh_db_begin(req) != 0 ||
+        sh_db_query(req, acc_stmt[ACC_USER_ENABLE_MFA], &r, "is", st.id, st.mfa_secret) != 0)
         return sh_db_reply_error(req);
     if (r.affected_rows == 0) /* enrolled again, or confirmed, meanwhile */
         return sh_reply_error(req, 409, "mfa_not_enrolled", "The secret changed meanwhile: enrol again.");

@@ -10,15 +10,22 @@
 
 #include <string.h>
 
-char *acc_ott_issue(sh_req *req, int64_t user_id, const char *purpose, const char *data, int64_t ttl_s)
+/* Inside a transaction, the insert comes before anything that reads a range
+ * of the user index (expiring the older ones): two transactions that both
+ * locked a range and then inserted into it (users of neighbouring ids
+ * signing up at once) would deadlock. Expired tokens are purged at login,
+ * outside any transaction. */
+char *acc_ott_issue(sh_req *req, int64_t user_id, const char *purpose, const char *data, int64_t ttl_s, bool replace)
 {
     unsigned char raw[32];
     randombytes_buf(raw, sizeof(raw));
     char *token = sh_b64url_encode(req->arena, raw, sizeof(raw));
     sodium_memzero(raw, sizeof(raw));
-    if (sh_db_query(req, acc_stmt[ACC_OTT_PURGE], NULL, "i", user_id) != 0 ||
-        sh_db_query(req, acc_stmt[ACC_OTT_INSERT], NULL, "ssisi", sh_sha256_hex(req->arena, token), purpose, user_id,
-                    data, ttl_s) != 0)
+    sh_result r;
+    if (sh_db_query(req, acc_stmt[ACC_OTT_INSERT], &r, "ssisi", sh_sha256_hex(req->arena, token), purpose, user_id,
+                    data, ttl_s) != 0 ||
+        (replace &&
+         sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE_OLDER], NULL, "isi", user_id, purpose, (int64_t)r.insert_id) != 0))
         return NULL;
     return token;
 }

@@ -29,9 +29,7 @@ static void acc_forgot_deferred(sh_req *req, void *arg)
         sh_db_rollback(req); /* gone, disabled, or mailed moments ago */
         return;
     }
-    if (sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE], NULL, "is", id, ACC_OTT_RESET_PASSWORD) != 0)
-        goto failed;
-    char *token = acc_ott_issue(req, id, ACC_OTT_RESET_PASSWORD, NULL, ACC_RESET_TTL_S);
+    char *token = acc_ott_issue(req, id, ACC_OTT_RESET_PASSWORD, NULL, ACC_RESET_TTL_S, true);
     if (token == NULL)
         goto failed;
     char *link = acc_mail_link(req, "/reset-password?token=", token), *safe = acc_html_escape(req->arena, link);

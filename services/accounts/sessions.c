@@ -34,9 +34,9 @@ static int acc_session_open(sh_req *req, int64_t id, bool cookie)
     /* Housekeeping after the commit, on its own: inside the transaction its
      * next-key locks on the user index made concurrent logins of users with
      * neighbouring ids deadlock with each other's token INSERT. */
-    if (sh_db_query(req, acc_stmt[ACC_RT_PURGE_EXPIRED], NULL, "i", id) != 0)
-        sh_log_msgf(SH_LOG_WARN, "purge_failed", "expired refresh tokens of user %lld stay for the next login",
-                    (long long)id);
+    if (sh_db_query(req, acc_stmt[ACC_RT_PURGE_EXPIRED], NULL, "i", id) != 0 ||
+        sh_db_query(req, acc_stmt[ACC_OTT_PURGE], NULL, "i", id) != 0)
+        sh_log_msgf(SH_LOG_WARN, "purge_failed", "expired tokens of user %lld stay for the next login", (long long)id);
     return acc_reply_tokens(req, &user, refresh, family, cookie);
 }
 
@@ -62,7 +62,7 @@ static int acc_login_unverified(sh_req *req, int64_t id)
 /* MFA on: the password was right, the code comes next with this ticket. */
 static int acc_login_ticket(sh_req *req, int64_t id)
 {
-    char *ticket = acc_ott_issue(req, id, ACC_OTT_MFA_LOGIN, NULL, ACC_TICKET_TTL_S);
+    char *ticket = acc_ott_issue(req, id, ACC_OTT_MFA_LOGIN, NULL, ACC_TICKET_TTL_S, false);
     if (ticket == NULL)
         return sh_db_reply_error(req);
     json_object *o = json_object_new_object();
