@@ -51,8 +51,7 @@ static const sh_route prj_routes[] = {
     SH_ROUTE("DELETE", "/api/projects/{id}", prj_project_delete, SH_AUTH, prj_id_param, NULL),
     /* accounts, when it deletes a user: their projects, listed, then deleted */
     SH_ROUTE("GET", "/api/projects/users/{id}/projects", prj_owner_projects_list, SH_INTERNAL, prj_id_param, NULL),
-    SH_ROUTE("DELETE", "/api/projects/users/{id}/projects", prj_owner_projects_delete, SH_INTERNAL, prj_id_param,
-             NULL),
+    SH_ROUTE("DELETE", "/api/projects/users/{id}/projects", prj_owner_projects_delete, SH_INTERNAL, prj_id_param, NULL),
     SH_ROUTE_END,
 };
 
