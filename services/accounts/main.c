@@ -145,6 +145,7 @@ static const char *const acc_sql[ACC_STMT_COUNT] = {
     [ACC_OUTBOX_INSERT] = "INSERT INTO outbox (to_addr, subject, text_body, html_body) VALUES (?, ?, ?, ?)",
     [ACC_OUTBOX_DUE] = "SELECT id, to_addr, subject, text_body, html_body, attempts FROM outbox "
                        "WHERE sent_at IS NULL AND next_attempt_at <= NOW(6) ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
+    [ACC_OUTBOX_LEASE] = "UPDATE outbox SET next_attempt_at = NOW(6) + INTERVAL ? SECOND WHERE id = ?",
     /* a sent mail keeps no body: its links (single-use tokens) are not kept in clear */
     [ACC_OUTBOX_SENT] = "UPDATE outbox SET sent_at = NOW(6), attempts = attempts + 1, last_error = NULL, "
                         "text_body = '', html_body = '' WHERE id = ?",

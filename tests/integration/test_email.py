@@ -8,7 +8,7 @@ one. Unknown, expired and used links are each their own error. Nothing of a
 user's text reaches a mail header."""
 import time
 
-from conftest import assert_error, jwt_claims, mails, sql, unique_email
+from conftest import assert_error, jwt_claims, mails, sql, unique_email, wait_until
 from lifecycle import client, expire_token, link_token, restart_pool, sha256, signup_login, text_of, wait_mail
 
 VERIFY = "Verify your email address"
@@ -203,3 +203,64 @@ def test_with_verification_required_an_unverified_account_cannot_log_in():
         assert r.status_code == 200, r.text
     finally:
         restart_pool("accounts")
+
+
+def test_a_slow_mail_server_delays_no_request():
+    """Mail is sent after the answer, and the worker sending it holds no lock
+    on the outbox: a sign-up (which queues a mail) does not wait while another
+    worker waits for an SMTP server that is slow to greet."""
+    import os
+    import socket
+    import subprocess
+    import threading
+    from conftest import VAR
+    port = int(os.environ.get("PL_MAIL_SINK_PORT", "0"))
+    if not port:
+        import pytest
+        pytest.skip("PL_MAIL_SINK_PORT not set (run through ./pilotlight test)")
+    subprocess.run(["start-stop-daemon", "--stop", "--quiet", "--pidfile", str(VAR / "run" / "mailsink.pid"),
+                    "--exec", "/usr/bin/python3", "--retry", "TERM/10"], check=True)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    slow.bind(("127.0.0.1", port))
+    slow.listen(16)
+    held, stop = [], threading.Event()
+
+    def serve():  # accepts and never greets
+        slow.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(slow.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    api = client()
+    try:
+        first = signup_login(api)  # its mail's delivery now waits for the server's greeting
+        wait_until(lambda: held, timeout=5, message="accounts to connect to the slow server")
+        started = time.monotonic()
+        r = api.post("/api/accounts/signup", {"email": unique_email("slow"), "password": "correct horse battery staple",
+                                              "display_name": "Slow"})
+        took = time.monotonic() - started
+        assert r.status_code == 201, r.text
+        assert took < 1.0, f"a sign-up waited {took:.1f} s for the mail server"
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        slow.close()
+        restart_sink()
+    # nothing was lost: the mail comes once the server is back
+    wait_mail(first.email, VERIFY, timeout=40)
+
+
+def restart_sink():
+    import os
+    import subprocess
+    from conftest import ROOT, VAR
+    p = subprocess.run([str(ROOT / "pilotlight"), "up"], env=dict(os.environ, PL_VAR=str(VAR)),
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
