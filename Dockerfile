@@ -12,7 +12,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config \
-      libfcgi-dev libjson-c-dev default-libmysqlclient-dev libsodium-dev libcurl4-openssl-dev \
+      libfcgi-dev libjson-c-dev default-libmysqlclient-dev libsodium-dev libcurl4-openssl-dev liboath-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -38,7 +38,7 @@ RUN mkdir -p /out \
 FROM debian:bookworm-slim AS service
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libfcgi0ldbl libjson-c5 libmariadb3 libsodium23 libcurl4 ca-certificates libfcgi-bin \
+      libfcgi0ldbl libjson-c5 libmariadb3 libsodium23 libcurl4 liboath0 ca-certificates libfcgi-bin \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 pilotlight \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin pilotlight

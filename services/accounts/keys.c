@@ -128,27 +128,41 @@ int acc_keys_generate(const char *signing_key_file, const char *public_keys_file
     return rc;
 }
 
-char *acc_access_token(sh_req *req, int64_t user_id, const char *email, const char *name, const char *role,
-                       const char *session_id)
+char *acc_access_token(sh_req *req, const sh_row *user, const char *session_id)
 {
-    int64_t now = (int64_t)time(NULL);
+    int64_t user_id = sh_row_int(user, 0), now = (int64_t)time(NULL), iat = now;
+    /* A revocation dated this very second (a password reset, "log out
+     * everywhere") refuses tokens issued before its not_before: one issued
+     * after it, in the same second, is dated at not_before so that it lives. */
+    sh_result r;
+    if (sh_db_query(req, acc_stmt[ACC_REVOCATION_PENDING], &r, "is", user_id, session_id) != 0 || r.nrows != 1)
+        return NULL;
+    if (sh_row_int(&r.rows[0], 0) > iat)
+        iat = sh_row_int(&r.rows[0], 0);
     unsigned char jti[16];
     randombytes_buf(jti, sizeof(jti));
     json_object *c = json_object_new_object();
     json_object_object_add(c, "iss", json_object_new_string(sh_auth_config_get()->issuer));
     json_object_object_add(c, "sub", json_object_new_string(sh_arena_sprintf(req->arena, "%lld", (long long)user_id)));
-    json_object_object_add(c, "iat", json_object_new_int64(now));
+    json_object_object_add(c, "iat", json_object_new_int64(iat));
     json_object_object_add(c, "nbf", json_object_new_int64(now));
-    json_object_object_add(c, "exp", json_object_new_int64(now + acc_conf.access_ttl_s));
+    json_object_object_add(c, "exp", json_object_new_int64(iat + acc_conf.access_ttl_s));
     json_object_object_add(c, "jti", json_object_new_string(sh_b64url_encode(req->arena, jti, sizeof(jti))));
-    json_object_object_add(c, "role", json_object_new_string(role));
-    json_object_object_add(c, "email", json_object_new_string(email));
-    json_object_object_add(c, "name", json_object_new_string(name));
+    json_object_object_add(c, "role", json_object_new_string(sh_row_str(user, 3)));
+    json_object_object_add(c, "email", json_object_new_string(sh_row_str(user, 1)));
+    json_object_object_add(c, "email_verified", json_object_new_boolean(sh_row_int(user, 8) != 0));
+    json_object_object_add(c, "name", json_object_new_string(sh_row_str(user, 2)));
     if (session_id != NULL)
         json_object_object_add(c, "sid", json_object_new_string(session_id));
     char *token = sh_jwt_sign(req->arena, acc_key.kid, acc_key.sk, c);
     json_object_put(c);
     return token;
+}
+
+char *acc_client_hash(sh_req *req)
+{
+    const char *ua = sh_req_header(req, "User-Agent"), *addr = req->remote_addr;
+    return sh_sha256_hex(req->arena, sh_arena_sprintf(req->arena, "%s\n%s", ua ? ua : "", addr ? addr : ""));
 }
 
 char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char **family_io)
@@ -165,8 +179,12 @@ char *acc_refresh_token_issue(sh_req *req, int64_t user_id, const char **family_
         family = hex;
         *family_io = family;
     }
-    if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisi", sh_sha256_hex(req->arena, token), user_id, family,
-                    acc_conf.refresh_ttl_s) != 0)
+    char agent[ACC_USER_AGENT_MAX + 1], address[ACC_ADDRESS_MAX + 1];
+    acc_user_agent_clean(sh_req_header(req, "User-Agent"), agent);
+    acc_address_coarse(req->remote_addr, address);
+    if (sh_db_query(req, acc_stmt[ACC_RT_INSERT], NULL, "sisis", sh_sha256_hex(req->arena, token), user_id, family,
+                    acc_conf.refresh_ttl_s, acc_client_hash(req)) != 0 ||
+        sh_db_query(req, acc_stmt[ACC_SESSION_UPSERT], NULL, "siss", family, user_id, agent, address) != 0)
         return NULL;
     return token;
 }
@@ -189,11 +207,11 @@ const char *acc_refresh_token_of(sh_req *req)
 
 int acc_reply_tokens(sh_req *req, const sh_row *user, const char *refresh_token, const char *session_id, bool cookie)
 {
+    char *access = acc_access_token(req, user, session_id);
+    if (access == NULL)
+        return sh_db_reply_error(req);
     json_object *o = json_object_new_object();
-    const char *email = sh_row_str(user, 1), *name = sh_row_str(user, 2), *role = sh_row_str(user, 3);
-    json_object_object_add(
-        o, "access_token",
-        json_object_new_string(acc_access_token(req, sh_row_int(user, 0), email, name, role, session_id)));
+    json_object_object_add(o, "access_token", json_object_new_string(access));
     json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
     json_object_object_add(o, "expires_in", json_object_new_int64(acc_conf.access_ttl_s));
     if (cookie)

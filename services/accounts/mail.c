@@ -6,8 +6,12 @@
  * a growing backoff when the server refused or could not be reached. Those
  * retries happen with no request at all: the pool wakes a worker for them
  * (sh_pool_wake_at) when the next one is due, and an empty outbox asks for
- * nothing, so an idle stack stays asleep. A mail is sent at least once: a
- * worker that dies between the server's "OK" and the commit sends it again. */
+ * nothing, so an idle stack stays asleep. A worker claims a batch of due
+ * mail in a short transaction (each mail leased to it for as long as the
+ * batch may take) and sends it holding no lock: requests that queue mail
+ * meanwhile never wait for an SMTP server. A mail is sent at least once: a
+ * worker that dies between the server's "OK" and marking it sent leaves it
+ * to be sent again once its lease ends. */
 #include "accounts.h"
 #include "sh_log.h"
 #include "sh_str.h"
@@ -161,6 +165,19 @@ static void acc_outbox_schedule(sh_req *req)
     sh_pool_wake_at(sh_wall_us() + (in_s > 0 ? in_s : 0) * 1000000 + 100000);
 }
 
+/* Claims up to a batch of due mail for this worker: each is leased (due for
+ * nobody else) for as long as the whole batch may take. 0 or -1. */
+static int acc_outbox_claim(sh_req *req, sh_result *due)
+{
+    int64_t lease_s = ACC_MAIL_BATCH * (acc_conf.smtp_timeout_ms / 1000 + 1) + 60;
+    if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_OUTBOX_DUE], due, "i", (int64_t)ACC_MAIL_BATCH) != 0)
+        return -1;
+    for (int i = 0; i < due->nrows; i++)
+        if (sh_db_query(req, acc_stmt[ACC_OUTBOX_LEASE], NULL, "ii", lease_s, sh_row_int(&due->rows[i], 0)) != 0)
+            return -1;
+    return sh_db_commit(req);
+}
+
 void acc_outbox_flush(sh_req *req)
 {
     if (acc_conf.smtp_url == NULL)
@@ -168,15 +185,20 @@ void acc_outbox_flush(sh_req *req)
     int sent = 0, failed = 0;
     for (;;) {
         sh_result due;
-        bool ok = sh_db_begin(req) == 0 &&
-                  sh_db_query(req, acc_stmt[ACC_OUTBOX_DUE], &due, "i", (int64_t)ACC_MAIL_BATCH) == 0;
-        for (int i = 0; ok && i < due.nrows; i++) {
+        if (acc_outbox_claim(req, &due) != 0) {
+            sh_log_msgf(SH_LOG_WARN, "mail_flush_failed", "the outbox could not be read (error %u)", sh_db_errno());
+            sh_db_rollback(req);
+            sh_pool_wake_at(sh_wall_us() + ACC_MAIL_BACKOFF_BASE_S * 1000000LL);
+            return;
+        }
+        bool ok = true;
+        for (int i = 0; i < due.nrows; i++) {
             const sh_row *m = &due.rows[i];
             int64_t id = sh_row_int(m, 0), attempts = sh_row_int(m, 5);
             const char *why = NULL;
             if (acc_mail_send(req, sh_row_str(m, 1), sh_row_str(m, 2), sh_row_str(m, 3), sh_row_str(m, 4), &why) == 0) {
                 sent++;
-                ok = sh_db_query(req, acc_stmt[ACC_OUTBOX_SENT], NULL, "i", id) == 0;
+                ok = sh_db_query(req, acc_stmt[ACC_OUTBOX_SENT], NULL, "i", id) == 0 && ok;
                 continue;
             }
             failed++;
@@ -190,11 +212,10 @@ void acc_outbox_flush(sh_req *req)
             sh_log_str(&l, "error", why);
             sh_log_int(&l, "retry_in_s", backoff);
             sh_log_end(&l);
-            ok = sh_db_query(req, acc_stmt[ACC_OUTBOX_FAILED], NULL, "sii", why, backoff, id) == 0;
+            ok = sh_db_query(req, acc_stmt[ACC_OUTBOX_FAILED], NULL, "sii", why, backoff, id) == 0 && ok;
         }
-        if (!ok || sh_db_commit(req) != 0) {
+        if (!ok) { /* what was not marked goes again once its lease ends */
             sh_log_msgf(SH_LOG_WARN, "mail_flush_failed", "the outbox could not be updated (error %u)", sh_db_errno());
-            sh_db_rollback(req);
             sh_pool_wake_at(sh_wall_us() + ACC_MAIL_BACKOFF_BASE_S * 1000000LL);
             return;
         }

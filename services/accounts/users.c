@@ -1,4 +1,6 @@
-/* users.c: sign-up, the caller's own account (me), and the admin's view of users. */
+/* users.c: sign-up (which mails the address's verification link), the
+ * caller's own account (me; a password change ends the other sessions), and
+ * the admin's view of users. */
 #include "accounts.h"
 #include "sh_invoke.h"
 #include "sh_log.h"
@@ -19,6 +21,8 @@ json_object *acc_user_json(const sh_row *row)
                            sh_row_is_null(row, 5) ? NULL : json_object_new_int64(sh_row_int(row, 5)));
     json_object_object_add(u, "created_at", json_object_new_string(sh_row_str(row, 6)));
     json_object_object_add(u, "updated_at", json_object_new_string(sh_row_str(row, 7)));
+    json_object_object_add(u, "email_verified", json_object_new_boolean(sh_row_int(row, 8) != 0));
+    json_object_object_add(u, "mfa_enabled", json_object_new_boolean(sh_row_int(row, 9) != 0));
     return u;
 }
 
@@ -65,13 +69,18 @@ int acc_signup(sh_req *req)
     if (hash == NULL)
         return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
     sh_result r;
+    if (sh_db_begin(req) != 0)
+        return sh_db_reply_error(req);
     if (sh_db_query(req, acc_stmt[ACC_USER_INSERT], &r, "sss", email, hash, sh_field_str(req, "display_name")) != 0) {
         if (sh_db_errno() == ER_DUP_ENTRY)
             return sh_reply_field_error(req, 409, "email_taken", "email", "An account with this email already exists.");
         return sh_db_reply_error(req);
     }
-    sh_resp_header(req, "Location", "/api/accounts/users/%llu", (unsigned long long)r.insert_id);
-    return acc_reply_user_by_id(req, 201, (int64_t)r.insert_id);
+    int64_t id = (int64_t)r.insert_id;
+    if (acc_verify_mail_queue(req, id, email, ACC_OTT_VERIFY_EMAIL) != 0 || sh_db_commit(req) != 0)
+        return sh_db_reply_error(req);
+    sh_resp_header(req, "Location", "/api/accounts/users/%lld", (long long)id);
+    return acc_reply_user_by_id(req, 201, id);
 }
 
 int acc_me_get(sh_req *req) { return acc_reply_user_by_id(req, 200, req->auth.user_id); }
@@ -103,19 +112,15 @@ int acc_me_update(sh_req *req)
     const sh_value *current = sh_req_field(req, "current_password");
     char *new_hash = NULL;
 
+    acc_auth_state st = {0};
     if (pw->present) {
         if (!current->present)
             return sh_reply_field_error(req, 422, "missing_field", "current_password",
                                         "Changing the password needs current_password.");
-        sh_result r;
-        if (sh_db_query(req, acc_stmt[ACC_USER_PASSWORD_HASH], &r, "i", id) != 0)
-            return sh_db_reply_error(req);
-        if (r.nrows == 0)
-            return sh_reply_error(req, 404, "not_found", "No such user.");
-        if (!acc_password_verify(sh_row_str(&r.rows[0], 0), current->s, current->len))
-            return sh_reply_field_error(req, 403, "wrong_password", "current_password",
-                                        "The current password is wrong.");
-        const char *weak = acc_password_problem(pw->s, pw->len, req->auth.email);
+        int rc = acc_auth_state_or_reply(req, id, &st);
+        if (rc != 0 || (rc = acc_password_check_or_reply(req, &st, "current_password")) != 0)
+            return rc;
+        const char *weak = acc_password_problem(pw->s, pw->len, st.email);
         if (weak != NULL)
             return sh_reply_field_error(req, 422, "weak_password", "password", "%s", weak);
         if ((new_hash = acc_password_hash(req->arena, pw->s, pw->len)) == NULL)
@@ -138,8 +143,14 @@ int acc_me_update(sh_req *req)
         (primary->is_null ? sh_db_query(req, acc_stmt[ACC_USER_SET_PRIMARY_PROJECT], NULL, "ni", id)
                           : sh_db_query(req, acc_stmt[ACC_USER_SET_PRIMARY_PROJECT], NULL, "ii", primary->i, id)) != 0)
         return sh_db_reply_error(req);
-    if (new_hash != NULL && (sh_db_query(req, acc_stmt[ACC_USER_SET_PASSWORD], NULL, "si", new_hash, id) != 0 ||
-                             sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", id) != 0))
+    /* a new password ends every other session, and the links mailed for the old one */
+    if (new_hash != NULL &&
+        (sh_db_query(req, acc_stmt[ACC_USER_SET_PASSWORD], NULL, "si", new_hash, id) != 0 ||
+         acc_sessions_end_others(req, id, req->auth.session_id) != 0 ||
+         sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE], NULL, "is", id, ACC_OTT_RESET_PASSWORD) != 0 ||
+         acc_notice_queue(req, st.email, "Your Pilotlight password was changed",
+                          "The password of your Pilotlight account was just changed, and every other session "
+                          "was signed out. If you did not do this, reset your password now.") != 0))
         return sh_db_reply_error(req);
     sh_row row;
     int rc = acc_user_load(req, id, &row);
@@ -249,7 +260,8 @@ int acc_create_admin(sh_req *req, void *arg)
     if (r.nrows == 1) {
         int64_t id = sh_row_int(&r.rows[0], 0);
         if (sh_db_query(req, acc_stmt[ACC_USER_SET_ROLE], NULL, "si", "admin", id) != 0 ||
-            sh_db_query(req, acc_stmt[ACC_USER_SET_DISABLED], NULL, "bi", 0, id) != 0) {
+            sh_db_query(req, acc_stmt[ACC_USER_SET_DISABLED], NULL, "bi", 0, id) != 0 ||
+            sh_db_query(req, acc_stmt[ACC_USER_SET_VERIFIED], NULL, "is", id, email) != 0) {
             fprintf(stderr, "create-admin: the update failed (error %u)\n", sh_db_errno());
             return 1;
         }
@@ -270,8 +282,10 @@ int acc_create_admin(sh_req *req, void *arg)
     char *hash = acc_password_hash(req->arena, password, strlen(password));
     sodium_memzero(password, sizeof(password));
     sh_result ins;
+    /* the operator vouches for the address: it counts as verified */
     if (hash == NULL || sh_db_query(req, acc_stmt[ACC_USER_INSERT], &ins, "sss", email, hash, "Administrator") != 0 ||
-        sh_db_query(req, acc_stmt[ACC_USER_SET_ROLE], NULL, "si", "admin", (int64_t)ins.insert_id) != 0) {
+        sh_db_query(req, acc_stmt[ACC_USER_SET_ROLE], NULL, "si", "admin", (int64_t)ins.insert_id) != 0 ||
+        sh_db_query(req, acc_stmt[ACC_USER_SET_VERIFIED], NULL, "is", (int64_t)ins.insert_id, email) != 0) {
         fprintf(stderr, "create-admin: the account could not be created (error %u)\n", sh_db_errno());
         return 1;
     }

@@ -1,8 +1,12 @@
 /* validate.c: the accounts service's input rules that are not plain types:
- * email addresses, passwords, LIKE prefixes. Pure functions (unit-tested). */
+ * email addresses, passwords, LIKE prefixes, what a session shows of its
+ * client (coarse address, user agent), recovery and TOTP codes as typed.
+ * Pure functions (unit-tested). */
 #include "accounts.h"
 #include "sh_str.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool acc_local_char(char c)
@@ -93,4 +97,69 @@ char *acc_like_prefix(sh_arena *a, const char *s)
     out[o++] = '%';
     out[o] = '\0';
     return out;
+}
+
+void acc_address_coarse(const char *addr, char out[ACC_ADDRESS_MAX + 1])
+{
+    unsigned char b[16];
+    out[0] = '\0';
+    if (addr == NULL)
+        return;
+    if (inet_pton(AF_INET, addr, b) == 1) {
+        snprintf(out, ACC_ADDRESS_MAX + 1, "%u.%u.%u.0/24", b[0], b[1], b[2]);
+        return;
+    }
+    if (inet_pton(AF_INET6, addr, b) != 1)
+        return;
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(b, v4mapped, sizeof(v4mapped)) == 0) {
+        snprintf(out, ACC_ADDRESS_MAX + 1, "%u.%u.%u.0/24", b[12], b[13], b[14]);
+        return;
+    }
+    memset(b + 6, 0, 10); /* the /48: the rest is the site's own */
+    char text[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, b, text, sizeof(text)) != NULL)
+        snprintf(out, ACC_ADDRESS_MAX + 1, "%s/48", text);
+}
+
+void acc_user_agent_clean(const char *in, char out[ACC_USER_AGENT_MAX + 1])
+{
+    size_t n = 0;
+    for (; in != NULL && in[n] != '\0' && n < ACC_USER_AGENT_MAX; n++)
+        out[n] = (in[n] >= 0x20 && in[n] < 0x7f) ? in[n] : '?';
+    out[n] = '\0';
+}
+
+/* RFC 4648's base32 alphabet, lower-cased: what recovery codes are made of. */
+static const char acc_b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+int acc_recovery_code_normalize(const char *in, char out[ACC_RECOVERY_CODE_LEN + 1])
+{
+    size_t n = 0;
+    for (; *in; in++) {
+        char c = *in;
+        if (c == '-' || c == ' ')
+            continue;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c == '\0' || strchr(acc_b32, c) == NULL || n == ACC_RECOVERY_CODE_LEN)
+            return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return n == ACC_RECOVERY_CODE_LEN ? 0 : -1;
+}
+
+int acc_totp_code_normalize(const char *in, char out[ACC_TOTP_DIGITS + 1])
+{
+    size_t n = 0;
+    for (; *in; in++) {
+        if (*in == ' ')
+            continue;
+        if (*in < '0' || *in > '9' || n == ACC_TOTP_DIGITS)
+            return -1;
+        out[n++] = *in;
+    }
+    out[n] = '\0';
+    return n == ACC_TOTP_DIGITS ? 0 : -1;
 }

@@ -32,6 +32,10 @@ enum {
     CHAT_TICKET_USE,
     CHAT_TICKET_PURGE,
     CHAT_TICKET_USER,
+    CHAT_MSG_ANONYMISE,
+    CHAT_ROOM_MESSAGES_DELETE,
+    CHAT_ROOM_TICKETS_DELETE,
+    CHAT_USER_TICKETS_DELETE,
     CHAT_STMT_COUNT
 };
 
@@ -41,6 +45,9 @@ extern int chat_stmt[CHAT_STMT_COUNT];
     "id, room, author_id, author_name, body, client_msg_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ')"
 
 #define CHAT_BODY_MAX 4000
+
+/* What a deleted account's messages show as their author: no one (author_id 0). */
+#define CHAT_DELETED_AUTHOR_NAME "Deleted user"
 
 /* Checks that the room exists and the caller may use it; 0, or the reply's status
  * (404 room_not_found, 403 forbidden, or an invocation failure). */
@@ -53,5 +60,6 @@ int chat_message_list(sh_req *req);
 int chat_ticket_create(sh_req *req);
 int chat_live_authorize(sh_req *req);
 int chat_live_close(sh_req *req);
+int chat_user_anonymise(sh_req *req);
 
 #endif

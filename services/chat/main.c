@@ -40,6 +40,12 @@ static const char *const chat_sql[CHAT_STMT_COUNT] = {
                         "AND used_at IS NULL AND expires_at > NOW(6)",
     [CHAT_TICKET_PURGE] = "DELETE FROM live_tickets WHERE expires_at < NOW(6) - INTERVAL 1 MINUTE LIMIT 100",
     [CHAT_TICKET_USER] = "SELECT user_id FROM live_tickets WHERE ticket_hash = ?",
+    /* no client_msg_id either: several deleted authors' ids would collide (author 0) */
+    [CHAT_MSG_ANONYMISE] = "UPDATE messages SET author_id = 0, author_name = '" CHAT_DELETED_AUTHOR_NAME "', "
+                           "client_msg_id = NULL WHERE author_id = ?",
+    [CHAT_ROOM_MESSAGES_DELETE] = "DELETE FROM messages WHERE room = ?",
+    [CHAT_ROOM_TICKETS_DELETE] = "DELETE FROM live_tickets WHERE room = ?",
+    [CHAT_USER_TICKETS_DELETE] = "DELETE FROM live_tickets WHERE user_id = ?",
 };
 
 static const sh_param chat_room_param[] = {SH_PATH_STR("room", 64), SH_RULE_END};
@@ -69,6 +75,9 @@ static const sh_route chat_routes[] = {
     SH_ROUTE("GET", "/api/chat/rooms/{room}/live", chat_live_authorize, SH_TOKEN_QUERY, chat_live_params, NULL),
     /* accounts, when it revokes a user's tokens: their live subscriptions end */
     SH_ROUTE("POST", "/api/chat/users/{id}/live/close", chat_live_close, SH_INTERNAL, chat_user_param, NULL),
+    /* accounts, when it deletes a user: their messages lose their author, their projects' rooms go */
+    SH_ROUTE("POST", "/api/chat/users/{id}/anonymise", chat_user_anonymise, SH_INTERNAL | SH_JSON, chat_user_param,
+             NULL),
     SH_ROUTE_END,
 };
 

@@ -12,6 +12,8 @@ static const char *const prj_sql[PRJ_STMT_COUNT] = {
                    "state = IF(?, ?, state), internal_notes = IF(?, ?, internal_notes), "
                    "version = version + 1, updated_at = NOW(6) WHERE id = ? AND (NOT ? OR version = ?)",
     [PRJ_DELETE] = "DELETE FROM projects WHERE id = ? AND (NOT ? OR version = ?)",
+    [PRJ_IDS_OF_OWNER] = "SELECT id FROM projects WHERE owner_id = ? ORDER BY id",
+    [PRJ_DELETE_OF_OWNER] = "DELETE FROM projects WHERE owner_id = ?",
 };
 
 static const char *const prj_states[] = {"planning", "active", "on_hold", "done", NULL};
@@ -48,6 +50,9 @@ static const sh_route prj_routes[] = {
     SH_ROUTE("PATCH", "/api/projects/{id}", prj_project_update, SH_AUTH | SH_JSON | SH_IDEMPOTENT, prj_id_param,
              prj_update_fields),
     SH_ROUTE("DELETE", "/api/projects/{id}", prj_project_delete, SH_AUTH, prj_id_param, NULL),
+    /* accounts, when it deletes a user: their projects, listed, then deleted */
+    SH_ROUTE("GET", "/api/projects/users/{id}/projects", prj_owner_projects_list, SH_INTERNAL, prj_id_param, NULL),
+    SH_ROUTE("DELETE", "/api/projects/users/{id}/projects", prj_owner_projects_delete, SH_INTERNAL, prj_id_param, NULL),
     SH_ROUTE_END,
 };
 

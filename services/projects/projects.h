@@ -7,7 +7,17 @@
 #include "sh_invoke.h"
 #include "sh_service.h"
 
-enum { PRJ_INSERT, PRJ_BY_ID, PRJ_LIST_OWNER, PRJ_LIST_ALL, PRJ_UPDATE, PRJ_DELETE, PRJ_STMT_COUNT };
+enum {
+    PRJ_INSERT,
+    PRJ_BY_ID,
+    PRJ_LIST_OWNER,
+    PRJ_LIST_ALL,
+    PRJ_UPDATE,
+    PRJ_DELETE,
+    PRJ_IDS_OF_OWNER,
+    PRJ_DELETE_OF_OWNER,
+    PRJ_STMT_COUNT
+};
 
 extern int prj_stmt[PRJ_STMT_COUNT];
 
@@ -24,6 +34,8 @@ int prj_project_get(sh_req *req);
 int prj_project_update(sh_req *req);
 int prj_project_delete(sh_req *req);
 int prj_project_primary(sh_req *req);
+int prj_owner_projects_list(sh_req *req);
+int prj_owner_projects_delete(sh_req *req);
 int prj_test_recurse(sh_req *req);
 int prj_test_fanout(sh_req *req);
 

@@ -20,7 +20,8 @@ import pytest
 
 from conftest import BASE_URL, DEFAULT_PASSWORD, ROOT, Api, assert_error, jwt_claims, sql, unique_email
 
-USER_KEYS = {"id", "email", "display_name", "role", "disabled", "primary_project_id", "created_at", "updated_at"}
+USER_KEYS = {"id", "email", "display_name", "role", "disabled", "primary_project_id", "created_at", "updated_at",
+             "email_verified", "mfa_enabled"}
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_BASE_S = int(os.environ.get("PL_LOCKOUT_BASE_S", "2"))
 LOCKOUT_MAX_S = int(os.environ.get("PL_LOCKOUT_MAX_S", "8"))
@@ -71,8 +72,12 @@ def login(api, email, password=DEFAULT_PASSWORD, **extra):
     return api.post("/api/accounts/login", {"email": email, "password": password, **extra})
 
 
-def refresh(api, token):
-    return api.post("/api/accounts/refresh", {"refresh_token": token})
+THIEF = {"User-Agent": "someone-else/1.0"}
+
+
+def refresh(api, token, thief=False):
+    """A refresh; thief=True: from another client (its user agent)."""
+    return api.post("/api/accounts/refresh", {"refresh_token": token}, headers=THIEF if thief else None)
 
 
 # --- sign-up -----------------------------------------------------------------------------
@@ -362,8 +367,9 @@ def test_refresh_token_reuse_revokes_the_whole_family(api, make_user):
     r1 = user.refresh_token
     r2 = refresh(api, r1).json()["refresh_token"]
     r3 = refresh(api, r2).json()["refresh_token"]
-    # r1 is presented again: someone holds a copy
-    assert_error(refresh(api, r1), 401, "refresh_token_reused")
+    # r1 is presented again, by another client: someone holds a copy (the
+    # same client within PL_REFRESH_GRACE_S is two tabs: test_sessions.py)
+    assert_error(refresh(api, r1, thief=True), 401, "refresh_token_reused")
     fam = tokens(user.id)[0][0]
     assert all(revoked for f, _, revoked in tokens(user.id) if f == fam)
     # so the newest token of that family is dead too, and so is the reused one
@@ -450,8 +456,8 @@ def test_cookie_mode(api, make_user):
     r = api.post("/api/accounts/refresh", {}, headers={"Cookie": f"other=1; pl_refresh={c2}; more=2"})
     assert r.status_code == 200, r.text
     c3, _ = cookie_of(r)
-    # reuse detection works on cookies too, and clears the cookie
-    r = api.request("POST", "/api/accounts/refresh", headers={"Cookie": f"pl_refresh={c1}"})
+    # reuse detection works on cookies too (another client: a copy), and clears the cookie
+    r = api.request("POST", "/api/accounts/refresh", headers={"Cookie": f"pl_refresh={c1}", **THIEF})
     assert_error(r, 401, "refresh_token_reused")
     assert_cookie_cleared(r)
     assert_error(api.post("/api/accounts/refresh", {}, headers={"Cookie": f"pl_refresh={c3}"}), 401,
@@ -527,7 +533,10 @@ def test_patch_me_refusals_change_nothing(api, make_user, body, status, code, fi
     before = row(user.id)
     err = assert_error(api.patch("/api/accounts/me", body, token=user.token), status, code)
     assert err["field"] == field
-    assert row(user.id) == before
+    after = row(user.id)
+    # a wrong current password counts toward the lockout, like a failed login
+    assert after.pop("failed_logins") == before.pop("failed_logins") + (code == "wrong_password")
+    assert after == before
     assert login(api, user.email).status_code == 200  # the password is the old one
 
 
@@ -547,9 +556,9 @@ def test_patch_me_password_change(api, make_user):
     assert "password" not in r.text
     assert_error(login(api, user.email, user.password), 401, "invalid_credentials")
     assert login(api, user.email, new).status_code == 200
-    # every session opened with the old password is over
-    assert_error(refresh(api, user.refresh_token), 401, "invalid_refresh_token")
+    # every other session opened with the old password is over; the one that changed it goes on
     assert_error(refresh(api, other_session), 401, "invalid_refresh_token")
+    assert refresh(api, user.refresh_token).status_code == 200
 
 
 def test_patch_me_primary_project_shape(api, make_user):

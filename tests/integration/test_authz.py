@@ -23,6 +23,8 @@ import nacl.signing
 import pytest
 import requests
 
+from lifecycle import SourceAdapter
+
 from conftest import service_routes, BASE_URL, SERVICES, VAR, assert_error, b64url, b64url_decode, jwt_claims, jwt_segment, sql
 
 WHO = ("anon", "bad", "expired", "other", "owner", "admin")
@@ -99,6 +101,45 @@ def signup(c, who):
                                                 "display_name": "Signup"})
 
 
+def addressed(build, n):
+    """build's request sent from 127.0.3.n: the mail and code routes are rate
+    limited per client address, and these rows must not meet the limits."""
+    def wrapped(c, who):
+        spec = build(c, who)
+        spec["source"] = f"127.0.3.{n}"
+        return spec
+    return wrapped
+
+
+def throwaway(c, who):
+    """A token of a fresh user in who's role (anon, bad, expired: theirs),
+    for requests that end the caller's sessions or spend their budget."""
+    if who not in ("other", "owner", "admin"):
+        return c.token(who)
+    email = f"authz-{who}-{uuid.uuid4().hex[:10]}@example.com"
+    pw = "correct horse battery staple"
+    r = c.api.post("/api/accounts/signup", {"email": email, "password": pw, "display_name": who})
+    assert r.status_code == 201, r.text
+    if who == "admin":
+        r2 = c.api.patch(f"/api/accounts/users/{r.json()['user']['id']}", {"role": "admin"}, token=c.admin.token)
+        assert r2.status_code == 200, r2.text
+    r = c.api.post("/api/accounts/login", {"email": email, "password": pw})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def as_throwaway(method, path, body=None):
+    return lambda c, who: req(method, path, body, token=throwaway(c, who))
+
+
+def victim(c, who):
+    """DELETE of a fresh user (an admin's succeeds)."""
+    r = c.api.post("/api/accounts/signup", {"email": f"victim-{uuid.uuid4().hex[:10]}@example.com",
+                                            "password": "correct horse battery staple", "display_name": "Victim"})
+    assert r.status_code == 201, r.text
+    return req("DELETE", f"/api/accounts/users/{r.json()['user']['id']}")
+
+
 def project_room(c):
     return f"project-{c.project()}"
 
@@ -164,6 +205,54 @@ TABLE = {
                                             lambda c, w: req("PATCH", f"/api/accounts/users/{c.owner.id}",
                                                              {"disabled": False}),
                                             ADMIN_ONLY_200),
+    ("POST", "/api/accounts/login/mfa"): (
+        {"json"}, addressed(lambda c, w: req("POST", "/api/accounts/login/mfa", {"mfa_ticket": "x" * 43,
+                                                                                "code": "123456"}), 1),
+        everyone((422, "token_unknown"))),
+    # no caller's budget of wrong passwords is spent: the refusals come before any check
+    ("POST", "/api/accounts/me/delete"): (
+        {"auth", "json"}, addressed(lambda c, w: req("POST", "/api/accounts/me/delete", {}), 2),
+        authed((422, "missing_field"), (422, "missing_field"), (422, "missing_field"))),
+    ("POST", "/api/accounts/me/email"): (
+        {"auth", "json"}, addressed(lambda c, w: req("POST", "/api/accounts/me/email", {"email": "x@example.com"}), 3),
+        authed((422, "missing_field"), (422, "missing_field"), (422, "missing_field"))),
+    ("GET", "/api/accounts/me/sessions"): ({"auth"}, lambda c, w: req("GET", "/api/accounts/me/sessions"),
+                                           authed(200, 200, 200)),
+    ("DELETE", "/api/accounts/me/sessions"): ({"auth"}, as_throwaway("DELETE", "/api/accounts/me/sessions"),
+                                              authed(204, 204, 204)),
+    ("DELETE", "/api/accounts/me/sessions/{id}"): (
+        {"auth"}, lambda c, w: req("DELETE", "/api/accounts/me/sessions/" + "0" * 32),
+        authed((404, "session_not_found"), (404, "session_not_found"), (404, "session_not_found"))),
+    ("POST", "/api/accounts/me/mfa/enrol"): (
+        {"auth", "json"}, addressed(lambda c, w: req("POST", "/api/accounts/me/mfa/enrol", {}), 4),
+        authed((422, "missing_field"), (422, "missing_field"), (422, "missing_field"))),
+    ("POST", "/api/accounts/me/mfa/confirm"): (
+        {"auth", "json"}, addressed(as_throwaway("POST", "/api/accounts/me/mfa/confirm", {"code": "123456"}), 5),
+        authed((409, "mfa_not_enrolled"), (409, "mfa_not_enrolled"), (409, "mfa_not_enrolled"))),
+    ("POST", "/api/accounts/me/mfa/disable"): (
+        {"auth", "json"},
+        addressed(as_throwaway("POST", "/api/accounts/me/mfa/disable", {"current_password": "x"}), 6),
+        authed((409, "mfa_not_enabled"), (409, "mfa_not_enabled"), (409, "mfa_not_enabled"))),
+    ("POST", "/api/accounts/email/verify"): (
+        {"json"}, addressed(lambda c, w: req("POST", "/api/accounts/email/verify", {"token": "x" * 43}), 7),
+        everyone((422, "token_unknown"))),
+    # a fresh account was mailed its link moments ago
+    ("POST", "/api/accounts/email/verify/resend"): (
+        {"auth"}, addressed(as_throwaway("POST", "/api/accounts/email/verify/resend"), 8),
+        authed((429, "too_many_mails"), (429, "too_many_mails"), (429, "too_many_mails"))),
+    ("POST", "/api/accounts/password/forgot"): (
+        {"json"}, addressed(lambda c, w: req("POST", "/api/accounts/password/forgot",
+                                             {"email": f"nobody-{w}@example.com"}), 9),
+        everyone(202)),
+    ("POST", "/api/accounts/password/reset"): (
+        {"json"}, addressed(lambda c, w: req("POST", "/api/accounts/password/reset",
+                                             {"token": "x" * 43, "password": "a fine new passphrase"}), 10),
+        everyone((422, "token_unknown"))),
+    ("DELETE", "/api/accounts/users/{id}"): ({"auth", "admin"}, victim,
+                                             authed((403, "forbidden"), (403, "forbidden"), 204)),
+    ("DELETE", "/api/accounts/users/{id}/mfa"): ({"auth", "admin"},
+                                                 lambda c, w: req("DELETE", f"/api/accounts/users/{c.owner.id}/mfa"),
+                                                 ADMIN_ONLY_200),
     ("GET", "/api/accounts/.well-known/jwks.json"): (set(),
                                                      lambda c, w: req("GET", "/api/accounts/.well-known/jwks.json"),
                                                      everyone(200)),
@@ -187,6 +276,10 @@ TABLE = {
                                              INTERNAL),
     ("GET", "/api/projects/_test/fanout"): ({"test"}, lambda c, w: req("GET", "/api/projects/_test/fanout"),
                                             INTERNAL),
+    ("GET", "/api/projects/users/{id}/projects"): (
+        {"internal"}, lambda c, w: req("GET", f"/api/projects/users/{c.owner.id}/projects"), INTERNAL),
+    ("DELETE", "/api/projects/users/{id}/projects"): (
+        {"internal"}, lambda c, w: req("DELETE", f"/api/projects/users/{c.owner.id}/projects"), INTERNAL),
     ("GET", "/api/projects/{id}"): ({"auth"}, owner_project_path(),
                                     authed((404, "not_found"), 200, 200)),
     ("PATCH", "/api/projects/{id}"): ({"auth", "json"},
@@ -212,12 +305,15 @@ TABLE = {
          "other": (403, "forbidden"), "owner": 200, "admin": 200}),
     ("POST", "/api/chat/users/{id}/live/close"): (
         {"internal"}, lambda c, w: req("POST", f"/api/chat/users/{c.owner.id}/live/close"), INTERNAL),
+    ("POST", "/api/chat/users/{id}/anonymise"): (
+        {"internal", "json"}, lambda c, w: req("POST", f"/api/chat/users/{c.owner.id}/anonymise", {"project_ids": []}),
+        INTERNAL),
 }
 
 
 def send(c, spec, who):
     headers = dict(spec.get("headers") or {})
-    token = None if spec.get("no_auth") else c.token(who)
+    token = None if spec.get("no_auth") else spec["token"] if "token" in spec else c.token(who)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = None
@@ -225,8 +321,11 @@ def send(c, spec, who):
         data = json.dumps(spec["body"])
         headers["Content-Type"] = "application/json"
     stream = spec.get("stream", False)
-    r = requests.request(spec["method"], BASE_URL + spec["path"], headers=headers, data=data, timeout=10,
-                         stream=stream)
+    session = requests.Session()
+    if spec.get("source"):
+        session.mount("http://", SourceAdapter(spec["source"]))
+    r = session.request(spec["method"], BASE_URL + spec["path"], headers=headers, data=data, timeout=10,
+                        stream=stream)
     if stream:
         if r.status_code != 200:
             r.content  # a refusal: read its JSON body

@@ -34,7 +34,7 @@ class SideStack:
         self.env.update(PORTS, PL_VAR=str(self.var), PL_HTTP_BIND="127.0.0.1", PL_INTERNAL_BIND="127.0.0.1",
                         PL_TLS_CERT_FILE="", PL_TLS_KEY_FILE="", PL_PWHASH_OPSLIMIT="1", PL_PWHASH_MEMLIMIT_KIB="8192",
                         PL_LOG_ROTATE_CRON="0")
-        for limit in ("LOGIN", "SIGNUP", "REFRESH", "CHAT_POST"):  # the writer is one address
+        for limit in ("LOGIN", "SIGNUP", "REFRESH", "CHAT_POST", "MAIL", "CODE"):  # the writer is one address
             self.env.update({f"PL_LIMIT_{limit}_RATE": "1000r/s", f"PL_LIMIT_{limit}_BURST": "1000"})
 
     def run(self, *args, timeout=240):

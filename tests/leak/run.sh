@@ -33,7 +33,7 @@ export PL_BUILD_DIR=$PL_ASAN_BUILD_DIR
 export PL_POOL_MODE=static PL_MAX_CHILDREN=1 PL_MAX_REQUESTS=0
 # cheap password hashing and no rate limit in the way of the mix
 export PL_PWHASH_OPSLIMIT=1 PL_PWHASH_MEMLIMIT_KIB=8192 PL_LOCKOUT_BASE_S=1 PL_LOCKOUT_MAX_S=2
-for z in LOGIN SIGNUP REFRESH CHAT_POST; do
+for z in LOGIN SIGNUP REFRESH CHAT_POST MAIL CODE; do
   export "PL_LIMIT_${z}_RATE=100000r/s" "PL_LIMIT_${z}_BURST=100000"
 done
 export PL_ADMIN_EMAIL=admin@leak.test
