@@ -1,4 +1,6 @@
-/* sh_ratelimit.h: rate limits a route declares, kept per caller: the user of
+/* sh_ratelimit.h: rate limits a route declares, for requests from the public
+ * listener (the internal one's callers are functions and operators), kept per
+ * caller: the user of
  * a valid access token on an authenticated route (users behind one address do
  * not share a limit), else the client's address. The generic cell rate
  * algorithm (GCRA): `rate` requests per second on average, up to `burst` at

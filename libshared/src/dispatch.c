@@ -191,11 +191,13 @@ int sh_dispatch(sh_req *req, const sh_router *router)
     int rc = sh_budget_begin_or_reply(req);
     if (rc != 0)
         return rc;
-    /* a caller with no credential is limited by address before anything */
+    /* rate limits are for clients (the public listener): functions calling
+     * functions and operators on the internal one are not counted. A caller
+     * with no credential is limited by address before anything. */
+    const sh_rate *rate = req->internal ? NULL : req->route->rate;
     bool anonymous = sh_req_header(req, "Authorization") == NULL &&
                      !((req->route->flags & SH_TOKEN_QUERY) && strstr(req->query, "access_token=") != NULL);
-    if (req->route->rate != NULL && anonymous &&
-        (rc = sh_rate_check_or_reply(req, req->route->rate, sh_dispatch_caller(req))) != 0)
+    if (rate != NULL && anonymous && (rc = sh_rate_check_or_reply(req, rate, sh_dispatch_caller(req))) != 0)
         return rc;
     if (req->route->flags & (SH_AUTH | SH_ADMIN | SH_TOKEN_QUERY)) {
         rc = sh_auth_or_reply(req, req->route->flags);
@@ -203,8 +205,7 @@ int sh_dispatch(sh_req *req, const sh_router *router)
             return rc;
     }
     /* one with a token by its user: users behind one address share nothing */
-    if (req->route->rate != NULL && !anonymous &&
-        (rc = sh_rate_check_or_reply(req, req->route->rate, sh_dispatch_caller(req))) != 0)
+    if (rate != NULL && !anonymous && (rc = sh_rate_check_or_reply(req, rate, sh_dispatch_caller(req))) != 0)
         return rc;
     rc = sh_check_params(req, &m);
     if (rc != 0)

@@ -395,6 +395,11 @@ static void test_rate_limits(void)
     /* a bad token is no way around the address's limit either: it is refused */
     run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", addr, "HTTP_AUTHORIZATION=Bearer x", NULL);
     EXPECT(r, 401, "invalid_token");
+    /* the internal listener's callers (functions, operators) are not counted */
+    for (int i = 0; i < 5; i++) {
+        run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/limited", addr, "PL_INTERNAL=1", NULL);
+        CHECK(r.status == 200 && strstr(r.head.data, "RateLimit") == NULL);
+    }
 }
 
 static void test_budget(void)
