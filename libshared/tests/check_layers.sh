@@ -26,8 +26,10 @@ layer_of_header() {
 }
 
 check_file() { # FILE OWN_HEADER OWN_LAYER
-    for h in $(sed -n 's/^#include "\(sh_[a-z_]*\.h\)".*/\1/p' "$1"); do
-        [ -f "$dir/include/$h" ] && [ "$h" != "$2" ] || continue
+    # any spelling of an include of ours: <sh_x.h>, "sh_x.h", "../include/sh_x.h", "# include"
+    hs=$(grep -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]' "$1" | grep -oE 'sh_[a-z_]+\.h' || true)
+    for h in $hs; do
+        if [ ! -f "$dir/include/$h" ] || [ "$h" = "$2" ]; then continue; fi
         hl=$(layer_of_header "$h")
         if [ "$hl" -gt "$3" ] || { [ "$hl" -eq "$3" ] && [ "$3" -ne 0 ] && [ "$3" -ne "$top" ]; }; then
             echo "check_layers: ${1#"$dir"/} (layer $3) includes $h (layer $hl)" >&2
@@ -52,14 +54,43 @@ for f in "$dir"/src/*.c; do
 done
 
 # A prototype at file scope in a .c file, other than a static one, is a hand
-# copy of a header's.
+# copy of a header's. Declarations are read whole (over several lines), at
+# brace depth 0, without comments, strings and preprocessor lines.
+prototypes() { # FILE: "LINE: declaration" for each hand-written prototype
+    awk '
+    function flush(   d) {
+        d = buf; gsub(/[ \t\n]+/, " ", d); sub(/^ /, "", d)
+        if (d ~ /^[A-Za-z_][A-Za-z0-9_ *]*[ *][a-z][a-z0-9_]*[ ]?\(.*\)[ A-Za-z0-9_(),]*;$/ &&
+            d !~ /^(static|typedef|return|extern "C") /)
+            print start ": " d
+        buf = ""; start = 0
+    }
+    /^[ \t]*#/ { if (!incomment) next }
+    {
+        line = $0
+        for (i = 1; i <= length(line); i++) {
+            c = substr(line, i, 1); n = substr(line, i + 1, 1)
+            if (incomment) { if (c == "*" && n == "/") { incomment = 0; i++ }; continue }
+            if (instr) { if (c == "\\") { i++; continue }; if (c == instr) instr = ""; continue }
+            if (c == "/" && n == "*") { incomment = 1; i++; continue }
+            if (c == "/" && n == "/") break
+            if (c == "\"" || c == "\047") { instr = c; if (depth == 0) buf = buf c; continue }
+            if (c == "{") { depth++; buf = ""; start = 0; continue }
+            if (c == "}") { depth--; continue }
+            if (depth > 0) continue
+            if (c ~ /[^ \t]/ && start == 0) start = NR
+            buf = buf c
+            if (c == ";") flush()
+        }
+        if (depth == 0 && buf != "") buf = buf " "
+    }' "$1"
+}
 for f in "$dir"/src/*.c "$dir"/../services/*/*.c; do
     [ -f "$f" ] || continue
-    grep -nE '^[A-Za-z_][A-Za-z0-9_ *]*[ *][a-z][a-z0-9_]*\([^;{]*\);' "$f" | grep -vE '^[0-9]+:(static|typedef|return) ' |
-        while IFS= read -r line; do
-            echo "check_layers: ${f#"$dir"/}:$line: a prototype belongs in a header" >&2
-            echo x
-        done | grep -q x && fail=1
+    prototypes "$f" | while IFS= read -r line; do
+        echo "check_layers: ${f#"$dir"/}:$line: a prototype belongs in a header" >&2
+        echo x
+    done | grep -q x && fail=1
 done
 [ "$fail" -eq 0 ] && echo "libshared layers: no file includes a layer above its own"
 exit "$fail"

@@ -78,6 +78,7 @@ static const sh_route routes[] = {
     SH_ROUTE("GET", "/api/t/live", h_ok, SH_TOKEN_QUERY, NULL, NULL),
     SH_ROUTE("POST", "/api/t/optional", h_ok, SH_JSON | SH_BODY_OPTIONAL, NULL, item_fields),
     SH_ROUTE("GET", "/api/t/_inside", h_ok, SH_INTERNAL, NULL, NULL),
+    SH_ROUTE("GET", "/api/t/_test/probe", h_ok, SH_TEST, NULL, NULL),
     SH_ROUTE("GET", "/api/t/silent", h_silent, 0, NULL, NULL),
     SH_ROUTE_END,
 };
@@ -190,6 +191,11 @@ static void test_routing(void)
     EXPECT(r, 404, "not_found");
     run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/_inside", "PL_INTERNAL=1", NULL);
     CHECK(r.status == 200);
+    /* nor does a test route (and with another method, it is still 404: it is not there) */
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/_test/probe", NULL);
+    EXPECT(r, 404, "not_found");
+    run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/_test/probe", "PL_INTERNAL=1", NULL);
+    CHECK(r.status == 200);
     /* a handler that does not answer gets a 500 sent for it */
     run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/silent", NULL);
     EXPECT(r, 500, "internal_error");
@@ -242,6 +248,18 @@ static void test_body(void)
     run(&r, "{\"name\":\"this body is longer than the sixty-four bytes the test allows\"}", "REQUEST_METHOD=POST",
         "DOCUMENT_URI=/api/t/items", json, NULL);
     EXPECT(r, 413, "payload_too_large");
+    /* the limit is inclusive: 64 bytes are read, 65 are not */
+    char at_limit[65], over_limit[66];
+    snprintf(at_limit, sizeof(at_limit), "{\"name\":\"abc\"%*s}", 64 - 14, "");
+    snprintf(over_limit, sizeof(over_limit), "{\"name\":\"abc\"%*s}", 65 - 14, "");
+    CHECK(strlen(at_limit) == 64 && strlen(over_limit) == 65);
+    run(&r, at_limit, "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/t/items", json, NULL);
+    CHECK(r.status == 200);
+    run(&r, over_limit, "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/t/items", json, NULL);
+    EXPECT(r, 413, "payload_too_large");
+    /* any body that is not JSON, one byte too */
+    run(&r, "x", "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/t/items", "CONTENT_TYPE=text/plain", NULL);
+    EXPECT(r, 415, "unsupported_media_type");
     run(&r, "name=abc", "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/t/items",
         "CONTENT_TYPE=application/x-www-form-urlencoded", NULL);
     EXPECT(r, 415, "unsupported_media_type");
