@@ -29,6 +29,7 @@ typedef struct {
     const char *public_keys_file; /* where keys[] were read from (NULL: none) */
     int64_t revocation_poll_ms;   /* how stale the revocations may get (0: never read) */
     const char *revocations_path; /* the feed's path on the gateway */
+    int64_t token_cache_entries;  /* verified tokens a process remembers (0: none) */
     sh_auth_key keys[SH_AUTH_MAX_KEYS];
     int nkeys;
 } sh_auth_config;
@@ -82,6 +83,18 @@ const sh_auth_config *sh_auth_config_get(void);
  * without SH_AUTH/SH_ADMIN a missing token is no error (req->auth.present
  * stays false). 0 when the handler may run. */
 int sh_auth_or_reply(sh_req *req, unsigned route_flags);
+
+/* sh_jwt_verify, remembered: a token this process verified before (and that
+ * has not expired since) is not verified again. The cache is keyed by a MAC
+ * of the whole token under a random per-process key (BLAKE2b), so a lookup
+ * reveals nothing an attacker could steer; it holds token_cache_entries
+ * principals at most (4-way sets, least recently used out), each until the
+ * token's exp plus the leeway, and sh_auth_configure empties it (new keys,
+ * new issuer). Revocations are checked on every request, after this.
+ * Returns as sh_jwt_verify; *cached says whether the signature check was
+ * skipped. */
+int sh_jwt_verify_cached(const sh_auth_config *ac, const char *token, int64_t now, sh_arena *a, sh_principal *p,
+                         const char **why, bool *cached);
 
 /* Verifies a compact JWT; fills *p. Returns 0, or -1 with a short reason. Pure
  * apart from the clock `now` (seconds since the epoch). */

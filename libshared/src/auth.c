@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -21,13 +22,22 @@ const sh_conf_row sh_auth_conf_rows[] = {
      "revoked tokens (a disabled user, an ended session) are refused within this plus a request (0: never read)"},
     {"PL_REVOCATIONS_PATH", SH_CONF_STRING, A(revocations_path), "/api/accounts/_revocations", 0, 0, NULL, 0,
      "the revocation feed's path on the gateway (PL_GATEWAY_URL)"},
+    {"PL_TOKEN_CACHE_ENTRIES", SH_CONF_INT, A(token_cache_entries), "256", 0, 65536, NULL, 0,
+     "verified access tokens each worker remembers, so a token's signature is checked once per worker (0: every "
+     "request)"},
     SH_CONF_END,
 };
 #undef A
 
 static sh_auth_config sh_auth_cfg;
 
-void sh_auth_configure(const sh_auth_config *ac) { sh_auth_cfg = *ac; }
+static void sh_token_cache_clear(void);
+
+void sh_auth_configure(const sh_auth_config *ac)
+{
+    sh_auth_cfg = *ac;
+    sh_token_cache_clear();
+}
 
 const sh_auth_config *sh_auth_config_get(void) { return &sh_auth_cfg; }
 
@@ -198,6 +208,138 @@ int sh_jwt_verify(const sh_auth_config *ac, const char *token, int64_t now, sh_a
     return rc;
 }
 
+/* --- the verified-token cache ----------------------------------------------------- */
+
+#define SH_TC_WAYS      4
+#define SH_TC_MAC_BYTES 32
+#define SH_TC_TEXT_MAX  600 /* email, name and sid of one principal, NULs included */
+
+typedef struct {
+    unsigned char mac[SH_TC_MAC_BYTES]; /* all zero: empty */
+    int64_t good_until;                 /* exp + leeway: a hit after this verifies again */
+    uint64_t used;                      /* the cache's clock at the last hit */
+    int64_t user_id, expires_at, issued_at;
+    bool is_admin;
+    int16_t email_at, name_at, sid_at; /* offsets into text, -1: absent */
+    char text[SH_TC_TEXT_MAX];
+} sh_tc_entry;
+
+static sh_tc_entry *sh_tc; /* nsets * SH_TC_WAYS entries, or NULL */
+static size_t sh_tc_nsets;
+static uint64_t sh_tc_clock;
+static unsigned char sh_tc_key[crypto_generichash_KEYBYTES];
+static bool sh_tc_keyed;
+
+static void sh_token_cache_clear(void)
+{
+    free(sh_tc);
+    sh_tc = NULL;
+    sh_tc_nsets = 0;
+}
+
+/* The cache, made on first use for the configured size (a power of two of sets). */
+static bool sh_tc_ready(const sh_auth_config *ac)
+{
+    if (sh_tc != NULL)
+        return true;
+    if (ac->token_cache_entries < SH_TC_WAYS)
+        return false;
+    size_t sets = 1;
+    while (sets * 2 * SH_TC_WAYS <= (size_t)ac->token_cache_entries)
+        sets *= 2;
+    sh_tc = calloc(sets * SH_TC_WAYS, sizeof(sh_tc_entry));
+    if (sh_tc == NULL)
+        return false;
+    if (!sh_tc_keyed) { /* a key of this process's own (a forked worker inherits the master's: same secrecy) */
+        randombytes_buf(sh_tc_key, sizeof(sh_tc_key));
+        sh_tc_keyed = true;
+    }
+    sh_tc_nsets = sets;
+    return true;
+}
+
+static const char *sh_tc_text(sh_arena *a, const sh_tc_entry *e, int16_t at)
+{
+    return at < 0 ? NULL : sh_arena_strdup(a, e->text + at);
+}
+
+/* Copies s into e->text at *off; its offset, -1 for NULL, -2 when it does not fit. */
+static int16_t sh_tc_put(sh_tc_entry *e, size_t *off, const char *s)
+{
+    if (s == NULL)
+        return -1;
+    size_t n = strlen(s) + 1;
+    if (*off + n > sizeof(e->text))
+        return -2;
+    memcpy(e->text + *off, s, n);
+    int16_t at = (int16_t)*off;
+    *off += n;
+    return at;
+}
+
+int sh_jwt_verify_cached(const sh_auth_config *ac, const char *token, int64_t now, sh_arena *a, sh_principal *p,
+                         const char **why, bool *cached)
+{
+    *cached = false;
+    size_t tlen = strlen(token);
+    if (tlen > SH_AUTH_TOKEN_MAX || !sh_tc_ready(ac))
+        return sh_jwt_verify(ac, token, now, a, p, why);
+    unsigned char mac[SH_TC_MAC_BYTES];
+    if (crypto_generichash(mac, sizeof(mac), (const unsigned char *)token, tlen, sh_tc_key, sizeof(sh_tc_key)) != 0)
+        return sh_jwt_verify(ac, token, now, a, p, why);
+    uint64_t h;
+    memcpy(&h, mac, sizeof(h));
+    sh_tc_entry *set = &sh_tc[(h & (sh_tc_nsets - 1)) * SH_TC_WAYS], *victim = &set[0];
+    sh_tc_clock++;
+    for (int i = 0; i < SH_TC_WAYS; i++) {
+        sh_tc_entry *e = &set[i];
+        if (sodium_memcmp(e->mac, mac, sizeof(mac)) == 0 && e->good_until != 0) {
+            if (now > e->good_until) { /* expired: verify again (and fail) */
+                e->good_until = 0;
+                memset(e->mac, 0, sizeof(e->mac));
+                break;
+            }
+            e->used = sh_tc_clock;
+            memset(p, 0, sizeof(*p));
+            p->present = true;
+            p->user_id = e->user_id;
+            p->subject = sh_arena_sprintf(a, "%lld", (long long)e->user_id);
+            p->is_admin = e->is_admin;
+            p->role = e->is_admin ? "admin" : "user";
+            p->email = sh_tc_text(a, e, e->email_at);
+            p->name = sh_tc_text(a, e, e->name_at);
+            p->session_id = sh_tc_text(a, e, e->sid_at);
+            p->token = sh_arena_strdup(a, token);
+            p->expires_at = e->expires_at;
+            p->issued_at = e->issued_at;
+            *cached = true;
+            return 0;
+        }
+        if (e->used < victim->used)
+            victim = e;
+    }
+    if (sh_jwt_verify(ac, token, now, a, p, why) != 0)
+        return -1;
+    /* a subject that is not the id's canonical text is not cached (it is rebuilt from the id) */
+    char canonical[24];
+    snprintf(canonical, sizeof(canonical), "%lld", (long long)p->user_id);
+    size_t off = 0;
+    sh_tc_entry e = {.good_until = p->expires_at > INT64_MAX - ac->leeway_s ? INT64_MAX : p->expires_at + ac->leeway_s,
+                     .used = sh_tc_clock,
+                     .user_id = p->user_id,
+                     .expires_at = p->expires_at,
+                     .issued_at = p->issued_at,
+                     .is_admin = p->is_admin};
+    e.email_at = sh_tc_put(&e, &off, p->email);
+    e.name_at = sh_tc_put(&e, &off, p->name);
+    e.sid_at = sh_tc_put(&e, &off, p->session_id);
+    if (e.email_at == -2 || e.name_at == -2 || e.sid_at == -2 || strcmp(p->subject, canonical) != 0)
+        return 0;
+    memcpy(e.mac, mac, sizeof(mac));
+    *victim = e;
+    return 0;
+}
+
 char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_sign_SECRETKEYBYTES], json_object *claims)
 {
     json_object *header = json_object_new_object();
@@ -356,7 +498,8 @@ int sh_auth_or_reply(sh_req *req, unsigned route_flags)
         return sh_reply_error(req, 401, "missing_token", "This request needs an access token (Authorization: Bearer).");
     }
     const char *why = NULL;
-    if (sh_jwt_verify(&sh_auth_cfg, token, (int64_t)time(NULL), req->arena, &req->auth, &why) != 0) {
+    bool cached;
+    if (sh_jwt_verify_cached(&sh_auth_cfg, token, (int64_t)time(NULL), req->arena, &req->auth, &why, &cached) != 0) {
         sh_resp_header(req, "WWW-Authenticate", "Bearer realm=\"pilotlight\", error=\"invalid_token\"");
         return sh_reply_error(req, 401, "invalid_token", "The access token is not valid: %s.", why);
     }

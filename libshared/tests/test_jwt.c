@@ -134,6 +134,59 @@ int main(void)
     char *padded = sh_arena_sprintf(a, "%s=", t);
     CHECK(sh_jwt_verify(&ac, padded, now, a, &p, &why) == -1);
 
+    /* the verified-token cache: a hit is the same principal without the
+     * signature check; expiry still holds; a forged token never hits;
+     * configuring anew empties it; 0 entries turns it off */
+    {
+        ac.token_cache_entries = 16;
+        sh_auth_configure(&ac);
+        json_object *cc = claims(now, "admin");
+        json_object_object_add(cc, "sid", json_object_new_string("0123456789abcdef0123456789abcdef"));
+        json_object_object_add(cc, "name", json_object_new_string("Ada"));
+        char *tok = sh_jwt_sign(a, "k1", sk, cc);
+        json_object_put(cc);
+        bool hit;
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &p, &why, &hit) == 0 && !hit);
+        sh_principal q;
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == 0 && hit);
+        CHECK(q.present && q.user_id == p.user_id && q.is_admin && strcmp(q.role, "admin") == 0);
+        CHECK_STR(q.subject, "42");
+        CHECK_STR(q.email, p.email);
+        CHECK_STR(q.name, "Ada");
+        CHECK_STR(q.session_id, "0123456789abcdef0123456789abcdef");
+        CHECK_STR(q.token, tok);
+        CHECK(q.expires_at == p.expires_at && q.issued_at == p.issued_at);
+        /* past exp + leeway, a cached token is refused as if never seen */
+        CHECK(sh_jwt_verify_cached(&ac, tok, now + 900 + 31, a, &q, &why, &hit) == -1 && !hit);
+        CHECK(strstr(why, "expired") != NULL);
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == 0 && !hit); /* in again */
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == 0 && hit);
+        /* a bit flipped in the signature: another token, verified, refused, never cached */
+        char *forged = sh_arena_strdup(a, tok);
+        size_t fl = strlen(forged);
+        forged[fl - 3] = forged[fl - 3] == 'A' ? 'B' : 'A';
+        for (int i = 0; i < 2; i++)
+            CHECK(sh_jwt_verify_cached(&ac, forged, now, a, &q, &why, &hit) == -1 && !hit);
+        /* more tokens than entries: it stays bounded and keeps answering right */
+        for (int i = 0; i < 100; i++) {
+            json_object *ci = claims(now + i, "user");
+            char *ti = sh_jwt_sign(a, "k1", sk, ci);
+            json_object_put(ci);
+            CHECK(sh_jwt_verify_cached(&ac, ti, now, a, &q, &why, &hit) == 0 && q.user_id == 42 && !q.is_admin);
+        }
+        /* new keys (a rotation): the cache starts empty */
+        sh_auth_configure(&ac);
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == 0 && !hit);
+        ac.nkeys = 0; /* the key retired: its tokens no longer verify, cached or not */
+        sh_auth_configure(&ac);
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == -1 && !hit);
+        ac.nkeys = 1;
+        ac.token_cache_entries = 0;
+        sh_auth_configure(&ac);
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == 0 && !hit);
+        CHECK(sh_jwt_verify_cached(&ac, tok, now, a, &q, &why, &hit) == 0 && !hit);
+    }
+
     /* base64url round trip */
     unsigned char bin[8] = {0xfb, 0xff, 0x00, 1, 2, 3, 4, 5}, back[8];
     char *enc = sh_b64url_encode(a, bin, sizeof(bin));
