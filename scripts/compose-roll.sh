@@ -70,7 +70,8 @@ add_one() {
   before=$(running)
   "${compose[@]}" up -d --no-deps --no-recreate --scale "$svc=$((n + 1))" "$svc" >&2
   after=$(running)
-  id=$(comm -13 <(sort <<<"$before") <(sort <<<"$after") | head -n 1)
+  id=$(comm -13 <(sort <<<"$before") <(sort <<<"$after"))
+  id=${id%%$'\n'*}
   [[ -n $id ]] || die "docker-compose added no container to $svc"
   printf '%s\n' "$id"
 }
@@ -111,7 +112,8 @@ drain() {
 }
 
 "${compose[@]}" rm -f "$svc" >/dev/null 2>&1 || true   # stopped containers of SVC would be restarted by --scale
-first=$("${compose[@]}" ps -q "$svc" | head -n 1)
+first=$("${compose[@]}" ps -q "$svc")
+first=${first%%$'\n'*}
 [[ -n $first ]] || die "$svc has no container"
 project=$($DOCKER inspect -f '{{index .Config.Labels "com.docker.compose.project"}}' "$first")
 mapfile -t old < <(running)
