@@ -20,7 +20,8 @@
 #   CAP_SYS_RESOURCE to raise anything, and a container cannot get more than
 #   podman has: default_ulimits are what podman itself ends up with.
 # - no systemd, no healthcheck timers: compose's service_healthy conditions
-#   wait forever unless something runs `podman healthcheck run`.
+#   wait forever unless something runs `podman healthcheck run`; and each
+#   run is an exec session whose conmon lingers exit_command_delay (300 s).
 # - netavark 1.4 lets a network's bridge take a container's MAC address, so
 #   the gateway (and aardvark-dns, the compose names) vanishes for ~30 s
 #   for everyone when that container goes: the address is pinned.
