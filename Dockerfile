@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Pilotlight images, one multi-stage file (Debian bookworm, the same meson
 # build as ./pilotlight):
 #   --target service   pl-<svc> for each service of services/list and pl-migrate
@@ -6,6 +5,13 @@
 #   --target nginx     nginx + nchan + headers-more, the shared nginx/ config
 #                      and the built web client
 # No key material or password is baked in: they come from volumes at run time.
+# Plain Dockerfile syntax (no `# syntax=` line, no RUN --mount): it builds
+# offline with Docker's classic builder, BuildKit and podman alike.
+#
+# Build argument: NODE_EXTRA_CA_CERTS, a CA bundle npm trusts besides node's
+# own, for a network whose TLS is inspected by a proxy (the file must be in
+# the build container: `podman build -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro
+# --build-arg NODE_EXTRA_CA_CERTS=/run/host-ca.crt`; scripts/containers.sh does so).
 
 # ---- build: the C code ---------------------------------------------------------
 FROM debian:bookworm AS build
@@ -20,6 +26,8 @@ COPY libshared libshared
 COPY services services
 COPY tools tools
 COPY tests/bench tests/bench
+# the unit suite checks docs/configuration.md against the binaries
+COPY docs/configuration.sh docs/configuration.md docs/
 RUN meson setup /build /src --buildtype=release \
  && ninja -C /build \
  && meson test -C /build --suite unit --print-errorlogs \
@@ -28,11 +36,17 @@ RUN meson setup /build /src --buildtype=release \
  && cp /build/tools/pl-migrate /out/
 
 # ---- web: the React client ------------------------------------------------------
+# The lock file first, so that `npm ci` is redone only when it changes; then
+# only what the Vite build reads.
 FROM node:20-bookworm-slim AS web
-WORKDIR /src
-COPY . .
-RUN mkdir -p /out \
- && cd web && npm ci --no-audit --no-fund && npm run build && cp -r dist/. /out/
+ARG NODE_EXTRA_CA_CERTS=
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/index.html web/vite.config.js ./
+COPY web/public public
+COPY web/src src
+RUN npm run build && mkdir -p /out && cp -r dist/. /out/
 
 # ---- service: the pools and pl-migrate ------------------------------------------
 FROM debian:bookworm-slim AS service

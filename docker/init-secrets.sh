@@ -2,9 +2,10 @@
 # The one-shot `secrets` service (runs as root): makes what is missing in the
 # secrets volume, once: MySQL's root password, a password per service user
 # (each service of services/list), and accounts' Ed25519 JWT keys
-# (pl-accounts keygen). Each file is readable
-# only by who needs it: uid 999 is mysql in the official image, 10001 is
-# pilotlight in ours. To bring your own, put the files in the volume first.
+# (pl-accounts keygen). Each file is readable only by who needs it: uid 999
+# is mysql in the official MariaDB and MySQL images (and in docker/mariadb/),
+# 10001 is pilotlight in ours. To bring your own, put the files in the
+# volume first.
 set -eu
 list=${PL_SERVICES_FILE:-/usr/share/pilotlight/services/list}
 dir=${PL_SECRETS_DIR:-/run/pilotlight/secrets}

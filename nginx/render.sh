@@ -95,13 +95,16 @@ upstreams_servers() {
 # upstreams_resolve PORT SVC...: upstreams.conf naming each service's host.
 # A variable in fastcgi_pass makes nginx resolve the name per request
 # (cached for PL_RESOLVER_VALID) instead of once at start, so a scaled or
-# replaced container is found.
+# replaced container is found. A container that is gone stays in nginx's
+# answer for up to PL_RESOLVER_VALID, and its address answers nothing (no
+# refusal): a short connect timeout sends the request on to the next one.
 # shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
 upstreams_resolve() {
   local port=$1 svc
   shift
   printf '# made by nginx/render.sh: services by name through the resolver\n'
   printf 'resolver %s valid=%s ipv6=off;\nresolver_timeout 2s;\n' "$PL_RESOLVER" "$PL_RESOLVER_VALID"
+  printf 'fastcgi_connect_timeout 1s;\n'
   for svc in "$@"; do
     printf 'map $uri $pl_up_%s {\n    default %s:%s;\n}\n' "$svc" "$svc" "$port"
   done

@@ -9,6 +9,12 @@ readonly APT_PACKAGES=(
   wrk curl openssl libfcgi-bin jq procps shellcheck logrotate clang-format python3 python3-pytest python3-requests python3-websocket python3-nacl python3-aiosmtpd
   docker-compose chromium
 )
+# only for the containers suite (tests/containers/run.sh): rootful podman with
+# runc and netavark/aardvark-dns (compose service names), debootstrap for the
+# base images; docker-compose (above) talks to podman's Docker API
+# shellcheck disable=SC2034 # tests/containers/run.sh installs them
+readonly CONTAINER_PACKAGES=(podman runc netavark aardvark-dns iptables iproute2 debootstrap docker-compose
+  python3-yaml python3-pytest python3-requests python3-websocket curl)
 # only for `./pilotlight fuzz` (libFuzzer comes with clang's runtime libraries)
 # shellcheck disable=SC2034 # fuzz/run.sh installs them
 readonly FUZZ_PACKAGES=(clang libclang-rt-14-dev)

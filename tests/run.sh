@@ -109,6 +109,12 @@ compose_check() {
   say "docker-compose.yml is valid; the compose nginx config passes nginx -t"
 }
 
+# containers_tests: the compose stack run for real on podman, its own images,
+# ports and teardown (tests/containers/run.sh).
+containers_tests() {
+  bash "$PL_ROOT/tests/containers/run.sh"
+}
+
 # sanitizer_reports: the stack's processes built with ASan/UBSan wrote no
 # report (test --sanitize points their log_path at $PL_VAR/log/sanitizers).
 sanitizer_reports() {
@@ -184,4 +190,5 @@ test_run() {
   step "service list" service_list_check
   step "shell scripts" shell_check
   step "docker-compose config" compose_check
+  step "containers (compose on podman)" containers_tests
 }
