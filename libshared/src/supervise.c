@@ -251,7 +251,13 @@ static void sh_sup_on_signal(sh_sup *s, int sig)
             kill(s->master, sig);
         return;
     }
-    /* SIGTERM, SIGINT, SIGQUIT: the pool stops for good */
+    /* SIGTERM, SIGINT, SIGQUIT: the pool stops for good. Our copy of the
+     * listening socket goes now: once the master (which drains what waits)
+     * closes its own, the socket is gone and a new connection is refused at
+     * once (nginx tries another upstream) instead of queueing on a socket
+     * nobody will accept from and being reset after its request was sent. */
+    if (!s->stopping && s->cfg->listen_fd >= 0)
+        close(s->cfg->listen_fd);
     s->stopping = true;
     if (s->master > 0)
         kill(s->master, SIGTERM);
