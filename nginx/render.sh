@@ -5,6 +5,8 @@
 #
 #   render.sh OUT_DIR --servers SVC=ADDR[,ADDR...] ...   an upstream per service,
 #                                 one server per pool (ADDR: unix:/path.sock or host:port)
+#       [--status SVC=ADDR[,ADDR...] ...]  its pools' status sockets (PL_STATUS_LISTEN):
+#                                 _status and _metrics go there, answered by the masters
 #   render.sh OUT_DIR --resolve PORT                     each service by its own name
 #                                 at PORT, resolved at request time (PL_RESOLVER, PL_RESOLVER_VALID)
 #
@@ -88,7 +90,20 @@ upstreams_servers() {
       # the others: a refused connection is retried on the next server)
       printf '    server %s max_fails=1 fail_timeout=5s;\n' "$addr"
     done
-    printf '}\nmap $uri $pl_up_%s {\n    default %s;\n}\n' "$svc" "$svc"
+    printf '}\n'
+    if [[ -n ${STATUS[$svc]:-} ]]; then
+      # _status and _metrics go to the pools' masters, which answer them
+      # from the scoreboard without waking a worker (--status)
+      printf 'upstream %s_status {\n' "$svc"
+      for addr in ${STATUS[$svc]//,/ }; do
+        printf '    server %s max_fails=1 fail_timeout=5s;\n' "$addr"
+      done
+      printf '}\nmap $uri $pl_up_%s {\n    /api/%s/_status %s_status;\n    /api/%s/_metrics %s_status;\n' \
+        "$svc" "$svc" "$svc" "$svc" "$svc"
+      printf '    default %s;\n}\n' "$svc"
+    else
+      printf 'map $uri $pl_up_%s {\n    default %s;\n}\n' "$svc" "$svc"
+    fi
   done
 }
 
@@ -124,11 +139,12 @@ api_services() {
 }
 
 declare -A SERVERS  # --servers: service name -> its pools' addresses
+declare -A STATUS   # --status: service name -> its pools' status sockets
 declare -a SERVICES SED
 
 main() {
   local out=${1:-} port='' svc f list
-  SERVERS=() SERVICES=() SED=()
+  SERVERS=() STATUS=() SERVICES=() SED=()
   [[ -n $out && $out != -* ]] || die "usage: render.sh OUT_DIR (--servers SVC=ADDR[,ADDR...]... | --resolve PORT)"
   shift
   while (($# > 0)); do
@@ -136,6 +152,11 @@ main() {
     --servers)
       [[ ${2:-} == *=?* ]] || die "--servers takes SVC=ADDR[,ADDR...], not '${2:-}'"
       SERVERS[${2%%=*}]=${2#*=}
+      shift 2
+      ;;
+    --status)
+      [[ ${2:-} == *=?* ]] || die "--status takes SVC=ADDR[,ADDR...], not '${2:-}'"
+      STATUS[${2%%=*}]=${2#*=}
       shift 2
       ;;
     --resolve)
@@ -158,6 +179,10 @@ main() {
     for svc in "${!SERVERS[@]}"; do
       [[ " ${SERVICES[*]} " == *" $svc "* ]] || die "--servers names $svc, which is not in $list"
       [[ ${SERVERS[$svc]} =~ ^[A-Za-z0-9_./:@+,-]+$ ]] || die "--servers $svc: bad address '${SERVERS[$svc]}'"
+    done
+    for svc in "${!STATUS[@]}"; do
+      [[ " ${SERVICES[*]} " == *" $svc "* ]] || die "--status names $svc, which is not in $list"
+      [[ ${STATUS[$svc]} =~ ^[A-Za-z0-9_./:@+,-]+$ ]] || die "--status $svc: bad address '${STATUS[$svc]}'"
     done
     for svc in "${SERVICES[@]}"; do
       [[ -n ${SERVERS[$svc]:-} ]] || die "no --servers for $svc (every service of $list needs its pools)"

@@ -39,13 +39,21 @@ nginx_user() {
   printf '%s' "$PL_NGINX_USER"
 }
 
-# nginx_upstreams: nginx/render.sh's --servers, a unix socket per pool.
+# nginx_upstreams: nginx/render.sh's --servers, a unix socket per pool, and
+# --status, each pool's status socket (pool_env's PL_STATUS_LISTEN) when
+# every pool of the service has one (a pool from an older pilotlight has
+# none: then its workers answer _status and _metrics, as they used to).
 nginx_upstreams() {
-  local svc inst list
+  local svc inst list status all
   for svc in "${SERVICES[@]}"; do
-    list=''
-    for inst in $(instances_of "$svc"); do list+=${list:+,}unix:$RUN/$inst.sock; done
+    list='' status='' all=1
+    for inst in $(instances_of "$svc"); do
+      list+=${list:+,}unix:$RUN/$inst.sock
+      status+=${status:+,}unix:$(status_socket "$inst")
+      [[ -S $(status_socket "$inst") ]] || all=0
+    done
     printf '%s\n' --servers "$svc=$list"
+    ((all == 0)) || printf '%s\n' --status "$svc=$status"
   done
 }
 

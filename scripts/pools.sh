@@ -158,6 +158,9 @@ pool_running() {
   done
 }
 
+# status_socket INST: where the pool's master answers _status and _metrics.
+status_socket() { printf '%s' "$RUN/$1.status.sock"; }
+
 # pool_env SVC [INST]: NAME=VALUE lines a pool of the service is started
 # with: svc_env, its socket (nginx workers run as nobody:nogroup: the
 # socket's group lets them in), pid files, swap status file and log file.
@@ -167,7 +170,8 @@ pool_env() {
 ' "PL_LISTEN_GROUP=${PL_LISTEN_GROUP:-nogroup}"
   svc_env "$1"
   printf '%s
-' "PL_LISTEN=unix:$RUN/$inst.sock" "PL_PID_FILE=$RUN/$inst.pid" \
+' "PL_LISTEN=unix:$RUN/$inst.sock" "PL_STATUS_LISTEN=unix:$(status_socket "$inst")" \
+    "PL_PID_FILE=$RUN/$inst.pid" \
     "PL_SUPERVISOR_PID_FILE=$RUN/$inst.supervisor.pid" "PL_SWAP_STATUS_FILE=$RUN/$inst.swap" \
     "PL_LOG_FILE=$LOG/$inst.log"
 }
@@ -195,7 +199,7 @@ pool_start() {
     tail_log "$log"
     die "$svc: its configuration is invalid ($link --check-config)"
   }
-  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.swap"
+  rm -f "$RUN/$inst.sock" "$(status_socket "$inst")" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.swap"
   (
     export "${envs[@]}"
     # started through the live link: a swap runs that path again
@@ -203,7 +207,7 @@ pool_start() {
   ) || die "could not start $link"
   printf '%s\n' "$exe" >"$RUN/$inst.exe"
   deadline=$((SECONDS + PL_START_TIMEOUT))
-  until [[ -S $RUN/$inst.sock ]] && pid=$(pool_pid "$inst"); do
+  until [[ -S $RUN/$inst.sock && -S $(status_socket "$inst") ]] && pid=$(pool_pid "$inst"); do
     if ((SECONDS >= deadline)); then
       tail_log "$log"
       die "$inst pool did not start within ${PL_START_TIMEOUT}s"
@@ -232,7 +236,7 @@ pool_stop() {
     proc_kill_children "$pid" "$exe"
     proc_stop "$inst pool master" "$RUN/$inst.pid" "$exe" KILL >/dev/null || true
   fi
-  rm -f "$RUN/$inst.sock" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.exe" "$RUN/$inst.swap"
+  rm -f "$RUN/$inst.sock" "$(status_socket "$inst")" "$RUN/$inst.pid" "$RUN/$inst.supervisor.pid" "$RUN/$inst.exe" "$RUN/$inst.swap"
 }
 
 # pool_reload INST: SIGHUP to its master: a new generation of workers, the

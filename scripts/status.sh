@@ -4,15 +4,18 @@
 # shellcheck shell=bash
 
 # pool_status_json INST: the pool's GET /api/<svc>/_status (the scoreboard as
-# JSON), asked over FastCGI on its own socket (cgi-fcgi), so each pool of a
-# scaled service answers for itself. Asking is a request: an ondemand pool
-# with no worker starts one for it.
+# JSON), asked over FastCGI on its master's status socket (cgi-fcgi), so each
+# pool of a scaled service answers for itself and no worker is woken (a pool
+# started by an older pilotlight has none: its own socket then, where a
+# worker answers).
 pool_status_json() {
-  local path text
+  local path text sock
   path=/api/$(inst_svc "$1")/_status
+  sock=$(status_socket "$1")
+  [[ -S $sock ]] || sock=$RUN/$1.sock
   text=$(env -i REQUEST_METHOD=GET REQUEST_URI="$path" DOCUMENT_URI="$path" SCRIPT_NAME="$path" \
     QUERY_STRING= CONTENT_LENGTH= CONTENT_TYPE= SERVER_PROTOCOL=HTTP/1.1 REMOTE_ADDR=127.0.0.1 \
-    REQUEST_ID="status-$$" PL_INTERNAL=1 timeout 5 cgi-fcgi -bind -connect "$RUN/$1.sock" 2>/dev/null) || return 1
+    REQUEST_ID="status-$$" PL_INTERNAL=1 timeout 5 cgi-fcgi -bind -connect "$sock" 2>/dev/null) || return 1
   # the body: what follows the header block's empty line
   sed '1,/^\r\{0,1\}$/d' <<<"$text" | jq -ce 'select(.workers and .counters)' 2>/dev/null
 }

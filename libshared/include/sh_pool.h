@@ -25,9 +25,10 @@ typedef struct {
     int64_t max_requests;        /* recycle a worker after this many requests; 0 = never */
     int64_t shutdown_timeout_ms; /* SIGTERM: in-flight requests get this long */
     int64_t backlog;
-    const char *listen;       /* "unix:/path" or "host:port" */
-    int64_t listen_mode;      /* unix socket file mode */
-    const char *listen_group; /* unix socket group, or NULL */
+    const char *listen;        /* "unix:/path" or "host:port" */
+    int64_t listen_mode;       /* unix socket file mode */
+    const char *listen_group;  /* unix socket group, or NULL */
+    const char *status_listen; /* "unix:/path" the master answers on itself, or NULL */
 } sh_pool_config;
 
 /* PL_LISTEN*, PL_POOL_MODE, PL_MAX_CHILDREN ... over an sh_pool_config. */
@@ -54,6 +55,10 @@ typedef struct {
      * come: work that must happen although no request comes (mail to send
      * again). May be NULL. A pool that has it runs it once as it starts. */
     void (*on_wake)(void *ctx);
+    /* In the master: one connection accepted on the status socket
+     * (status_listen), to be answered from the scoreboard without a worker;
+     * owns and closes fd. Reads and writes on fd time out. May be NULL. */
+    void (*serve_status)(int fd, void *ctx);
 } sh_pool_callbacks;
 
 /* The exit status of a swap's new master whose first worker failed. */

@@ -71,5 +71,8 @@ const sh_service *sh_service_current(void);
 
 /* Serves one request on an accepted FastCGI connection (the pool's serve hook). */
 void sh_service_serve_connection(int fd, void *ctx);
+/* Answers one request on the status socket, in the master (the pool's
+ * serve_status hook): _status and _metrics from the scoreboard, 404 else. */
+void sh_service_serve_status(int fd, void *ctx);
 
 #endif

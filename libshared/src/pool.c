@@ -63,6 +63,9 @@ const sh_conf_row sh_pool_conf_rows[] = {
      "recycle a worker after this many requests (0: never)"},
     {"PL_SHUTDOWN_TIMEOUT_MS", SH_CONF_INT, P(shutdown_timeout_ms), "10000", 0, 600000, NULL, 0,
      "SIGTERM: how long in-flight requests may take"},
+    {"PL_STATUS_LISTEN", SH_CONF_STRING, P(status_listen), NULL, 0, 0, NULL, 0,
+     "unix:/path where the master itself answers _status and _metrics from the scoreboard, so monitoring never "
+     "wakes a worker (unset: the workers answer them on PL_LISTEN)"},
     SH_CONF_END,
 };
 #undef P
@@ -87,7 +90,7 @@ static int64_t sh_pool_max_children;
 
 /* --- the listening socket ----------------------------------------------------- */
 
-static int sh_pool_listen_unix(const sh_pool_config *cfg, const char *path)
+static int sh_pool_listen_unix(const sh_pool_config *cfg, const char *path, bool is_pool_socket)
 {
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof(sa));
@@ -148,7 +151,8 @@ static int sh_pool_listen_unix(const sh_pool_config *cfg, const char *path)
         unlink(path);
         return -1;
     }
-    snprintf(sh_pool_unix_path, sizeof(sh_pool_unix_path), "%s", path);
+    if (is_pool_socket)
+        snprintf(sh_pool_unix_path, sizeof(sh_pool_unix_path), "%s", path);
     return fd;
 }
 
@@ -203,7 +207,7 @@ int sh_pool_adopt(const sh_pool_config *cfg, int fd)
 
 int sh_pool_listen(const sh_pool_config *cfg)
 {
-    int fd = strncmp(cfg->listen, "unix:", 5) == 0 ? sh_pool_listen_unix(cfg, cfg->listen + 5)
+    int fd = strncmp(cfg->listen, "unix:", 5) == 0 ? sh_pool_listen_unix(cfg, cfg->listen + 5, true)
                                                    : sh_pool_listen_tcp(cfg->listen);
     if (fd < 0)
         return -1;
@@ -360,9 +364,78 @@ static SH_NORETURN void sh_worker_exit(sh_exit_reason reason, const sh_pool_call
     _exit(status);
 }
 
+/* --- the status socket (PL_STATUS_LISTEN) ------------------------------------ */
+
+static int sh_pool_status_fd = -1;
+static ino_t sh_pool_status_ino; /* of the name we put in place */
+static char sh_pool_status_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* Binds the status socket under a name of this master's own and renames it
+ * onto the configured path, so the master that became ready last (a swap's
+ * new one) answers, and there is no moment without a socket. On failure
+ * (logged) the pool serves anyway, and so does the socket's old owner. */
+static void sh_master_status_open(const sh_pool_config *cfg, const sh_pool_callbacks *cb)
+{
+    const char *spec = cfg->status_listen;
+    if (spec == NULL || cb->serve_status == NULL || sh_pool_status_fd >= 0)
+        return;
+    char tmp[sizeof(sh_pool_status_path)];
+    if (strncmp(spec, "unix:", 5) != 0 ||
+        snprintf(sh_pool_status_path, sizeof(sh_pool_status_path), "%s", spec + 5) >=
+            (int)sizeof(sh_pool_status_path) ||
+        snprintf(tmp, sizeof(tmp), "%s.%d", sh_pool_status_path, (int)getpid()) >= (int)sizeof(tmp)) {
+        sh_log_msgf(SH_LOG_ERROR, "status_listen_failed", "PL_STATUS_LISTEN=%s: expected unix:/path (short)", spec);
+        return;
+    }
+    int fd = sh_pool_listen_unix(cfg, tmp, false);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (listen(fd, 64) != 0 || stat(tmp, &st) != 0 || rename(tmp, sh_pool_status_path) != 0) {
+        sh_log_msgf(SH_LOG_ERROR, "status_listen_failed", "%s: %s", sh_pool_status_path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return;
+    }
+    sh_pool_status_fd = fd;
+    sh_pool_status_ino = st.st_ino;
+}
+
+/* Closes it, and removes the name unless a newer master has taken it. */
+static void sh_master_status_close(void)
+{
+    if (sh_pool_status_fd < 0)
+        return;
+    close(sh_pool_status_fd);
+    sh_pool_status_fd = -1;
+    struct stat st;
+    if (stat(sh_pool_status_path, &st) == 0 && st.st_ino == sh_pool_status_ino)
+        unlink(sh_pool_status_path);
+}
+
+/* Answers what waits on it (a few at a time: the loop comes back). */
+static void sh_master_status_serve(const sh_pool_callbacks *cb)
+{
+    for (int i = 0; i < 16; i++) {
+        int c = accept4(sh_pool_status_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            return;
+        /* a client that sends nothing must not stop the master */
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 500000};
+        if (setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+            setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+            close(c);
+            continue;
+        }
+        cb->serve_status(c, cb->ctx);
+    }
+}
+
 static SH_NORETURN void sh_worker_main(const sh_pool_config *cfg, int listen_fd, const sh_pool_callbacks *cb)
 {
     sh_log_after_fork();
+    if (sh_pool_status_fd >= 0)
+        close(sh_pool_status_fd);
     close(sh_pool_signal_pipe[0]);
     close(sh_pool_signal_pipe[1]);
     close(sh_pool_notify_pipe[0]);
@@ -747,6 +820,7 @@ static void sh_master_become_ready(sh_master *m)
     m->ready_fd = -1;
     sh_pool_ready_fd = -1;
     sh_pool_probation = false;
+    sh_master_status_open(m->cfg, m->cb);
     if (m->cb->on_wake != NULL)
         atomic_store(&m->sb->wake_at_us, sh_wall_us()); /* what waits from before, once */
     sh_log_msg(SH_LOG_INFO, "pool_ready", "the first worker answered its health check: serving");
@@ -829,6 +903,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
     } else {
         if (cb->ready != NULL)
             cb->ready(cb->ctx);
+        sh_master_status_open(cfg, cb);
         if (cb->on_wake != NULL)
             atomic_store(&sb->wake_at_us, sh_wall_us()); /* what waits from before, once */
         if (cfg->mode == SH_POOL_DYNAMIC)
@@ -874,12 +949,13 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         if (timeout < 0 && deadline >= 0)
             timeout = 0;
 
-        struct pollfd fds[3] = {
+        struct pollfd fds[4] = {
             {.fd = sh_pool_signal_pipe[0], .events = POLLIN},
             {.fd = sh_pool_notify_pipe[0], .events = POLLIN},
+            {.fd = sh_pool_status_fd, .events = POLLIN}, /* -1: none, poll skips it */
             {.fd = listen_fd, .events = POLLIN},
         };
-        int rc = poll(fds, watch ? 3 : 2, timeout);
+        int rc = poll(fds, watch ? 4 : 3, timeout);
         if (rc < 0 && errno != EINTR) {
             sh_log_msgf(SH_LOG_ERROR, "pool_failed", "poll: %s", strerror(errno));
             return 1;
@@ -906,6 +982,8 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
             while (read(sh_pool_notify_pipe[0], drain, sizeof(drain)) > 0)
                 ;
         }
+        if (rc > 0 && (fds[2].revents & POLLIN))
+            sh_master_status_serve(cb);
         sh_master_become_ready(&m);
         if (m.ready_fd >= 0)
             continue; /* on probation: nothing else until its first worker passed */
@@ -917,13 +995,14 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         }
         if (!m.stopping) {
             sh_master_maintain(&m);
-            if (watch && rc > 0 && (fds[2].revents & POLLIN))
+            if (watch && rc > 0 && (fds[3].revents & POLLIN))
                 sh_master_on_waiting_connection(&m);
-        } else if (watch && rc > 0 && (fds[2].revents & POLLIN) && sh_sb_workers(sb) == 0) {
+        } else if (watch && rc > 0 && (fds[3].revents & POLLIN) && sh_sb_workers(sb) == 0) {
             sh_master_spawn(&m); /* born draining: serves the backlog, then exits */
         }
     }
     close(listen_fd);
+    sh_master_status_close();
     if (m.ready_fd >= 0)
         close(m.ready_fd); /* unready: the supervisor sees the pipe close */
     if (sh_pool_unix_path[0] != '\0' && !m.retiring)

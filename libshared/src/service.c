@@ -363,13 +363,69 @@ void sh_service_serve_connection(int fd, void *ctx)
         return;
     }
     sh_http_handle(&fr, sh_worker_arena, &sh_svc_router);
+    /* One request per connection: no FastCGI keep-alive. What nginx sent and
+     * nobody read (a GET's empty stdin record, a body refused unread) is read
+     * to its end first, usually from libfcgi's buffer without a syscall: a
+     * socket closed with data left unread would reset the connection, which
+     * can destroy the answer in flight (or fail nginx's write of the rest of
+     * a body). Then nothing more comes, and we close at once, without
+     * libfcgi's shutdown-and-wait-for-nginx (three syscalls and a wait). */
+    char sink[4096];
+    while (fr.in != NULL && FCGX_GetStr(sink, sizeof(sink), fr.in) > 0)
+        ;
+    bool clean = fr.in != NULL && FCGX_HasSeenEOF(fr.in) == EOF && FCGX_GetError(fr.in) == 0;
+    fr.keepConnection = clean; /* nginx's begin request cleared it: we close, not libfcgi */
     FCGX_Finish_r(&fr);
-    if (fr.ipcFd >= 0)
-        FCGX_Free(&fr, 1); /* one request per connection: no FastCGI keep-alive */
+    if (fr.ipcFd >= 0 && clean) {
+        close(fr.ipcFd);
+        fr.ipcFd = -1;
+    } else if (fr.ipcFd >= 0) {
+        FCGX_Free(&fr, 1); /* libfcgi's careful close */
+    }
     /* the client has its answer: what the request left for later */
     sh_req own;
     sh_service_own_req(&own, "deferred");
     sh_service_own_req_end(&own);
+}
+
+/* In the master, on PL_STATUS_LISTEN: _status and _metrics (GET or HEAD),
+ * answered from the scoreboard through the same dispatcher (so the answer,
+ * its log line and its count are a worker's), with an arena of the master's
+ * own; anything else is 404 here (nginx sends nothing else). */
+void sh_service_serve_status(int fd, void *ctx)
+{
+    (void)ctx;
+    static sh_arena *arena;
+    if (arena == NULL)
+        arena = sh_arena_create(16 * 1024);
+    FCGX_Request fr;
+    FCGX_InitRequest(&fr, -1, 0);
+    fr.ipcFd = fd;
+    fr.keepConnection = 1;
+    if (FCGX_Accept_r(&fr) != 0) {
+        if (fr.ipcFd >= 0)
+            close(fr.ipcFd);
+        FCGX_Free(&fr, 0);
+        return;
+    }
+    const char *uri = FCGX_GetParam("DOCUMENT_URI", fr.envp);
+    size_t prefix = strlen("/api/") + strlen(sh_svc->name);
+    bool ours = uri != NULL && strncmp(uri, "/api/", 5) == 0 &&
+                strncmp(uri + 5, sh_svc->name, strlen(sh_svc->name)) == 0 &&
+                (strcmp(uri + prefix, "/_status") == 0 || strcmp(uri + prefix, "/_metrics") == 0);
+    if (ours) {
+        sh_http_handle(&fr, arena, &sh_svc_router);
+    } else {
+        static const char nope[] =
+            "Status: 404 Not Found\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\r\n"
+            "{\"error\":{\"code\":\"not_found\",\"message\":\"The status socket answers _status and "
+            "_metrics only.\"}}";
+        FCGX_PutStr(nope, (int)sizeof(nope) - 1, fr.out);
+    }
+    FCGX_Finish_r(&fr);
+    if (fr.ipcFd >= 0)
+        FCGX_Free(&fr, 1);
+    sh_arena_reset(arena);
 }
 
 /* --- main ------------------------------------------------------------------------------- */
@@ -618,7 +674,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
                             .reload = sh_service_reload,
                             .self_check = sh_service_self_check,
                             .ready = sh_service_ready,
-                            .on_wake = svc->on_wake != NULL ? sh_service_on_wake : NULL};
+                            .on_wake = svc->on_wake != NULL ? sh_service_on_wake : NULL,
+                            .serve_status = sh_service_serve_status};
     int rc = sh_pool_run(&sh_conf.pool, fd, ready_fd, sb, &cb);
     if (sh_conf.pid_file != NULL)
         sh_pid_file_remove(sh_conf.pid_file); /* unless a newer master's pid is there */

@@ -159,7 +159,7 @@ def admin(api):
 
 
 def pool_status(internal_api, svc):
-    """The pool's scoreboard (served by a worker: reading it may spawn one)."""
+    """The pool's scoreboard, as its master answers it (no worker is woken)."""
     r = internal_api.get(f"/api/{svc}/_status")
     assert r.status_code == 200, r.text
     return r.json()

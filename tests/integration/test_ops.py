@@ -232,7 +232,6 @@ def test_pool_metrics_cover_the_issue_list(svc):
         assert fams.get(name, {}).get("type") == kind, (name, fams.get(name))
     states = {lab["state"] for _, lab, _ in fams["pilotlight_workers"]["samples"]}
     assert {"idle", "busy", "waiting", "starting", "exiting"} <= states
-    assert sample(fams, "pilotlight_workers", service=svc, state="busy") >= 1  # the one answering
     assert {lab["reason"] for _, lab, _ in fams["pilotlight_invoke_refused_total"]["samples"]} == {"depth", "budget"}
     for _, lab, _ in (s for f in fams.values() for s in f["samples"]):
         assert lab["service"] == svc

@@ -2,17 +2,19 @@
 scoreboard on the internal listener, and the pool's log. The test stack runs
 ondemand pools with PL_IDLE_TIMEOUT_MS=1500 and PL_MAX_CHILDREN=4.
 
-Reading _status is itself a request (it may spawn a worker), so "zero
-workers" is checked on the processes: the master's live children."""
+_status and _metrics are answered by each pool's master from its
+scoreboard (PL_STATUS_LISTEN): reading them wakes no worker. "Zero workers"
+is checked on the processes: the master's live children."""
 import concurrent.futures
 import os
 import signal
+import subprocess
 import threading
 import time
 
 import requests
 
-from conftest import (BASE_URL, INTERNAL_URL, SERVICES, log_lines, master_pid, pool_status, wait_until,
+from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, log_lines, master_pid, pool_status, wait_until,
                       worker_pids)
 
 IDLE_TIMEOUT_S = int(os.environ.get("PL_IDLE_TIMEOUT_MS", "1500")) / 1000
@@ -42,8 +44,8 @@ def events_since(svc, mark, event):
 def test_pools_scale_to_zero_and_wake_with_exactly_one_spawn(api, internal):
     svc = "chat"
     masters = {s: master_pid(s) for s in SERVICES}
-    before = pool_status(internal, svc)["counters"]  # this read spawns (or reuses) a worker
     wait_for_zero(*SERVICES)
+    before = pool_status(internal, svc)["counters"]  # the master answers: no worker wakes
     # idle means idle: the masters sleep in the kernel, using no CPU
     ticks = {s: cpu_ticks(masters[s]) for s in SERVICES}
     time.sleep(1.0)
@@ -57,20 +59,43 @@ def test_pools_scale_to_zero_and_wake_with_exactly_one_spawn(api, internal):
     assert r.status_code == 200, r.text
     woke = r.json()["pid"]
     assert worker_pids(svc) == [woke]
-    after = pool_status(internal, svc)  # served by the worker that just woke
+    after = pool_status(internal, svc)  # answered by the master
     assert [w["pid"] for w in after["worker_list"]] == [woke]
     # exactly one spawn since the pool was at zero: the worker that answered
     # (the counters also count whatever else reached chat while we waited)
     spawned = events_since(svc, mark, "worker_spawn")
     assert [ln["worker_pid"] for ln in spawned] == [woke]
     assert after["counters"]["spawns"] >= before["spawns"] + 1
-    assert after["counters"]["idle_exits"] >= before["idle_exits"] + 1
     # the masters were never restarted, and it goes back to zero again
     wait_for_zero(svc)
     assert {s: master_pid(s) for s in SERVICES} == masters
     exits = wait_until(lambda: [ln for ln in events_since(svc, mark, "worker_exit") if ln["worker_pid"] == woke],
                        timeout=10, message="the idle exit's log line")
     assert exits[0]["reason"] == "idle_timeout"
+    assert pool_status(internal, svc)["counters"]["idle_exits"] >= before["idle_exits"] + 1
+
+
+def test_monitoring_an_idle_pool_wakes_no_worker(internal):
+    """A scrape of every pool's _metrics and _status, and `./pilotlight
+    status`, while every pool is at zero workers: the masters answer, no
+    worker is spawned, and the figures are the scoreboard's."""
+    wait_for_zero(*SERVICES)
+    spawns = {s: pool_status(internal, s)["counters"]["spawns"] for s in SERVICES}
+    for _ in range(3):
+        for s in SERVICES:
+            m = internal.get(f"/api/{s}/_metrics")
+            assert m.status_code == 200 and m.headers["Content-Type"].startswith("text/plain"), m.text
+            assert f'pilotlight_workers{{service="{s}",state="busy"}} 0' in m.text
+            st = pool_status(internal, s)
+            assert st["workers"]["total"] == 0 and st["service"] == s
+            assert internal.request("HEAD", f"/api/{s}/_status").status_code == 200
+    out = subprocess.run([str(ROOT / "pilotlight"), "status"], capture_output=True, text=True, timeout=60)
+    assert "no metrics" not in out.stdout, out.stdout
+    assert all(worker_pids(s) == [] for s in SERVICES)
+    assert {s: pool_status(internal, s)["counters"]["spawns"] for s in SERVICES} == spawns
+    # the masters' answers are counted like any request, and the public listener has none of it
+    assert pool_status(internal, "projects")["counters"]["requests"] > 0
+    assert requests.get(f"{BASE_URL}/api/projects/_status", timeout=10).status_code == 404
 
 
 def test_a_worker_killed_while_idle_is_replaced(api, internal):
