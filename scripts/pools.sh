@@ -55,8 +55,11 @@ svc_env() {
   if [[ -z ${PL_NCHAN_PUBLISH_URL:-} ]] && svc_reads "$1" PL_NCHAN_PUBLISH_URL; then
     printf '%s\n' "PL_NCHAN_PUBLISH_URL=$INTERNAL_URL/_pl/chat/publish/"
   fi
-  # invocations go through this stack's internal listener
+  # invocations go through this stack's internal listener, or straight to
+  # the callee's pools where their sockets are here (set it empty: all
+  # through nginx)
   [[ -n ${PL_GATEWAY_URL:-} ]] || printf '%s\n' "PL_GATEWAY_URL=$INTERNAL_URL"
+  [[ -n ${PL_INVOKE_SOCKET_DIR+set} ]] || printf '%s\n' "PL_INVOKE_SOCKET_DIR=$RUN"
   # mail goes to this stack's sink unless a server is named, and its links
   # to this stack's public URL unless one is named
   if mail_sink_wanted && svc_reads "$1" PL_SMTP_URL; then

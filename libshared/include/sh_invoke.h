@@ -8,7 +8,13 @@
  * waits, and a busy pool would starve it. Calls to other services are HTTP
  * requests (libcurl, one connection kept per worker) to the internal nginx
  * listener, which load-balances them, carrying the caller's Authorization,
- * X-Request-Id, X-Invoke-Depth and X-Invoke-Budget.
+ * X-Request-Id, X-Invoke-Depth and X-Invoke-Budget. Where the callee's pools
+ * are on this host (PL_INVOKE_SOCKET_DIR holds their sockets, <svc>.sock and
+ * <svc>-N.sock), the call is made to them directly over FastCGI instead, in
+ * turn (round robin per worker; a pool that refuses is skipped), with the
+ * same parameters nginx's internal listener would pass: the callee sees the
+ * same request, without nginx's hop. When none answers the call goes through
+ * the gateway after all.
  * Layer 5 of libshared (invoke); see docs/architecture.md. */
 #ifndef SH_INVOKE_H
 #define SH_INVOKE_H
@@ -19,9 +25,11 @@
 typedef struct {
     const char *gateway_url; /* the internal nginx listener, "http://127.0.0.1:8081" */
     int64_t timeout_ms;      /* one invocation, connection included */
+    const char *socket_dir;  /* where the local pools' sockets are, or NULL: all through the gateway */
 } sh_invoke_config;
 
-/* PL_GATEWAY_URL and PL_INVOKE_TIMEOUT_MS over an sh_invoke_config. */
+/* PL_GATEWAY_URL, PL_INVOKE_TIMEOUT_MS and PL_INVOKE_SOCKET_DIR over an
+ * sh_invoke_config. */
 extern const sh_conf_row sh_invoke_conf_rows[];
 
 /* Installs the gateway and timeout (copied). The defaults hold until then. */

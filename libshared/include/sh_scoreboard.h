@@ -78,8 +78,9 @@ typedef struct {
     _Atomic uint64_t invocations_made;
     _Atomic uint64_t invoke_refused_depth;
     _Atomic uint64_t invoke_refused_budget;
-    _Atomic int probe_passed;   /* a swap's new master: its first worker is healthy */
-    _Atomic int64_t wake_at_us; /* wall clock: the pool's on_wake is due then (0: never) */
+    _Atomic int probe_passed;    /* a swap's new master: its first worker is healthy */
+    _Atomic int64_t wake_at_us;  /* wall clock: the pool's on_wake is due then (0: never) */
+    _Atomic int master_watching; /* the master polls the listening socket: no need to wake it */
     sh_sb_handler handlers[SH_SB_MAX_HANDLERS];
     sh_sb_slot slots[SH_SB_MAX_SLOTS];
 } sh_scoreboard;

@@ -287,6 +287,11 @@ static void sh_worker_maybe_notify(void)
     uint32_t gen = atomic_load(&sh_pool_slot->generation);
     if (sh_sb_count(sh_pool_sb, SH_SLOT_IDLE, gen) + sh_sb_count(sh_pool_sb, SH_SLOT_STARTING, gen) > 0)
         return;
+    /* Our slot went busy (or waiting) before this load: a master that stopped
+     * watching after that store saw it when it looked again (see the loop),
+     * one that stopped before it is seen stopped here. */
+    if (atomic_load(&sh_pool_sb->master_watching))
+        return;
     if (sh_sb_count(sh_pool_sb, SH_SLOT_BUSY, gen) >= sh_pool_max_children) {
         sh_pool_note_saturated(sh_pool_sb);
         return;
@@ -929,9 +934,20 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
             }
         }
 
-        /* Watch the socket only when a waiting connection would find nobody. */
+        /* Watch the socket only when a waiting connection would find nobody.
+         * Workers tell the master when they take the last idle slot, unless
+         * it is watching already (master_watching): when it stops watching
+         * it clears the flag first and then looks at the workers again, so a
+         * worker that went busy meanwhile is either seen here or sees the
+         * flag clear and writes (both sides sequentially consistent). */
         bool watch = sh_master_idle(&m) == 0 && m.ready_fd < 0 && !m.retiring &&
                      (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
+        if (!watch && atomic_load(&sb->master_watching)) {
+            atomic_store(&sb->master_watching, 0);
+            watch = sh_master_idle(&m) == 0 && m.ready_fd < 0 && !m.retiring &&
+                    (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
+        }
+        atomic_store(&sb->master_watching, watch ? 1 : 0);
         int64_t deadline = -1;
         if (m.stopping)
             deadline = m.stop_deadline_us;

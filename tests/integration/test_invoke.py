@@ -8,13 +8,14 @@ must make at most the budget (and, for a chain, the depth limit) of
 invocations, counted both from the pool's scoreboard and from the log lines
 that carry the tree's request id. Clients cannot forge the invocation
 headers: nginx drops them on the public listener."""
+import socket
 import time
 import uuid
 
 import pytest
 import requests
 
-from conftest import assert_error, log_lines, pool_status, wait_until
+from conftest import VAR, assert_error, log_lines, pool_status, wait_until
 
 BUDGET = 32     # PL_INVOKE_BUDGET's default
 MAX_DEPTH = 8   # PL_INVOKE_MAX_DEPTH's default
@@ -216,6 +217,37 @@ def test_primary_is_one_call_tree(api, internal, make_user):
                               if ln.get("request_id") == rid and ln.get("event") == "request"] or None,
                      timeout=10, message="the accounts log line")
     assert len(acc) == 1 and acc[0]["handler"] == "acc_me_get" and acc[0]["invoke_depth"] == 1
+
+
+def test_calls_between_local_pools_skip_nginx(api, make_user):
+    """With the pools' sockets on this host (PL_INVOKE_SOCKET_DIR, set by the
+    runner), GET primary's call to accounts goes straight to an accounts pool
+    over FastCGI: accounts serves it (depth 1) and nginx's access log has no
+    line for it. A socket whose pool is gone (nothing listens) is skipped."""
+    user = make_user(display_name="Direct")
+    pid = api.post("/api/projects", {"name": "p"}, token=user.token).json()["project"]["id"]
+    assert api.patch("/api/accounts/me", {"primary_project_id": pid}, token=user.token).status_code == 200
+    dead = VAR / "run" / "accounts-97.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(dead))
+    s.close()  # the name stays; connecting to it is refused
+    try:
+        time.sleep(2.5)  # callers look for sockets again every 2 s
+        rids = []
+        for _ in range(6):
+            r = api.get("/api/projects/primary", token=user.token)
+            assert r.status_code == 200, r.text
+            rids.append(r.headers["X-Request-Id"])
+    finally:
+        dead.unlink()
+    for rid in rids:
+        acc = wait_until(lambda: [ln for ln in log_lines("accounts")
+                                  if ln.get("request_id") == rid and ln.get("event") == "request"] or None,
+                         timeout=10, message="the accounts log line")
+        assert acc[0]["invoke_depth"] == 1
+        seen = wait_until(lambda: [ln["uri"] for ln in log_lines("nginx-access") if ln.get("request_id") == rid] or None,
+                          timeout=10, message="nginx's line for the client's request")
+        assert seen == ["/api/projects/primary"], seen
 
 
 def test_invocation_carries_the_callers_token(api, internal, make_user):
