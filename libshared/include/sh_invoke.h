@@ -72,6 +72,12 @@ int sh_invoke_or_reply(sh_req *req, const char *method, const char *path, json_o
  * request's arena) when a response came, -1 otherwise (logged). */
 int sh_http_send(sh_req *req, const char *method, const char *url, const char *json, size_t len, long *status,
                  sh_buf *out);
+/* A GET of an internal `path` (/api/<svc>/...) straight to a local pool of
+ * that service over FastCGI, as nginx's internal listener would pass it (no
+ * credentials, no invocation headers): 0 with *status and the body in out,
+ * -1 when it failed once sent, 1 when no local pool took it (nothing was
+ * sent: go through the gateway). */
+int sh_direct_get(sh_req *req, const char *path, long *status, sh_buf *out);
 /* sh_http_send of a JSON body with POST. */
 int sh_http_post_json(sh_req *req, const char *url, const char *json, size_t len, long *status);
 /* The gateway invocations go through (PL_GATEWAY_URL). */

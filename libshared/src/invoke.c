@@ -286,7 +286,7 @@ static void sh_fcgi_param(sh_buf *p, const char *name, const char *value)
 
 /* The whole request, as nginx's internal listener would pass it on. */
 static void sh_direct_request(sh_req *req, sh_buf *out, const char *method, const char *target, const char *body,
-                              size_t body_len, int64_t child_budget)
+                              size_t body_len, int64_t child_budget, bool invocation)
 {
     sh_arena *a = req->arena;
     size_t path_len = strcspn(target, "?");
@@ -313,11 +313,13 @@ static void sh_direct_request(sh_req *req, sh_buf *out, const char *method, cons
     sh_fcgi_param(&p, "REQUEST_ID", req->request_id);
     sh_fcgi_param(&p, "PL_INTERNAL", "1");
     sh_fcgi_param(&p, "HTTP_X_REQUEST_ID", req->request_id);
-    sh_fcgi_param(&p, "HTTP_X_INVOKE_DEPTH", sh_arena_sprintf(a, "%lld", (long long)req->invoke_depth + 1));
-    sh_fcgi_param(&p, "HTTP_X_INVOKE_BUDGET", sh_arena_sprintf(a, "%lld", (long long)child_budget));
     sh_fcgi_param(&p, "HTTP_ACCEPT", "application/json");
-    if (auth != NULL)
-        sh_fcgi_param(&p, "HTTP_AUTHORIZATION", auth);
+    if (invocation) {
+        sh_fcgi_param(&p, "HTTP_X_INVOKE_DEPTH", sh_arena_sprintf(a, "%lld", (long long)req->invoke_depth + 1));
+        sh_fcgi_param(&p, "HTTP_X_INVOKE_BUDGET", sh_arena_sprintf(a, "%lld", (long long)child_budget));
+        if (auth != NULL)
+            sh_fcgi_param(&p, "HTTP_AUTHORIZATION", auth);
+    }
     static const char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};     /* the responder role, no keep-alive */
     sh_fcgi_record(out, 1, begin, sizeof(begin));              /* FCGI_BEGIN_REQUEST */
     sh_fcgi_stream(out, 4, p.data, p.len);                     /* FCGI_PARAMS */
@@ -422,7 +424,7 @@ static int sh_invoke_direct(sh_req *req, const char *method, const char *path, c
     sh_buf request, out;
     sh_buf_init(&request, req->arena, 1024 + body_len);
     sh_buf_init(&out, req->arena, 2048);
-    sh_direct_request(req, &request, method, path, body, body_len, child_budget);
+    sh_direct_request(req, &request, method, path, body, body_len, child_budget, true);
     if (sh_invoke_wait != NULL)
         sh_invoke_wait(true);
     bool timeout;
@@ -448,6 +450,34 @@ static int sh_invoke_direct(sh_req *req, const char *method, const char *path, c
     res->error = timeout ? "A service this request depends on did not answer in time."
                          : "A service this request depends on is unavailable.";
     return -1;
+}
+
+int sh_direct_get(sh_req *req, const char *path, long *status, sh_buf *out)
+{
+    char svc[64];
+    sh_direct_target *t = sh_invoke_cfg.socket_dir != NULL && sh_invoke_service_of(path, svc, sizeof(svc))
+                              ? sh_direct_target_of(svc)
+                              : NULL;
+    int fd = t != NULL ? sh_direct_connect(t) : -1;
+    if (fd < 0)
+        return 1;
+    sh_buf request, raw;
+    sh_buf_init(&request, req->arena, 1024);
+    sh_buf_init(&raw, req->arena, 2048);
+    sh_direct_request(req, &request, "GET", path, NULL, 0, 0, false);
+    bool timeout;
+    int rc = sh_direct_exchange(fd, &request, &raw, sh_now_us() + sh_invoke_cfg.timeout_ms * 1000, &timeout);
+    close(fd);
+    const char *end = rc == 0 && raw.len > 0 ? strstr(raw.data, "\r\n\r\n") : NULL;
+    if (end == NULL)
+        return -1;
+    int64_t v = 200;
+    if (strncasecmp(raw.data, "Status:", 7) == 0 && sh_parse_int64(raw.data + 8, 3, 100, 599, &v) != 0)
+        return -1;
+    *status = (long)v;
+    sh_buf_init(out, req->arena, raw.len);
+    sh_buf_append(out, end + 4, raw.len - (size_t)(end + 4 - raw.data));
+    return 0;
 }
 
 int sh_invoke(sh_req *req, const char *method, const char *path, json_object *body, sh_invoke_result *res)

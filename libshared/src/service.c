@@ -289,11 +289,15 @@ static void sh_service_on_wake(void *ctx)
 static int sh_service_fetch_revocations(sh_req *req, int64_t after, sh_revocation *out, int max, int *n,
                                         int64_t *last_id, int64_t *keep_s)
 {
-    char *url = sh_arena_sprintf(req->arena, "%s%s?after=%lld", sh_invoke_gateway(), sh_conf.auth.revocations_path,
-                                 (long long)after);
+    char *target = sh_arena_sprintf(req->arena, "%s?after=%lld", sh_conf.auth.revocations_path, (long long)after);
     long status;
     sh_buf body;
-    if (sh_http_send(req, "GET", url, NULL, 0, &status, &body) != 0 || status != 200)
+    /* straight to a local accounts pool when there is one, else through the gateway */
+    int direct = sh_direct_get(req, target, &status, &body);
+    if (direct == 1 && sh_http_send(req, "GET", sh_arena_sprintf(req->arena, "%s%s", sh_invoke_gateway(), target), NULL,
+                                    0, &status, &body) != 0)
+        return -1;
+    if (direct == -1 || status != 200)
         return -1;
     const char *why;
     json_object *o = sh_req_own(req, sh_json_parse(body.data, body.len, 8, &why)), *list = NULL;

@@ -241,8 +241,8 @@ def test_calls_between_local_pools_skip_nginx(api, make_user):
     finally:
         dead.unlink()
     for rid in rids:
-        acc = wait_until(lambda: [ln for ln in log_lines("accounts")
-                                  if ln.get("request_id") == rid and ln.get("event") == "request"] or None,
+        acc = wait_until(lambda: [ln for ln in log_lines("accounts") if ln.get("request_id") == rid
+                                  and ln.get("event") == "request" and ln["handler"] == "acc_me_get"] or None,
                          timeout=10, message="the accounts log line")
         assert acc[0]["invoke_depth"] == 1
         seen = wait_until(lambda: [ln["uri"] for ln in log_lines("nginx-access") if ln.get("request_id") == rid] or None,
