@@ -60,6 +60,8 @@ svc_env() {
   # through nginx)
   [[ -n ${PL_GATEWAY_URL:-} ]] || printf '%s\n' "PL_GATEWAY_URL=$INTERNAL_URL"
   [[ -n ${PL_INVOKE_SOCKET_DIR+set} ]] || printf '%s\n' "PL_INVOKE_SOCKET_DIR=$RUN"
+  # accounts and every pool share a host: revocations are signalled, not polled
+  [[ -n ${PL_REVOCATION_SIGNAL_FILE+set} ]] || printf '%s\n' "PL_REVOCATION_SIGNAL_FILE=$(revocation_signal_file)"
   # mail goes to this stack's sink unless a server is named, and its links
   # to this stack's public URL unless one is named
   if mail_sink_wanted && svc_reads "$1" PL_SMTP_URL; then
@@ -160,6 +162,9 @@ pool_running() {
     sleep 0.1
   done
 }
+
+# revocation_signal_file: where accounts signals revocations to the pools.
+revocation_signal_file() { printf '%s' "$RUN/revocations.signal"; }
 
 # status_socket INST: where the pool's master answers _status and _metrics.
 status_socket() { printf '%s' "$RUN/$1.status.sock"; }

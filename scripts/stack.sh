@@ -62,7 +62,9 @@ stack_down() {
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do pools_stop "${SERVICES[i]}"; done
   mailsink_stop
   db_stop
-  rm -f "$RUN/stack.env"
+  # with every pool stopped, the revocation signal starts afresh next time
+  # (a writer that died midway leaves it counting one in flight)
+  rm -f "$RUN/stack.env" "$(revocation_signal_file)"
 }
 
 # stack_isolated: the settings of the slot's throw-away stack (PL_TEST_SLOT:

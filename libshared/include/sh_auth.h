@@ -26,10 +26,12 @@ typedef struct {
 typedef struct {
     const char *issuer;
     int64_t leeway_s;
-    const char *public_keys_file; /* where keys[] were read from (NULL: none) */
-    int64_t revocation_poll_ms;   /* how stale the revocations may get (0: never read) */
-    const char *revocations_path; /* the feed's path on the gateway */
-    int64_t token_cache_entries;  /* verified tokens a process remembers (0: none) */
+    const char *public_keys_file;       /* where keys[] were read from (NULL: none) */
+    int64_t revocation_poll_ms;         /* how stale the revocations may get (0: never read) */
+    const char *revocations_path;       /* the feed's path on the gateway */
+    int64_t token_cache_entries;        /* verified tokens a process remembers (0: none) */
+    const char *revocation_signal_file; /* see sh_auth_signal_open, or NULL */
+    int64_t revocation_max_stale_s;     /* with the signal: read the feed at least this often */
     sh_auth_key keys[SH_AUTH_MAX_KEYS];
     int nkeys;
 } sh_auth_config;
@@ -66,6 +68,24 @@ int sh_auth_revocations_share(void);
 void sh_auth_on_revocation_fetch(sh_revocation_fetch_fn fn);
 /* Whether p's token is revoked, reading the feed first when it is stale. */
 bool sh_auth_revoked(sh_req *req, const sh_principal *p);
+
+/* The revocation signal (PL_REVOCATION_SIGNAL_FILE): a file every pool on a
+ * host maps, holding two counters. Accounts brackets each revocation:
+ * sh_auth_revocation_begin (in flight +1) as it writes it, and
+ * sh_auth_revocation_committed(handle) once it is committed (generation +1,
+ * then in flight -1; run by sh_db_on_commit, so before the answer goes out;
+ * a revocation never committed is signalled when its request ends). A pool then knows its table
+ * is current while the generation it last read at is still the generation
+ * and nothing is in flight, and reads the feed only when that changed (or
+ * after revocation_max_stale_s): an idle pool's first request, and every
+ * request of a quiet one, need no round trip to accounts. In flight stays up
+ * when a writer died midway: the pools poll (revocation_poll_ms) until the
+ * file is made anew (./pilotlight down removes it).
+ * sh_auth_signal_open maps it (in the master, before forking; the
+ * configuration installed): 0, or -1 (logged: the pool polls as without it). */
+int sh_auth_signal_open(void);
+void *sh_auth_revocation_begin(sh_req *req); /* NULL without a signal */
+void sh_auth_revocation_committed(void *handle);
 
 /* Loads public keys from a file of "kid base64url-public-key" lines (the first
  * is the current key; later ones are older keys still accepted). Returns 0, or

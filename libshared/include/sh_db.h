@@ -71,6 +71,13 @@ int sh_db_begin(sh_req *req);
 bool sh_db_in_transaction(void);
 /* How many nested transactions are open inside the current one (0 outside). */
 int sh_db_nested(void);
+/* Runs fn(arg) right after the open transaction commits (the outermost
+ * COMMIT; before the answer is sent), never when it rolls back; outside a
+ * transaction, now. At most SH_DB_ON_COMMIT_MAX per transaction: 0, or -1
+ * when full (fn is not run). */
+#define SH_DB_ON_COMMIT_MAX 8
+typedef void (*sh_db_commit_fn)(void *arg);
+int sh_db_on_commit(sh_req *req, sh_db_commit_fn fn, void *arg);
 int sh_db_commit(sh_req *req);
 void sh_db_rollback(sh_req *req);
 

@@ -5,9 +5,13 @@
 
 #include <stddef.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -22,6 +26,12 @@ const sh_conf_row sh_auth_conf_rows[] = {
      "revoked tokens (a disabled user, an ended session) are refused within this plus a request (0: never read)"},
     {"PL_REVOCATIONS_PATH", SH_CONF_STRING, A(revocations_path), "/api/accounts/_revocations", 0, 0, NULL, 0,
      "the revocation feed's path on the gateway (PL_GATEWAY_URL)"},
+    {"PL_REVOCATION_SIGNAL_FILE", SH_CONF_STRING, A(revocation_signal_file), NULL, 0, 0, NULL, 0,
+     "a file every pool on this host maps, where accounts counts the revocations it commits: with it a pool reads "
+     "the feed when one happened, not every PL_REVOCATION_POLL_MS (accounts and the pool on one host; unset: polling)"},
+    {"PL_REVOCATION_MAX_STALE_S", SH_CONF_INT, A(revocation_max_stale_s), "300", 1, 86400, NULL, 0,
+     "with the signal file: the feed is read at least this often anyway, when a token is checked (a revocation "
+     "made outside accounts' handlers)"},
     {"PL_TOKEN_CACHE_ENTRIES", SH_CONF_INT, A(token_cache_entries), "256", 0, 65536, NULL, 0,
      "verified access tokens each worker remembers, so a token's signature is checked once per worker (0: every "
      "request)"},
@@ -361,9 +371,10 @@ char *sh_jwt_sign(sh_arena *a, const char *kid, const unsigned char sk[crypto_si
 /* --- revocations ------------------------------------------------------------------- */
 
 typedef struct {
-    _Atomic uint32_t seq;       /* odd while it is written (a seqlock) */
-    _Atomic int refreshing;     /* one process reads the feed at a time */
-    _Atomic int64_t fetched_us; /* monotonic: when the feed was last read */
+    _Atomic uint32_t seq;             /* odd while it is written (a seqlock) */
+    _Atomic int refreshing;           /* one process reads the feed at a time */
+    _Atomic int64_t fetched_us;       /* monotonic: when the feed was last read */
+    _Atomic uint64_t seen_generation; /* the signal's generation that read saw */
     int64_t last_id;
     int64_t keep_s;
     int n;
@@ -373,6 +384,76 @@ typedef struct {
 static sh_revocation_table sh_revocations_own;
 static sh_revocation_table *sh_revocations = &sh_revocations_own;
 static sh_revocation_fetch_fn sh_revocation_fetch;
+
+/* The revocation signal: a small file mapped by every pool on the host. */
+#define SH_SIGNAL_MAGIC 0x706c7265766f6b31ULL /* "plrevok1" */
+typedef struct {
+    _Atomic uint64_t magic;
+    _Atomic int64_t inflight;    /* revocations begun and not yet signalled */
+    _Atomic uint64_t generation; /* revocations signalled (committed or not) */
+} sh_revocation_signal;
+
+static sh_revocation_signal *sh_signal;
+
+int sh_auth_signal_open(void)
+{
+    const char *path = sh_auth_cfg.revocation_signal_file;
+    if (path == NULL)
+        return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 ||
+        ((size_t)st.st_size < sizeof(sh_revocation_signal) && ftruncate(fd, sizeof(sh_revocation_signal)) != 0)) {
+        sh_log_msgf(SH_LOG_ERROR, "revocation_signal_failed", "%s: %s (polling the feed instead)", path,
+                    strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    void *p = mmap(NULL, sizeof(sh_revocation_signal), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        sh_log_msgf(SH_LOG_ERROR, "revocation_signal_failed", "mmap %s: %s (polling the feed instead)", path,
+                    strerror(errno));
+        return -1;
+    }
+    sh_signal = p;
+    uint64_t zero = 0; /* a new file: ours to stamp (another process may race us to it: same stamp) */
+    atomic_compare_exchange_strong(&sh_signal->magic, &zero, SH_SIGNAL_MAGIC);
+    if (atomic_load(&sh_signal->magic) != SH_SIGNAL_MAGIC) {
+        sh_log_msgf(SH_LOG_ERROR, "revocation_signal_failed", "%s is not a revocation signal (polling instead)", path);
+        munmap(p, sizeof(sh_revocation_signal));
+        sh_signal = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    bool signalled;
+} sh_signal_handle;
+
+void sh_auth_revocation_committed(void *handle)
+{
+    sh_signal_handle *h = handle;
+    if (h == NULL || h->signalled)
+        return;
+    h->signalled = true;
+    atomic_fetch_add(&sh_signal->generation, 1); /* before inflight drops: a reader seeing 0 sees the new one */
+    atomic_fetch_sub(&sh_signal->inflight, 1);
+}
+
+void *sh_auth_revocation_begin(sh_req *req)
+{
+    if (sh_signal == NULL)
+        return NULL;
+    sh_signal_handle *h = sh_arena_calloc(req->arena, sizeof(*h));
+    atomic_fetch_add(&sh_signal->inflight, 1);
+    /* never committed (rolled back, or the commit hook not run): signalled
+     * when the request ends anyway, a read for nothing at worst */
+    sh_arena_cleanup(req->arena, sh_auth_revocation_committed, h);
+    return h;
+}
 
 int sh_auth_revocations_share(void)
 {
@@ -392,8 +473,12 @@ static void sh_auth_revocations_read(sh_req *req)
     sh_revocation fresh[256];
     int n = 0;
     int64_t last = t->last_id, keep = t->keep_s;
+    /* the generation before the read: one signalled while it runs reads again */
+    uint64_t generation = sh_signal != NULL ? atomic_load(&sh_signal->generation) : 0;
     int rc = sh_revocation_fetch(req, t->last_id, fresh, (int)SH_ARRAY_LEN(fresh), &n, &last, &keep);
     atomic_store(&t->fetched_us, sh_now_us());
+    if (rc == 0)
+        atomic_store(&t->seen_generation, generation);
     if (rc != 0) {
         sh_log_msg(SH_LOG_WARN, "revocations_unread", "the revocation feed could not be read: trying again later");
         return;
@@ -425,10 +510,17 @@ bool sh_auth_revoked(sh_req *req, const sh_principal *p)
 {
     sh_revocation_table *t = sh_revocations;
     if (sh_revocation_fetch != NULL && sh_auth_cfg.revocation_poll_ms > 0) {
-        int64_t fetched = atomic_load(&t->fetched_us);
+        int64_t fetched = atomic_load(&t->fetched_us), age = sh_now_us() - fetched;
+        bool stale = fetched == 0 || age > sh_auth_cfg.revocation_poll_ms * 1000;
+        /* With the signal: read only when a revocation was signalled since,
+         * or one is under way (a writer that died midway leaves it so: back
+         * to polling), or it has been long. */
+        if (sh_signal != NULL && stale && fetched != 0 && atomic_load(&sh_signal->inflight) == 0 &&
+            atomic_load(&sh_signal->generation) == atomic_load(&t->seen_generation) &&
+            age <= sh_auth_cfg.revocation_max_stale_s * 1000000)
+            stale = false;
         int idle = 0;
-        if ((fetched == 0 || sh_now_us() - fetched > sh_auth_cfg.revocation_poll_ms * 1000) &&
-            atomic_compare_exchange_strong(&t->refreshing, &idle, 1)) {
+        if (stale && atomic_compare_exchange_strong(&t->refreshing, &idle, 1)) {
             sh_auth_revocations_read(req);
             atomic_store(&t->refreshing, 0);
         }

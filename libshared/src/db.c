@@ -48,6 +48,11 @@ struct sh_db {
     int nested;          /* begins inside the transaction not yet committed */
     bool broken;         /* a connection error was seen: reconnect before the next use */
     int64_t alive_at_us; /* when the server last answered a connect or a ping */
+    struct {
+        sh_db_commit_fn fn;
+        void *arg;
+    } on_commit[SH_DB_ON_COMMIT_MAX]; /* for the open transaction */
+    int non_commit;
 };
 
 /* How long a health check trusts a server that answered (see sh_db_ping). */
@@ -83,6 +88,7 @@ static void sh_db_disconnect(sh_db *db)
     db->conn = NULL;
     db->in_tx = false;
     db->nested = 0;
+    db->non_commit = 0;
 }
 
 void sh_db_destroy(sh_db *db)
@@ -428,6 +434,23 @@ static void sh_db_rollback_cleanup(void *data)
     }
     db->in_tx = false;
     db->nested = 0;
+    db->non_commit = 0; /* rolled back: what waited for the commit never runs */
+}
+
+int sh_db_on_commit(sh_req *req, sh_db_commit_fn fn, void *arg)
+{
+    (void)req;
+    sh_db *db = sh_db_current;
+    if (db == NULL || !db->in_tx) { /* committed already, statement by statement */
+        fn(arg);
+        return 0;
+    }
+    if (db->non_commit == SH_DB_ON_COMMIT_MAX)
+        return -1;
+    db->on_commit[db->non_commit].fn = fn;
+    db->on_commit[db->non_commit].arg = arg;
+    db->non_commit++;
+    return 0;
 }
 
 int sh_db_begin(sh_req *req)
@@ -457,8 +480,12 @@ int sh_db_commit(sh_req *req)
         return 0;
     }
     db->in_tx = false;
+    int hooks = db->non_commit;
+    db->non_commit = 0;
     if (mysql_commit(db->conn) != 0)
         return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "COMMIT");
+    for (int i = 0; i < hooks; i++)
+        db->on_commit[i].fn(db->on_commit[i].arg);
     return 0;
 }
 

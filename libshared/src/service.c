@@ -652,6 +652,7 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         sh_log_msg(SH_LOG_ERROR, "startup_failed", "cannot map the revocation table");
         return 1;
     }
+    sh_auth_signal_open(); /* a failure is logged: the pool polls the feed */
 
     /* max_children working, as many more waiting on invocations, and a
      * generation being replaced (reload) beside them */

@@ -78,6 +78,10 @@ int acc_revoke(sh_req *req, int64_t user_id, const char *session_id, int64_t not
 {
     if (sh_db_query(req, acc_stmt[ACC_REVOCATION_INSERT], NULL, "isi", user_id, session_id, not_before) != 0)
         return -1;
+    /* the pools on this host read the feed once it is committed */
+    void *signal = sh_auth_revocation_begin(req);
+    if (signal != NULL && sh_db_on_commit(req, sh_auth_revocation_committed, signal) != 0)
+        sh_log_msg(SH_LOG_WARN, "revocation_signal_late", "signalled when the request ends");
     int64_t *arg = sh_arena_alloc(req->arena, sizeof(*arg));
     *arg = user_id;
     sh_req_defer(req, acc_revoke_live, arg);

@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from conftest import BASE_URL, INTERNAL_URL, assert_error, wait_until
+from conftest import BASE_URL, INTERNAL_URL, assert_error, log_lines, wait_until
 
 HOST, PORT = BASE_URL.split("//")[1].split(":")
 
@@ -87,3 +87,28 @@ def test_the_feed_is_internal_and_says_where_to_go_on():
         assert set(e) == {"id", "user_id", "session_id", "not_before"}, e
     r = requests.get(f"{BASE_URL}/api/accounts/_revocations?after=0", timeout=10)
     assert r.status_code == 404
+
+
+def feed_reads(request_id):
+    """accounts' answers to the revocation feed made while serving one request."""
+    return [ln for ln in log_lines("accounts")
+            if ln.get("request_id") == request_id and ln.get("handler") == "acc_revocations_list"]
+
+
+def test_pools_read_the_feed_only_after_a_revocation(make_user, admin, api):
+    """On one host accounts signals each revocation (PL_REVOCATION_SIGNAL_FILE,
+    set by the runner): a pool whose table is current reads nothing, however
+    long it was quiet (past PL_REVOCATION_POLL_MS), and reads the feed for the
+    first token it checks after a revocation, which it then refuses."""
+    user, victim = make_user(display_name="Quiet"), make_user(display_name="Victim")
+    assert get("/api/projects", user.token).status_code == 200
+    time.sleep(1.5)  # past the 1 s poll interval: without the signal this would read the feed
+    r = get("/api/projects", user.token)
+    assert r.status_code == 200
+    time.sleep(0.5)  # the log lines are written after the answers
+    assert feed_reads(r.headers["X-Request-Id"]) == []
+    assert api.patch(f"/api/accounts/users/{victim.id}", {"disabled": True}, token=admin.token).status_code == 200
+    r = get("/api/projects", victim.token)
+    assert_error(r, 401, "invalid_token")
+    assert len(wait_until(lambda: feed_reads(r.headers["X-Request-Id"]) or None, timeout=5,
+                          message="the feed read for the first check after the revocation")) == 1
