@@ -349,43 +349,56 @@ static void sh_service_read_release(void)
         snprintf(sh_svc_release, sizeof(sh_svc_release), "%.12s", hex);
 }
 
+/* Reads the request on a connection the pool accepted: libfcgi is handed the
+ * open fd (keepConnection keeps FCGX_Accept_r from closing it, and with no
+ * listening socket it can never block in accept). false when no request came
+ * (the connection is closed). */
+static bool sh_fcgi_read_request(FCGX_Request *fr, int fd)
+{
+    FCGX_InitRequest(fr, -1, 0);
+    fr->ipcFd = fd;
+    fr->keepConnection = 1;
+    if (FCGX_Accept_r(fr) == 0)
+        return true;
+    if (fr->ipcFd >= 0)
+        close(fr->ipcFd);
+    FCGX_Free(fr, 0);
+    return false;
+}
+
+/* Ends the request and its connection: one request per connection, no
+ * FastCGI keep-alive. What nginx sent and nobody read (a GET's empty stdin
+ * record, a body refused unread) is read to its end first, usually from
+ * libfcgi's buffer without a syscall: a socket closed with data left unread
+ * would reset the connection, which can destroy the answer in flight (or fail
+ * nginx's write of the rest of a body). Then nothing more comes, and we close
+ * at once, without libfcgi's shutdown-and-wait-for-nginx (three syscalls and
+ * a wait). */
+static void sh_fcgi_end_request(FCGX_Request *fr)
+{
+    char sink[4096];
+    while (fr->in != NULL && FCGX_GetStr(sink, sizeof(sink), fr->in) > 0)
+        ;
+    bool clean = fr->in != NULL && FCGX_HasSeenEOF(fr->in) == EOF && FCGX_GetError(fr->in) == 0;
+    fr->keepConnection = clean; /* nginx's begin request cleared it: we close, not libfcgi */
+    FCGX_Finish_r(fr);
+    if (fr->ipcFd >= 0 && clean) {
+        close(fr->ipcFd);
+        fr->ipcFd = -1;
+    } else if (fr->ipcFd >= 0) {
+        FCGX_Free(fr, 1); /* libfcgi's careful close */
+    }
+}
+
 void sh_service_serve_connection(int fd, void *ctx)
 {
     (void)ctx;
     sh_service_test_fault();
     FCGX_Request fr;
-    /* The pool accepted the connection: hand libfcgi the open fd (keepConnection
-     * keeps FCGX_Accept_r from closing it, and no listening socket is given, so
-     * it can never block in accept). */
-    FCGX_InitRequest(&fr, -1, 0);
-    fr.ipcFd = fd;
-    fr.keepConnection = 1;
-    if (FCGX_Accept_r(&fr) != 0) {
-        if (fr.ipcFd >= 0)
-            close(fr.ipcFd);
-        FCGX_Free(&fr, 0);
+    if (!sh_fcgi_read_request(&fr, fd))
         return;
-    }
     sh_http_handle(&fr, sh_worker_arena, &sh_svc_router);
-    /* One request per connection: no FastCGI keep-alive. What nginx sent and
-     * nobody read (a GET's empty stdin record, a body refused unread) is read
-     * to its end first, usually from libfcgi's buffer without a syscall: a
-     * socket closed with data left unread would reset the connection, which
-     * can destroy the answer in flight (or fail nginx's write of the rest of
-     * a body). Then nothing more comes, and we close at once, without
-     * libfcgi's shutdown-and-wait-for-nginx (three syscalls and a wait). */
-    char sink[4096];
-    while (fr.in != NULL && FCGX_GetStr(sink, sizeof(sink), fr.in) > 0)
-        ;
-    bool clean = fr.in != NULL && FCGX_HasSeenEOF(fr.in) == EOF && FCGX_GetError(fr.in) == 0;
-    fr.keepConnection = clean; /* nginx's begin request cleared it: we close, not libfcgi */
-    FCGX_Finish_r(&fr);
-    if (fr.ipcFd >= 0 && clean) {
-        close(fr.ipcFd);
-        fr.ipcFd = -1;
-    } else if (fr.ipcFd >= 0) {
-        FCGX_Free(&fr, 1); /* libfcgi's careful close */
-    }
+    sh_fcgi_end_request(&fr);
     /* the client has its answer: what the request left for later */
     sh_req own;
     sh_service_own_req(&own, "deferred");
@@ -403,15 +416,8 @@ void sh_service_serve_status(int fd, void *ctx)
     if (arena == NULL)
         arena = sh_arena_create(16 * 1024);
     FCGX_Request fr;
-    FCGX_InitRequest(&fr, -1, 0);
-    fr.ipcFd = fd;
-    fr.keepConnection = 1;
-    if (FCGX_Accept_r(&fr) != 0) {
-        if (fr.ipcFd >= 0)
-            close(fr.ipcFd);
-        FCGX_Free(&fr, 0);
+    if (!sh_fcgi_read_request(&fr, fd))
         return;
-    }
     const char *uri = FCGX_GetParam("DOCUMENT_URI", fr.envp);
     size_t prefix = strlen("/api/") + strlen(sh_svc->name);
     bool ours = uri != NULL && strncmp(uri, "/api/", 5) == 0 &&
@@ -422,13 +428,11 @@ void sh_service_serve_status(int fd, void *ctx)
     } else {
         static const char nope[] =
             "Status: 404 Not Found\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\r\n"
-            "{\"error\":{\"code\":\"not_found\",\"message\":\"The status socket answers _status and "
-            "_metrics only.\"}}";
+            "{\"error\":{\"code\":\"not_found\",\"message\":\"The status socket answers _status and _metrics "
+            "only.\"}}";
         FCGX_PutStr(nope, (int)sizeof(nope) - 1, fr.out);
     }
-    FCGX_Finish_r(&fr);
-    if (fr.ipcFd >= 0)
-        FCGX_Free(&fr, 1);
+    sh_fcgi_end_request(&fr);
     sh_arena_reset(arena);
 }
 
