@@ -80,6 +80,7 @@ stack_isolated() {
   export PL_VAR PL_HTTP_PORT PL_INTERNAL_PORT PL_HTTP_BIND PL_INTERNAL_BIND PL_MARIADB_PORT PL_MAIL_SINK_PORT
   export PL_HTTPS_PORT PL_TLS_CERT_FILE PL_TLS_KEY_FILE
   export PL_LOG_ROTATE_CRON=0 # a throw-away stack installs nothing in /etc
+  export PL_TEST_SLOT         # suites that start stacks of their own shift their ports by it too
   # the first admin, made on the way up as an operator would (tests log in with it)
   export PL_ADMIN_EMAIL=admin@pilotlight.test
   PL_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')

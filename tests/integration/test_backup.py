@@ -20,8 +20,11 @@ import requests
 
 from conftest import DEFAULT_PASSWORD, ROOT
 
-PORTS = {"PL_HTTP_PORT": "19580", "PL_INTERNAL_PORT": "19581", "PL_HTTPS_PORT": "19943",
-         "PL_MARIADB_PORT": "15807", "PL_MAIL_SINK_PORT": "19825"}
+# the side stack's ports, shifted like the test stack's by PL_TEST_SLOT (N*100)
+_SHIFT = int(os.environ.get("PL_TEST_SLOT", "0")) * 100
+PORTS = {name: str(port + _SHIFT) for name, port in
+         {"PL_HTTP_PORT": 19580, "PL_INTERNAL_PORT": 19581, "PL_HTTPS_PORT": 19943, "PL_MARIADB_PORT": 15807,
+          "PL_MAIL_SINK_PORT": 19825}.items()}
 BASE = f"http://127.0.0.1:{PORTS['PL_HTTP_PORT']}"
 
 

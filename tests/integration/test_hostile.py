@@ -175,9 +175,9 @@ def test_abandoned_bodies_hold_no_worker(api, internal, user, unchanged):
         for _ in range(10):
             assert api.get("/api/projects", token=user.token).status_code == 200
         assert time.monotonic() - started < 5
-        # only the worker answering _status is busy (a worker that has just
-        # answered one of the GETs above may take a moment to say it is idle)
-        wait_until(lambda: pool_status(internal, "projects")["workers"]["busy"] == 1 or None, timeout=5,
+        # no worker is busy (the master answers _status; a worker that has
+        # just answered one of the GETs above may take a moment to say it is idle)
+        wait_until(lambda: pool_status(internal, "projects")["workers"]["busy"] == 0 or None, timeout=5,
                    message="no worker held by the abandoned requests")
     finally:
         for s in socks:
