@@ -26,8 +26,11 @@ COPY libshared libshared
 COPY services services
 COPY tools tools
 COPY tests/bench tests/bench
-# the unit suite checks docs/configuration.md against the binaries
+# the unit suite checks docs/configuration.md against the binaries and the
+# defaults the runner and nginx write down
 COPY docs/configuration.sh docs/configuration.md docs/
+COPY scripts/lib.sh scripts/
+COPY nginx/defaults.env nginx/
 RUN meson setup /build /src --buildtype=release \
  && ninja -C /build \
  && meson test -C /build --suite unit --print-errorlogs \
