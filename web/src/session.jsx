@@ -47,8 +47,10 @@ export function SessionProvider({ children }) {
       setUser(null);
       queryClient.clear();
       if (broadcast && bc.current) bc.current.postMessage({ type: 'ended', reason });
+      // an ending the user chose (deleted, logged out everywhere, a new password) keeps no page to come back to
+      const chosen = ['deleted', 'everywhere', 'reset', 'logout'].includes(reason);
       const here = window.location.pathname + window.location.search;
-      navigate(loginPath(here, reason), { replace: true });
+      navigate(chosen ? `/login?reason=${reason}` : loginPath(here, reason), { replace: true });
     },
     [navigate, queryClient],
   );
@@ -112,10 +114,14 @@ export function SessionProvider({ children }) {
   useEffect(() => {
     const fresh = me.data && me.data.user;
     if (!fresh || !user) return;
-    if (JSON.stringify(fresh) !== JSON.stringify(user)) setUser(fresh);
     const claims = tokenClaims();
-    // a new role (or a confirmed address) reaches the services with a new token
-    if (claims && (claims.role !== fresh.role || claims.email_verified !== fresh.email_verified)) refresh().catch(() => {});
+    // a new role (or a confirmed address) reaches the services with a new token: take it first
+    const stale = claims && (claims.role !== fresh.role || claims.email_verified !== fresh.email_verified);
+    const apply = () => {
+      if (JSON.stringify(fresh) !== JSON.stringify(user)) setUser(fresh);
+    };
+    if (stale) refresh().then(apply, apply);
+    else apply();
   }, [me.data]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const finishLogin = useCallback(
