@@ -68,8 +68,11 @@ scenario('forgot password: the mailed link sets a new password, then logging in 
   await page.getByLabel('Password').fill('a brand new password');
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.waitForURL(/\/projects$/);
-  // a made-up link says so and offers a new one
+  // a made-up link says so (on sending) and offers a new one
   await page.goto('/reset-password?token=not-a-real-token-at-all-not-a-real-token-xx');
+  await page.getByLabel('New password', { exact: true }).fill('yet another password');
+  await page.getByLabel('Repeat the new password').fill('yet another password');
+  await page.getByRole('button', { name: 'Set the new password' }).click();
   await page.getByRole('heading', { name: 'This link does not work' }).waitFor();
   await page.getByRole('link', { name: 'Send me a new link' }).waitFor();
 });

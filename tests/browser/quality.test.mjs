@@ -16,7 +16,7 @@ const STRANGER_PAGES = [
   ['/login', 'Log in'],
   ['/signup', 'Create your account'],
   ['/forgot-password', 'Forgot your password?'],
-  ['/reset-password?token=not-a-real-token', 'This link does not work'],
+  ['/reset-password?token=not-a-real-token', 'Choose a new password'],
   ['/verify-email?token=not-a-real-token', 'This link does not work'],
   ['/no/such/page', 'Page not found'],
 ];

@@ -43,10 +43,10 @@ function GuestOnly() {
 }
 
 function RequireUser() {
-  const { user, ready } = useSession();
+  const { user, ready, exit } = useSession();
   const { pathname, search } = useLocation();
   if (!ready) return <Loading />;
-  if (!user) return <Navigate to={loginPath(pathname + search)} replace />;
+  if (!user) return <Navigate to={exit || loginPath(pathname + search)} replace />;
   return <Outlet />;
 }
 

@@ -41,18 +41,29 @@ export function SessionProvider({ children }) {
   const queryClient = useQueryClient();
   const bc = useRef(null);
 
-  const end = useCallback(
-    (reason, { broadcast = true } = {}) => {
+  // where the session's end sends this tab: the signed-in pages' guard
+  // (RequireUser) goes there too, so the reason is never lost to its own redirect
+  const [exit, setExit] = useState(null);
+  const leave = useCallback(
+    (to, replace) => {
+      setExit(to);
       setAccessToken(null);
       setUser(null);
       queryClient.clear();
+      navigate(to, { replace });
+    },
+    [navigate, queryClient],
+  );
+
+  const end = useCallback(
+    (reason, { broadcast = true } = {}) => {
       if (broadcast && bc.current) bc.current.postMessage({ type: 'ended', reason });
       // an ending the user chose (deleted, logged out everywhere, a new password) keeps no page to come back to
       const chosen = ['deleted', 'everywhere', 'reset', 'logout'].includes(reason);
       const here = window.location.pathname + window.location.search;
-      navigate(chosen ? `/login?reason=${reason}` : loginPath(here, reason), { replace: true });
+      leave(chosen ? `/login?reason=${reason}` : loginPath(here, reason), true);
     },
-    [navigate, queryClient],
+    [leave],
   );
 
   // start: the refresh cookie, retried while the network is away
@@ -127,6 +138,7 @@ export function SessionProvider({ children }) {
   const finishLogin = useCallback(
     (data) => {
       if (data.mfa_required) return data;
+      setExit(null);
       setUser(data.user);
       queryClient.setQueryData(['me'], { user: data.user });
       if (bc.current) bc.current.postMessage({ type: 'login' });
@@ -140,11 +152,9 @@ export function SessionProvider({ children }) {
 
   const logout = useCallback(async () => {
     await accounts.logout().catch(() => {});
-    setUser(null);
-    queryClient.clear();
     if (bc.current) bc.current.postMessage({ type: 'ended', reason: 'logout' });
-    navigate('/login?reason=logout');
-  }, [navigate, queryClient]);
+    leave('/login?reason=logout', false);
+  }, [leave]);
 
   const updateUser = useCallback(
     (u) => {
@@ -155,8 +165,8 @@ export function SessionProvider({ children }) {
   );
 
   const value = useMemo(
-    () => ({ user, ready, login, loginMfa, logout, setUser: updateUser, endSession: end }),
-    [user, ready, login, loginMfa, logout, updateUser, end],
+    () => ({ user, ready, exit, login, loginMfa, logout, setUser: updateUser, endSession: end }),
+    [user, ready, exit, login, loginMfa, logout, updateUser, end],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

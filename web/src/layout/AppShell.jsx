@@ -220,7 +220,7 @@ export default function AppShell() {
   const location = useLocation();
   return (
     <RouterProvider navigate={navigate} useHref={useHref}>
-      <div className="app">
+      <div className={location.pathname === '/lobby' ? 'app app-fill' : 'app'}>
         <Header />
         <VerifyBanner />
         <main id="main" tabIndex={-1} className={location.pathname === '/lobby' ? 'main-fill' : undefined}>

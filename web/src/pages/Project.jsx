@@ -104,6 +104,7 @@ function Details({ project, onChanged }) {
     try {
       await projects.remove(project.id, base.version);
       queryClient.removeQueries({ queryKey: ['project', project.id] });
+      queryClient.setQueryData(['projects', 'mine'], (d) => d && { ...d, items: d.items.filter((p) => p.id !== project.id) });
       queryClient.invalidateQueries({ queryKey: ['projects'] });
       toast('Project deleted', { description: `“${project.name}” is gone.` });
       navigate('/projects', { replace: true });

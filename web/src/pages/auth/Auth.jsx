@@ -18,7 +18,7 @@ import { PASSWORD_HINT, codeProblem, emailProblem, lengthProblem, passwordProble
 const REASONS = {
   disabled: ['error', 'Your account has been disabled. Contact an administrator if you think this is a mistake.'],
   revoked: ['warn', 'For your safety your session was ended. Please log in again.'],
-  ended: ['info', 'Your session has ended: you logged out on another device, or it expired. Please log in again.'],
+  ended: ['info', 'Your session has ended: you logged out on another device, it was ended from your settings or by an administrator, or it expired. Please log in again.'],
   elsewhere: ['info', 'You logged out in another tab.'],
   logout: ['ok', 'You have logged out.'],
   deleted: ['ok', 'Your account has been deleted. Thank you for using Pilotlight.'],

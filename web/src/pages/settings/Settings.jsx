@@ -311,10 +311,9 @@ function RecoveryCodes({ codes, onDone }) {
   );
 }
 
-function Enrol() {
+function Enrol({ setCodes }) {
   const { setUser } = useSession();
   const [enrolment, setEnrolment] = useState(null);
-  const [codes, setCodes] = useState(null);
   const pw = useForm({ current_password: '' }, { current_password: (v) => (v ? null : 'Enter your current password.') });
   const code = useForm({ code: '' }, { code: codeProblem });
   const [start, starting] = useSubmit(async () => {
@@ -335,7 +334,6 @@ function Enrol() {
       code.fail(err);
     }
   });
-  if (codes) return <RecoveryCodes codes={codes} onDone={() => setCodes(null)} />;
   if (!enrolment)
     return (
       <form className="form" onSubmit={start} noValidate>
@@ -422,9 +420,13 @@ function Disable() {
 
 export function TwoFactorPage() {
   const { user } = useSession();
+  const [codes, setCodes] = useState(null); // shown once, even though MFA is now on
+  let body;
+  if (codes) body = <RecoveryCodes codes={codes} onDone={() => setCodes(null)} />;
+  else body = user.mfa_enabled ? <Disable /> : <Enrol setCodes={setCodes} />;
   return (
     <Panel title="Two-factor authentication" description="A second proof at login: a code from an app on your phone.">
-      {user.mfa_enabled ? <Disable /> : <Enrol />}
+      {body}
     </Panel>
   );
 }
