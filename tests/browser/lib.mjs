@@ -172,7 +172,7 @@ export async function noSideScroll(page, where) {
 
 /** The signed-in header's account menu, then one of its items. */
 export async function accountMenu(page, item) {
-  await page.getByRole('button', { name: /^Account:/ }).click();
+  await page.getByRole('button', { name: /account menu$/ }).click();
   await page.getByRole('menuitem', { name: item }).click();
 }
 

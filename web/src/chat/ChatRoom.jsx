@@ -293,8 +293,10 @@ export default function ChatRoom({ room, title, className = '' }) {
         <ol className="messages">
           {rows.map((r) =>
             r.type === 'day' ? (
-              <li key={r.key} className="day-divider" role="separator" aria-label={r.label}>
-                <span>{r.label}</span>
+              <li key={r.key} className="day">
+                <div className="day-divider" role="separator" aria-label={r.label}>
+                  <span>{r.label}</span>
+                </div>
               </li>
             ) : (
               <li

@@ -104,7 +104,7 @@ function SmallMenu({ items, user, logout }) {
 function UserMenu({ user, logout }) {
   return (
     <MenuTrigger>
-      <Button className="btn btn-ghost user-button" aria-label={`Account: ${user.display_name}`}>
+      <Button className="btn btn-ghost user-button" aria-label={`${user.display_name}, account menu`}>
         <span className="avatar" aria-hidden="true">
           {(user.display_name || '?').trim().charAt(0).toUpperCase()}
         </span>
