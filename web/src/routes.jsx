@@ -4,7 +4,7 @@
 // signed-in pages, settings, admin and the System page (with its chart
 // library) load on demand, each its own chunk.
 import { Navigate, Outlet, ScrollRestoration, createBrowserRouter, useLocation } from 'react-router';
-import { ConfirmProvider } from './components/Dialog.jsx';
+import { ConfirmProvider } from './components/Confirm.jsx';
 import { Loading } from './components/UI.jsx';
 import AppShell from './layout/AppShell.jsx';
 import { SessionProvider, loginPath, useSession } from './session.jsx';

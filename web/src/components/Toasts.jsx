@@ -1,25 +1,19 @@
 // Toasts: short results of an action ("Project deleted", "Saved"), from React
 // Aria's toast region (a landmark, F6 reaches it, each toast announced).
-// toast(title, {tone, description}) from anywhere.
+// toast(title, {tone, description}) from anywhere (toast.js).
+// toast() itself is in toast.js (the queue); this region loads on demand.
 import {
   Text,
   UNSTABLE_Toast as Toast,
   UNSTABLE_ToastContent as ToastContent,
-  UNSTABLE_ToastQueue as ToastQueue,
   UNSTABLE_ToastRegion as ToastRegion,
 } from 'react-aria-components';
 import { CircleAlert, CircleCheck, Info, X } from 'lucide-react';
-
-const queue = new ToastQueue({ maxVisibleToasts: 4 });
-
-/** tone: 'success' (default), 'error', 'info'. */
-export function toast(title, { tone = 'success', description, timeout = 5000 } = {}) {
-  return queue.add({ title, tone, description }, { timeout: tone === 'error' ? Math.max(timeout, 8000) : timeout });
-}
+import { queue } from './toast.js';
 
 const ICON = { success: CircleCheck, error: CircleAlert, info: Info };
 
-export function ToastArea() {
+export default function ToastArea() {
   return (
     <ToastRegion queue={queue} className="toasts" aria-label="Notifications">
       {({ toast: t }) => {

@@ -5,7 +5,7 @@ import { useEffect } from 'react';
 import { useBlocker } from 'react-router';
 import { CircleAlert, CircleCheck, Info, TriangleAlert } from 'lucide-react';
 import { stateLabel } from '../validate.js';
-import { useConfirm } from './Dialog.jsx';
+import { useConfirm } from './Confirm.jsx';
 
 export function PageHeader({ title, subtitle, actions, children }) {
   return (

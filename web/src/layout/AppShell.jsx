@@ -2,27 +2,20 @@
 // navigation, the connection state and the user's menu; on a small screen
 // the navigation folds into a menu), the unconfirmed-email banner, the
 // toasts, and the page.
-import { useState } from 'react';
-import { NavLink, Outlet, useHref, useLocation, useNavigate } from 'react-router';
-import { Button, Menu, MenuItem, MenuTrigger, Popover, RouterProvider, Separator } from 'react-aria-components';
-import {
-  ChevronDown,
-  FolderKanban,
-  LogOut,
-  Menu as MenuIcon,
-  MessagesSquare,
-  Settings,
-  Shield,
-  Star,
-  WifiOff,
-} from 'lucide-react';
+import { Suspense, lazy, useState } from 'react';
+import { NavLink, Outlet, useLocation } from 'react-router';
+import { FolderKanban, MessagesSquare, Shield, Star, WifiOff } from 'lucide-react';
 import { accounts } from '../api.js';
 import { useOnline } from '../lib/connection.js';
 import { humanError } from '../lib/errors.js';
 import { useUnread } from '../lib/store.js';
 import { useSession } from '../session.jsx';
-import { toast, ToastArea } from '../components/Toasts.jsx';
+import { toast } from '../components/toast.js';
 import LiveHub from './LiveHub.jsx';
+
+// what only a signed-in user needs loads with the first signed-in page
+const SignedInMenus = lazy(() => import('./SignedInMenus.jsx'));
+const ToastArea = lazy(() => import('../components/Toasts.jsx'));
 
 function Badge({ count, label }) {
   if (!count) return null;
@@ -69,67 +62,6 @@ function NavItem({ item }) {
   );
 }
 
-function SmallMenu({ items, user, logout }) {
-  const lobbyUnread = useUnread('lobby');
-  return (
-    <MenuTrigger>
-      <Button className="btn btn-ghost btn-icon-text nav-menu-button" aria-label="Menu">
-        <MenuIcon aria-hidden="true" size={20} />
-        {lobbyUnread > 0 && <span className="dot" aria-hidden="true" />}
-      </Button>
-      <Popover className="popover" placement="bottom end">
-        <Menu className="menu" aria-label="Menu" onAction={(key) => key === 'logout' && logout()}>
-          {items.map((it) => (
-            <MenuItem key={it.to} id={it.to} href={it.to} className="menu-item">
-              <it.icon aria-hidden="true" size={16} />
-              <span>{it.label}</span>
-              {it.room && lobbyUnread > 0 && <span className="count-badge">{lobbyUnread}</span>}
-            </MenuItem>
-          ))}
-          <Separator className="menu-separator" />
-          <MenuItem id="settings" href="/settings" className="menu-item">
-            <Settings aria-hidden="true" size={16} />
-            <span>Settings</span>
-          </MenuItem>
-          <MenuItem id="logout" className="menu-item">
-            <LogOut aria-hidden="true" size={16} />
-            <span>Log out {user.display_name}</span>
-          </MenuItem>
-        </Menu>
-      </Popover>
-    </MenuTrigger>
-  );
-}
-
-function UserMenu({ user, logout }) {
-  return (
-    <MenuTrigger>
-      <Button className="btn btn-ghost user-button" aria-label={`${user.display_name}, account menu`}>
-        <span className="avatar" aria-hidden="true">
-          {(user.display_name || '?').trim().charAt(0).toUpperCase()}
-        </span>
-        <span className="whoami-name">{user.display_name}</span>
-        <ChevronDown aria-hidden="true" size={16} />
-      </Button>
-      <Popover className="popover" placement="bottom end">
-        <Menu className="menu" aria-label="Account" onAction={(key) => key === 'logout' && logout()}>
-          <MenuItem id="who" className="menu-item menu-item-static" isDisabled textValue={user.email}>
-            <span className="muted small">{user.email}</span>
-          </MenuItem>
-          <MenuItem id="settings" href="/settings" className="menu-item">
-            <Settings aria-hidden="true" size={16} />
-            <span>Settings</span>
-          </MenuItem>
-          <MenuItem id="logout" className="menu-item">
-            <LogOut aria-hidden="true" size={16} />
-            <span>Log out</span>
-          </MenuItem>
-        </Menu>
-      </Popover>
-    </MenuTrigger>
-  );
-}
-
 function Header() {
   const { user, logout } = useSession();
   const items = navItems(user);
@@ -155,12 +87,9 @@ function Header() {
           </nav>
           <div className="topbar-end">
             <ConnectionBadge />
-            <div className="nav-wide">
-              <UserMenu user={user} logout={logout} />
-            </div>
-            <div className="nav-narrow">
-              <SmallMenu items={items} user={user} logout={logout} />
-            </div>
+            <Suspense fallback={<span className="menu-placeholder" aria-hidden="true" />}>
+              <SignedInMenus items={items} user={user} logout={logout} />
+            </Suspense>
           </div>
         </>
       ) : (
@@ -216,19 +145,23 @@ function VerifyBanner() {
 }
 
 export default function AppShell() {
-  const navigate = useNavigate();
   const location = useLocation();
+  const { user } = useSession();
   return (
-    <RouterProvider navigate={navigate} useHref={useHref}>
+    <>
       <div className={location.pathname === '/lobby' ? 'app app-fill' : 'app'}>
         <Header />
         <VerifyBanner />
         <main id="main" tabIndex={-1} className={location.pathname === '/lobby' ? 'main-fill' : undefined}>
           <Outlet />
         </main>
-        <ToastArea />
+        {user && (
+          <Suspense fallback={null}>
+            <ToastArea />
+          </Suspense>
+        )}
         <LiveHub />
       </div>
-    </RouterProvider>
+    </>
   );
 }

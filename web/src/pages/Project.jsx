@@ -3,7 +3,7 @@
 // or to overwrite), mark it as the primary project, delete it (confirmed),
 // and its chat room. Wide screens show the details and the chat side by
 // side; small ones show them as two tabs. Leaving with unsaved edits asks
-// first.
+// first. The layout is chosen when the page opens (see NARROW).
 import { useEffect, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
@@ -11,19 +11,19 @@ import { Tab, TabList, TabPanel, Tabs } from 'react-aria-components';
 import { ArrowLeft, FolderX, Star, Trash2 } from 'lucide-react';
 import { accounts, projects } from '../api.js';
 import ChatRoom from '../chat/ChatRoom.jsx';
-import { useConfirm } from '../components/Dialog.jsx';
+import { useConfirm } from '../components/Confirm.jsx';
 import { useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
-import { toast } from '../components/Toasts.jsx';
+import { toast } from '../components/toast.js';
 import { EmptyState, Loading, Notice, StateBadge, useUnsavedGuard } from '../components/UI.jsx';
 import { humanError } from '../lib/errors.js';
 import { ago } from '../lib/lists.js';
-import { useMediaQuery } from '../lib/media.js';
 import { useTitle, useUnread } from '../lib/store.js';
 import { useSession } from '../session.jsx';
 import { projectRules } from '../validate.js';
 
+const NARROW = '(max-width: 860px)';
 const editable = (p) => ({ name: p.name, description: p.description, state: p.state });
 const same = (a, b) => a.name === b.name && a.description === b.description && a.state === b.state;
 
@@ -177,7 +177,9 @@ function Details({ project, onChanged }) {
 export default function ProjectPage() {
   const id = Number(useParams().id);
   const { user } = useSession();
-  const narrow = useMediaQuery('(max-width: 860px)');
+  // chosen once per page: a window crossing the breakpoint keeps its tree (and
+  // what was typed or is pending in the chat); the columns then stack by CSS
+  const [narrow] = useState(() => window.matchMedia(NARROW).matches);
   const [tab, setTab] = useState('details');
   const room = `project-${id}`;
   const unread = useUnread(room);

@@ -10,7 +10,7 @@ import Dialog from '../components/Dialog.jsx';
 import { FormError, useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
-import { toast } from '../components/Toasts.jsx';
+import { toast } from '../components/toast.js';
 import { EmptyState, Loading, PageHeader, StateBadge } from '../components/UI.jsx';
 import { SORTS, ago, readAll, searchAndSort } from '../lib/lists.js';
 import { useTitle } from '../lib/store.js';

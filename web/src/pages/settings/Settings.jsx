@@ -18,10 +18,10 @@ import {
   UserRound,
 } from 'lucide-react';
 import { accounts } from '../../api.js';
-import { useConfirm } from '../../components/Dialog.jsx';
+import { useConfirm } from '../../components/Confirm.jsx';
 import Field, { FormError, useForm } from '../../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../../components/LoaderButton.jsx';
-import { toast } from '../../components/Toasts.jsx';
+import { toast } from '../../components/toast.js';
 import { Loading, Notice, useUnsavedGuard } from '../../components/UI.jsx';
 import { humanError } from '../../lib/errors.js';
 import { ago } from '../../lib/lists.js';
