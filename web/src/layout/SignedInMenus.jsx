@@ -42,11 +42,12 @@ export function SmallMenu({ items, user, logout }) {
 export function UserMenu({ user, logout }) {
   return (
     <MenuTrigger>
-      <Button className="btn btn-ghost user-button" aria-label={`${user.display_name}, account menu`}>
+      <Button className="btn btn-ghost user-button">
         <span className="avatar" aria-hidden="true">
           {(user.display_name || '?').trim().charAt(0).toUpperCase()}
         </span>
         <span className="whoami-name">{user.display_name}</span>
+        <span className="sr-only">, account menu</span>
         <ChevronDown aria-hidden="true" size={16} />
       </Button>
       <Popover className="popover" placement="bottom end">
