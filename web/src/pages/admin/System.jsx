@@ -105,10 +105,14 @@ function Chart({ title, data, series, unit, describe }) {
         height: 160,
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true } },
+        // the last KEEP readings' time (a fixed window, also with one point), counts from 0
+        scales: {
+          x: { time: true, range: (u, min, max) => [max - (KEEP * 2), max] },
+          y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
+        },
         axes: [
           { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
-          { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 48, values: (u, v) => v.map((x) => `${+x.toFixed(2)}${unit}`) },
+          { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 64, values: (u, v) => v.map((x) => `${+x.toFixed(2)}${unit}`) },
         ],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: false }, spanGaps: true }))],
       },
