@@ -18,6 +18,7 @@ import { useTitle } from '../../lib/store.js';
 
 const SERVICES = ['accounts', 'projects', 'chat'];
 const KEEP = 180; // samples per service
+const WINDOW_S = 300; // the charts' time span
 const SELF = 'admin_status';
 
 function sum(obj, f) {
@@ -105,16 +106,21 @@ function Chart({ title, data, series, unit, describe }) {
         height: 160,
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
-        // the last KEEP readings' time (a fixed window, also with one point), counts from 0
+        // x: seconds before the newest reading, over a fixed window; y: from 0
         scales: {
-          x: { time: true, range: (u, min, max) => [max - (KEEP * 2), max] },
+          x: { time: false, range: () => [-WINDOW_S, 0] },
           y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
         },
         axes: [
-          { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+          {
+            stroke: ink,
+            grid: { stroke: grid, width: 1 },
+            ticks: { stroke: grid },
+            values: (u, v) => v.map((x) => (x === 0 ? 'now' : `${Math.round(-x / 60) >= 1 && x % 60 === 0 ? `${-x / 60} min` : `${Math.round(-x)} s`}`)),
+          },
           { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 64, values: (u, v) => v.map((x) => `${+x.toFixed(2)}${unit}`) },
         ],
-        series: [{}, ...series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: false }, spanGaps: true }))],
+        series: [{ label: 'Age', value: (u, v) => (v == null ? '–' : `${Math.round(-v)} s ago`) }, ...series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: false }, spanGaps: true }))],
       },
       [[], ...series.map(() => [])],
       el,
@@ -128,7 +134,10 @@ function Chart({ title, data, series, unit, describe }) {
     };
   }, []); // eslint-disable-line react-hooks/exhaustive-deps
   useEffect(() => {
-    if (plot.current) plot.current.setData(data);
+    if (!plot.current) return;
+    const xs = data[0];
+    const newest = xs.length ? xs[xs.length - 1] : 0;
+    plot.current.setData([xs.map((t) => t - newest), ...data.slice(1)]);
   }, [data]);
   return (
     <figure className="chart">
