@@ -2,18 +2,47 @@
 // nginx at /); `npm run dev` serves the sources with the API proxied to a
 // running stack (PL_API_URL, default the dev stack's http://127.0.0.1:8080),
 // WebSockets of the live chat included.
+//
+// Entries: one HTML page each in `pages` below (the app is index.html). A
+// second page of the build (an API reference, say) is one more line there,
+// and nginx serves it as the file it is.
+import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
+import optimizeLocales from '@react-aria/optimize-locales-plugin';
 
 const api = process.env.PL_API_URL || 'http://127.0.0.1:8080';
+
+const pages = {
+  main: 'index.html',
+};
 
 export default defineConfig({
   // JSX through esbuild: no React plugin needed for a production build.
   esbuild: { jsx: 'automatic' },
+  plugins: [
+    // React Aria's strings in English only (the app is in English): not the 30-odd other locales
+    { ...optimizeLocales.vite({ locales: ['en-US'] }), enforce: 'pre' },
+  ],
   build: {
     outDir: 'dist',
     assetsDir: 'assets', // hashed names: nginx caches /assets/ for good
     sourcemap: false,
     assetsInlineLimit: 0, // no data: URIs; every asset is a file
+    chunkSizeWarningLimit: 300,
+    rollupOptions: {
+      input: Object.fromEntries(Object.entries(pages).map(([name, file]) => [name, resolve(import.meta.dirname, file)])),
+      output: {
+        // the libraries every page needs change less often than the app: their own long-cached file
+        manualChunks(id) {
+          if (/node_modules\/(react|react-dom|scheduler|react-router|@tanstack)\//.test(id)) return 'vendor';
+          return undefined;
+        },
+      },
+      onwarn(warning, warn) {
+        if (warning.code === 'MODULE_LEVEL_DIRECTIVE' && /"use client"/.test(warning.message)) return; // React Server Components only
+        warn(warning);
+      },
+    },
   },
   server: {
     port: 5173,

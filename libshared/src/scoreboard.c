@@ -192,9 +192,19 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb)
             sh_json_add_u64(st, key, atomic_load(&h->statuses[k].count));
         }
         json_object_object_add(o, "statuses", st);
+        json_object *buckets = json_object_new_array_ext(SH_SB_BUCKETS);
+        for (int b = 0; b < SH_SB_BUCKETS; b++)
+            json_object_array_add(buckets, json_object_new_int64((int64_t)atomic_load(&h->buckets[b])));
+        json_object_object_add(o, "buckets", buckets);
         json_object_object_add(handlers, h->name, o);
     }
     json_object_object_add(root, "handlers", handlers);
+    /* the upper bounds of "buckets" (the last one is open: null) */
+    json_object *bounds = json_object_new_array_ext(SH_SB_BUCKETS);
+    for (int b = 0; b < SH_SB_BUCKETS; b++)
+        json_object_array_add(
+            bounds, sh_sb_bucket_bounds_us[b] == INT64_MAX ? NULL : json_object_new_int64(sh_sb_bucket_bounds_us[b]));
+    json_object_object_add(root, "bucket_bounds_us", bounds);
     return root;
 }
 

@@ -101,6 +101,11 @@ static int sh_builtin_health(sh_req *req)
 
 static int sh_builtin_status(sh_req *req) { return sh_reply_json(req, 200, sh_sb_to_json(sh_sb_current())); }
 
+/* The same scoreboard for an admin's browser (the web client's System page),
+ * on the public listener: the internal _status is never reachable from there.
+ * A thin alias, so whoever answers _status answers this too. */
+static int sh_builtin_admin_status(sh_req *req) { return sh_builtin_status(req); }
+
 static int sh_builtin_metrics(sh_req *req)
 {
     sh_buf out;
@@ -182,6 +187,7 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
     SH_ADD("GET", "_status", sh_builtin_status, "status", SH_INTERNAL, NULL);
     SH_ADD("GET", "_metrics", sh_builtin_metrics, "metrics", SH_INTERNAL, NULL);
     SH_ADD("GET", "_routes", sh_builtin_routes, "routes", SH_INTERNAL, NULL);
+    SH_ADD("GET", "admin/status", sh_builtin_admin_status, "admin_status", SH_ADMIN, NULL);
     if (test_routes) {
         SH_ADD("GET", "_test/sleep", sh_builtin_test_sleep, "test_sleep", SH_TEST, sh_sleep_params);
         SH_ADD("POST", "_test/echo", sh_builtin_test_echo, "test_echo", SH_TEST | SH_JSON, NULL);

@@ -1,148 +1,27 @@
-// app.test.mjs: the web client in a real browser (Debian's Chromium through
-// playwright-core), against the stack of `./pilotlight test`: nginx serving
-// web/dist in front of the real services. Each test uses fresh users; a
-// failing test leaves a screenshot (failure-<test>.png) beside the pages'
-// screenshots in PL_SCREENSHOTS. Every page is also checked for Content
-// Security Policy violations (the app must need no inline script or style).
-import { after, before, test } from 'node:test';
+// app.test.mjs: the web client's main paths in a real browser, against the
+// stack of `./pilotlight test` (nginx serving web/dist in front of the real
+// services): serving, sign-up to a project, stale edits, live chat, the API
+// module's refresh, admin, dialogs, and small screens. Helpers in lib.mjs.
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const BASE = process.env.PL_BASE_URL.replace(/\/$/, '');
-const SHOTS = process.env.PL_SCREENSHOTS;
-const ADMIN = { email: process.env.PL_ADMIN_EMAIL, password: process.env.PL_ADMIN_PASSWORD };
-const PASSWORD = 'correct horse battery';
-const TIMEOUT = 10000;
-
-let browser;
-let seq = 0;
-
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.PL_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-});
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function uniqueEmail(tag) {
-  seq += 1;
-  return `${tag}-${Date.now().toString(36)}-${seq}-${Math.random().toString(36).slice(2, 7)}@pilotlight.test`;
-}
-
-/** The API straight from node (no browser): JSON in, {status, body, headers} out. */
-async function apiCall(method, url, { token, body, headers = {} } = {}) {
-  const h = { ...headers };
-  if (token) h.Authorization = `Bearer ${token}`;
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  const res = await fetch(BASE + url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
-}
-
-/** A new account; returns {email, password, name, token, id}. */
-async function newUser(tag) {
-  const email = uniqueEmail(tag);
-  const name = `${tag[0].toUpperCase()}${tag.slice(1)} Tester`;
-  const s = await apiCall('POST', '/api/accounts/signup', { body: { email, password: PASSWORD, display_name: name } });
-  assert.equal(s.status, 201, JSON.stringify(s.body));
-  const l = await apiCall('POST', '/api/accounts/login', { body: { email, password: PASSWORD } });
-  assert.equal(l.status, 200);
-  return { email, password: PASSWORD, name, token: l.body.access_token, id: l.body.user.id };
-}
-
-async function adminToken() {
-  const l = await apiCall('POST', '/api/accounts/login', { body: { email: ADMIN.email, password: ADMIN.password } });
-  assert.equal(l.status, 200, 'the test stack has its admin');
-  return l.body.access_token;
-}
-
-async function newProject(user, name) {
-  const r = await apiCall('POST', '/api/projects', { token: user.token, body: { name, description: 'Made by the browser tests.' } });
-  assert.equal(r.status, 201);
-  return r.body.project;
-}
-
-/**
- * A browser context with one page; CSP violations and page errors are
- * collected. signedInAs: {email, password} logs in through the API with the
- * refresh cookie in this context's jar (as the login page does).
- */
-async function openPage({ signedInAs, viewport = { width: 1280, height: 900 } } = {}) {
-  const context = await browser.newContext({ baseURL: BASE, viewport });
-  context.setDefaultTimeout(TIMEOUT);
-  const page = await context.newPage();
-  const problems = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && /Content Security Policy|Refused to/i.test(msg.text())) problems.push(msg.text());
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  if (signedInAs) {
-    const r = await context.request.post('/api/accounts/login', {
-      data: { email: signedInAs.email, password: signedInAs.password, cookie: true },
-    });
-    assert.equal(r.status(), 200);
-  }
-  return { context, page, problems };
-}
-
-/** Runs a scenario; on failure saves a screenshot of every page it opened. */
-function scenario(name, fn) {
-  test(name, async () => {
-    const opened = [];
-    const open = async (opts) => {
-      const p = await openPage(opts);
-      opened.push(p);
-      return p;
-    };
-    try {
-      await fn(open);
-      for (const p of opened) assert.deepEqual(p.problems, [], 'no CSP violations or page errors');
-    } catch (err) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').slice(0, 60);
-      for (const [i, p] of opened.entries()) {
-        await p.page
-          .screenshot({ path: path.join(SHOTS, `failure-${slug}-${i + 1}.png`), fullPage: true })
-          .catch(() => {});
-      }
-      throw err;
-    } finally {
-      for (const p of opened) await p.context.close().catch(() => {});
-    }
-  });
-}
-
-const shot = (page, name, { fullPage = true } = {}) =>
-  page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
-
-async function expectText(locator, text) {
-  await locator.filter({ hasText: text }).first().waitFor({ state: 'visible' });
-}
-
-// Waits for an input to hold `value` (what a page does after a response may
-// come after what another page already saw live).
-async function expectValue(locator, value, message, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  let seen;
-  while ((seen = await locator.inputValue()) !== value && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 50));
-  assert.equal(seen, value, message);
-}
+import {
+  ADMIN,
+  BASE,
+  PASSWORD,
+  PHONE,
+  accountMenu,
+  adminToken,
+  apiCall,
+  expectText,
+  expectValue,
+  newProject,
+  newUser,
+  noSideScroll,
+  scenario,
+  shot,
+  sleep,
+  uniqueEmail,
+  until,
+} from './lib.mjs';
 
 // ---- serving ------------------------------------------------------------------
 
@@ -185,7 +64,7 @@ scenario('nginx serves the app: SPA fallback, caching, gzip, friendly 404', asyn
   await shot(page, 'error-404');
   await page.goto('/no/such/route');
   await page.getByRole('heading', { name: 'Page not found' }).waitFor();
-  await shot(page, 'not-found-route');
+  assert.equal(await page.title(), 'Not found · Pilotlight');
 });
 
 // ---- sign-up, projects, primary ---------------------------------------------
@@ -202,13 +81,19 @@ scenario('a new user signs up, creates a project, edits its state, marks it prim
   await page.getByRole('link', { name: 'Sign up' }).last().click();
   await page.waitForURL(/\/signup\?next=/);
 
-  // inline validation mirrors the server's rules
+  // nothing is judged before it is touched; then the rules are the server's, in its own words
+  await page.getByLabel('Your name').focus();
+  await page.getByLabel('Email').focus();
+  await page.getByLabel('Password').focus();
+  await page.getByLabel('Your name').focus();
+  assert.equal(await page.locator('.field-error').count(), 0, 'no error on fields only passed through');
   await page.getByLabel('Email').fill('not-an-email');
   await page.getByLabel('Email').blur();
   await expectText(page.locator('.field-error'), 'not a valid email address');
+  assert.match(await page.locator('.field-hint').first().textContent(), /At least 10 characters/);
   await page.getByLabel('Password').fill('short');
   await page.getByLabel('Password').blur();
-  await expectText(page.locator('.field-error'), 'at least 10 bytes');
+  await expectText(page.locator('.field-error'), 'Use at least 10 characters');
   await page.getByRole('button', { name: 'Create account' }).click();
   await expectText(page.locator('.field-error'), 'Your name must not be empty');
   await shot(page, 'signup-errors');
@@ -220,9 +105,10 @@ scenario('a new user signs up, creates a project, edits its state, marks it prim
   await page.waitForURL(/\/projects$/);
   await page.getByText('No projects yet.').waitFor();
   assert.equal(await page.locator('.whoami-name').textContent(), 'Nina Newbie');
+  await page.getByRole('region', { name: 'Confirm your email' }).waitFor();
 
-  // create in the Modal
-  await page.getByRole('button', { name: 'New project' }).click();
+  // create in the dialog, from the empty state's own button
+  await page.locator('.empty').getByRole('button', { name: 'New project' }).click();
   const dialog = page.getByRole('dialog', { name: 'New project' });
   await dialog.getByLabel('Name').fill('Apollo landing');
   await dialog.getByLabel('Description').fill('Put a team on the moon.');
@@ -230,12 +116,19 @@ scenario('a new user signs up, creates a project, edits its state, marks it prim
   await page.waitForURL(/\/projects\/\d+$/);
   const id = Number(page.url().split('/').pop());
   await page.getByRole('heading', { name: 'Apollo landing', level: 1 }).waitFor();
+  await until(async () => (await page.title()) === 'Apollo landing · Pilotlight', 'the tab names the project');
+  await expectText(page.locator('.toast'), 'Project created');
 
-  // edit its state
+  // edit its state: "Saved" once saved, gone with the next edit
   await page.getByLabel('State').selectOption('active');
   await page.getByRole('button', { name: 'Save changes' }).click();
-  await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+  const saved = page.locator('.form-actions .saved');
+  await saved.waitFor();
   await page.locator('.head-tags .badge-active').waitFor();
+  await page.getByLabel('Description').fill('Put a team on the moon. Soon.');
+  await saved.waitFor({ state: 'detached' });
+  await page.getByText('Unsaved changes').waitFor();
+  await page.getByRole('button', { name: 'Discard' }).click();
 
   // mark as primary
   await page.getByRole('button', { name: 'Mark as primary' }).click();
@@ -249,7 +142,6 @@ scenario('a new user signs up, creates a project, edits its state, marks it prim
   assert.equal(await page.getByLabel('State').inputValue(), 'active');
   assert.equal(await page.getByLabel('Description').inputValue(), 'Put a team on the moon.');
   await page.locator('.head-tags .badge-primary').waitFor();
-  await page.locator('.head-tags .badge-active').waitFor();
 
   // the primary shortcut, and the list
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
@@ -260,9 +152,10 @@ scenario('a new user signs up, creates a project, edits its state, marks it prim
   await page.waitForURL(new RegExp(`/projects/${id}$`));
   await page.getByRole('heading', { name: 'Apollo landing', level: 1 }).waitFor();
 
-  // log out; signing up again with the same email shows the server's error at the field
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await page.waitForURL(/\/login$/);
+  // log out; signing up again with the same email offers to log in instead
+  await accountMenu(page, 'Log out');
+  await page.waitForURL(/\/login\?reason=logout$/);
+  await page.getByText('You have logged out.').waitFor();
   await page.goto('/signup');
   await page.getByLabel('Your name').fill('Nina Again');
   await page.getByLabel('Email').fill(email);
@@ -270,37 +163,83 @@ scenario('a new user signs up, creates a project, edits its state, marks it prim
   await page.getByRole('button', { name: 'Create account' }).click();
   const emailField = page.locator('.field', { has: page.getByLabel('Email') });
   await expectText(emailField.locator('.field-error'), 'already exists');
+  await page.getByRole('link', { name: `Log in as ${email}` }).click();
+  await page.waitForURL(/\/login\?email=/);
+  assert.equal(await page.getByLabel('Email').inputValue(), email);
   // logged out for real: a protected page sends to login
   await page.goto(`/projects/${id}`);
   await page.waitForURL(new RegExp(`/login\\?next=%2Fprojects%2F${id}$`));
 });
 
-scenario('a stale edit says someone else changed the project and offers to reload', async (open) => {
+scenario('projects: newest first, search and sort, 20 at a time', async (open) => {
+  const user = await newUser('lister');
+  for (let i = 1; i <= 23; i++) await newProject(user, `Item ${String(i).padStart(2, '0')}${i === 7 ? ' zebra' : ''}`);
+  const { page } = await open({ signedInAs: user });
+  await page.goto('/projects');
+  const items = page.locator('.project-item .project-link');
+  await until(async () => (await items.count()) === 20, 'the first 20');
+  assert.equal(await items.first().textContent(), 'Item 23', 'newest first');
+  await page.getByRole('button', { name: /Show more \(3 left\)/ }).click();
+  await until(async () => (await items.count()) === 23, 'all 23');
+  await page.getByRole('searchbox', { name: 'Search projects' }).fill('zebra');
+  await until(async () => (await items.count()) === 1, 'one match');
+  assert.equal(await items.first().textContent(), 'Item 07 zebra');
+  await page.getByRole('searchbox', { name: 'Search projects' }).fill('nothing like it');
+  await page.getByRole('button', { name: 'Clear the search' }).click();
+  await page.getByLabel('Sort projects').selectOption('oldest');
+  await until(async () => (await items.first().textContent()) === 'Item 01', 'oldest first');
+});
+
+scenario('a stale edit offers reload or overwrite; leaving with unsaved edits asks first', async (open) => {
   const owner = await newUser('stale');
   const project = await newProject(owner, 'Gemini');
   const { page } = await open({ signedInAs: owner });
   await page.goto(`/projects/${project.id}`);
   await page.getByRole('heading', { name: 'Gemini', level: 1 }).waitFor();
 
-  // someone else renames it meanwhile
-  const other = await apiCall('PATCH', `/api/projects/${project.id}`, {
-    token: owner.token,
-    body: { name: 'Gemini II' },
-    headers: { 'If-Match': `"${project.version}"` },
-  });
-  assert.equal(other.status, 200);
+  const renameElsewhere = async (name, version) => {
+    const other = await apiCall('PATCH', `/api/projects/${project.id}`, {
+      token: owner.token,
+      body: { name },
+      headers: { 'If-Match': `"${version}"` },
+    });
+    assert.equal(other.status, 200);
+  };
+  await renameElsewhere('Gemini II', project.version);
 
   await page.getByLabel('Description').fill('My stale edit');
   await page.getByRole('button', { name: 'Save changes' }).click();
   const notice = page.getByRole('alert').filter({ hasText: 'Someone else changed this project' });
-  await notice.waitFor();
-  await shot(page, 'project-conflict');
+  await notice.getByRole('button', { name: 'Reload project' }).waitFor();
+  await shot(page, 'project-conflict', { fullPage: false });
   await notice.getByRole('button', { name: 'Reload project' }).click();
   await notice.waitFor({ state: 'detached' });
   await page.getByRole('heading', { name: 'Gemini II', level: 1 }).waitFor();
   assert.equal(await page.getByLabel('Name').inputValue(), 'Gemini II');
-  const now = await apiCall('GET', `/api/projects/${project.id}`, { token: owner.token });
+  let now = await apiCall('GET', `/api/projects/${project.id}`, { token: owner.token });
   assert.equal(now.body.project.description, 'Made by the browser tests.', 'the stale edit changed nothing');
+
+  // again, and this time overwrite
+  await renameElsewhere('Gemini III', now.body.project.version);
+  await page.getByLabel('Description').fill('Mine wins');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await notice.waitFor();
+  await notice.getByRole('button', { name: 'Overwrite with my changes' }).click();
+  await notice.waitFor({ state: 'detached' });
+  now = await apiCall('GET', `/api/projects/${project.id}`, { token: owner.token });
+  assert.equal(now.body.project.description, 'Mine wins');
+
+  // unsaved edits: a link asks first; "Stay" keeps them, "Leave" goes
+  await page.getByLabel('Name').fill('Half typed');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
+  const ask = page.getByRole('alertdialog', { name: 'Leave without saving?' });
+  await ask.waitFor();
+  await ask.getByRole('button', { name: 'Stay on this page' }).click();
+  assert.equal(await page.getByLabel('Name').inputValue(), 'Half typed');
+  assert.match(page.url(), new RegExp(`/projects/${project.id}$`));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
+  await ask.getByRole('button', { name: 'Leave and discard' }).click();
+  await page.waitForURL(/\/lobby$/);
 });
 
 // ---- chat ---------------------------------------------------------------------
@@ -311,9 +250,9 @@ scenario('two browsers in a project room see each other live; a dropped connecti
   const a = await open({ signedInAs: owner });
   const b = await open({ signedInAs: ADMIN });
 
-  // A's WebSockets pass through a route the test can cut
+  // A's WebSockets to the room pass through a route the test can cut
   const sockets = [];
-  await a.page.routeWebSocket(/\/live\?ticket=/, (ws) => {
+  await a.page.routeWebSocket(new RegExp(`/rooms/project-${project.id}/live\\?ticket=`), (ws) => {
     ws.connectToServer();
     sockets.push(ws);
   });
@@ -326,13 +265,14 @@ scenario('two browsers in a project room see each other live; a dropped connecti
   await chatB.getByRole('status').filter({ hasText: 'Live' }).waitFor();
 
   // A sends with Enter; B sees it without a reload, and answers
-  await chatA.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello from the owner');
-  await chatA.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+  const boxA = chatA.getByRole('textbox', { name: 'Message', exact: true });
+  const boxB = chatB.getByRole('textbox', { name: 'Message', exact: true });
+  await boxA.fill('Hello from the owner');
+  await boxA.press('Enter');
   await expectText(chatB.locator('.message-body'), 'Hello from the owner');
-  // (B may see it live before A has the POST's answer)
-  await expectValue(chatA.getByRole('textbox', { name: 'Message', exact: true }), '', 'the box is cleared after sending');
-  await chatB.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello from the admin');
-  await chatB.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+  await expectValue(boxA, '', 'the box is cleared after sending');
+  await boxB.fill('Hello from the admin');
+  await boxB.press('Enter');
   await expectText(chatA.locator('.message-body'), 'Hello from the admin');
   assert.equal(await chatA.locator('.message-body', { hasText: 'Hello from the owner' }).count(), 1, 'no duplicates');
 
@@ -347,9 +287,8 @@ scenario('two browsers in a project room see each other live; a dropped connecti
   assert.equal(missed.status, 201);
   await chatA.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   await expectText(chatA.locator('.message-body'), 'Sent while you were away');
-  // and live delivery works on the new connection
-  await chatB.getByRole('textbox', { name: 'Message', exact: true }).fill('Back online?');
-  await chatB.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+  await boxB.fill('Back online?');
+  await boxB.press('Enter');
   await expectText(chatA.locator('.message-body'), 'Back online?');
   await shot(a.page, 'project-chat');
 });
@@ -374,10 +313,35 @@ scenario('the lobby falls back to EventSource when WebSockets never open', async
   await lobbyB.getByRole('textbox', { name: 'Message', exact: true }).fill(text);
   await lobbyB.getByRole('button', { name: 'Send' }).click();
   await expectText(lobbyA.locator('.message-body'), text);
+  // the box is pinned to the bottom of the window, the log fills the rest
+  const [boxBottom, winHeight] = await a.page.evaluate(() => [
+    document.querySelector('.chat-compose').getBoundingClientRect().bottom,
+    window.innerHeight,
+  ]);
+  assert.ok(boxBottom <= winHeight && boxBottom > winHeight - 120, `the message box sits at the bottom (${boxBottom} of ${winHeight})`);
   await shot(a.page, 'lobby');
 });
 
-scenario('messages that arrive while the user is scrolled up get an unread marker', async (open) => {
+scenario('chat: links are clickable and safe, days are divided, an author’s messages are grouped', async (open) => {
+  const owner = await newUser('linker');
+  const project = await newProject(owner, 'Links');
+  const room = `project-${project.id}`;
+  for (const body of ['See https://example.com/docs?a=1 please', 'and javascript:alert(1) is just text', 'third in a row'])
+    assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body } })).status, 201);
+  const { page } = await open({ signedInAs: owner });
+  await page.goto(`/projects/${project.id}`);
+  const chat = page.locator(`[data-room="${room}"]`);
+  await expectText(chat.locator('.message-body'), 'third in a row');
+  const link = chat.locator('.message-body a');
+  assert.equal(await link.count(), 1, 'one link, and not the javascript: text');
+  assert.equal(await link.getAttribute('href'), 'https://example.com/docs?a=1');
+  assert.equal(await link.getAttribute('target'), '_blank');
+  assert.match(await link.getAttribute('rel'), /noopener/);
+  await chat.getByRole('separator', { name: 'Today' }).waitFor();
+  assert.equal(await chat.locator('.message-author').count(), 1, 'three messages of one author in a minute: one header');
+});
+
+scenario('unread messages: a marker in the room, a badge in the nav, a count in the tab title', async (open) => {
   const owner = await newUser('reader');
   const project = await newProject(owner, 'Vostok');
   const room = `project-${project.id}`;
@@ -394,20 +358,31 @@ scenario('messages that arrive while the user is scrolled up get an unread marke
     el.scrollTop = 0;
     el.dispatchEvent(new Event('scroll'));
   });
-  const r = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: await adminToken(), body: { body: 'Look down here' } });
+  const admin = await adminToken();
+  const r = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: admin, body: { body: 'Look down here' } });
   assert.equal(r.status, 201);
   const pill = chatRoom.getByRole('button', { name: '1 new message' });
   await pill.waitFor();
   const marker = chatRoom.locator('.unread-marker');
   await marker.waitFor();
   assert.equal(await marker.locator('xpath=..').locator('.message-body').textContent(), 'Look down here');
+  await until(async () => (await page.title()).startsWith('(1) Vostok'), 'the tab title counts the unread message');
   await shot(page, 'chat-unread');
   await pill.click();
   await pill.waitFor({ state: 'detached' });
-  assert.ok(
-    await chatRoom.locator('.chat-log').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 24),
-    'scrolled to the newest message',
-  );
+
+  // outside the lobby, its new messages count on the nav's Lobby link
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
+  await page.waitForURL(/\/projects$/);
+  await sleep(1500); // the hub's live connection to the lobby
+  const posted = await apiCall('POST', '/api/chat/rooms/lobby/messages', { token: admin, body: { body: `Lobby news ${Date.now()}` } });
+  assert.equal(posted.status, 201);
+  const lobbyLink = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Lobby/ });
+  await until(async () => /1 unread/.test((await lobbyLink.innerHTML()) || ''), 'the nav shows 1 unread in the lobby', 8000);
+  await until(async () => (await page.title()).startsWith('(1) Projects'), 'and the title');
+  await lobbyLink.click();
+  await page.waitForURL(/\/lobby$/);
+  await until(async () => !(await page.title()).startsWith('('), 'read once the lobby is open');
 });
 
 // ---- the API module -------------------------------------------------------------
@@ -415,72 +390,67 @@ scenario('messages that arrive while the user is scrolled up get an unread marke
 scenario('a rejected access token is refreshed once and the call retried; a failed refresh sends to login', async (open) => {
   const user = await newUser('refresher');
   await newProject(user, 'Soyuz');
+  const vega = await newProject(user, 'Vega');
   const { page, context } = await open({ signedInAs: user });
   await page.goto('/projects');
   await page.locator('.project-item', { hasText: 'Soyuz' }).waitFor();
 
-  // the next projects call goes out with a token the server rejects (401)
   let spoiled = 0;
   const seen = [];
   page.on('response', (res) => {
     if (res.url().includes('/api/')) seen.push(`${res.request().method()} ${new URL(res.url()).pathname} ${res.status()}`);
   });
-  await page.route(/\/api\/projects\?/, async (route) => {
+  await page.route(/\/api\/projects\/\d+$/, async (route) => {
     if (spoiled === 0) {
       spoiled += 1;
       await route.continue({ headers: { ...route.request().headers(), authorization: 'Bearer not-a-valid-token' } });
     } else await route.continue();
   });
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
-  await page.locator('.project-item', { hasText: 'Soyuz' }).waitFor();
-  assert.deepEqual(
-    seen.filter((l) => /projects|refresh/.test(l)),
-    ['GET /api/projects 401', 'POST /api/accounts/refresh 200', 'GET /api/projects 200'],
-  );
+  await page.locator('.project-item').getByRole('link', { name: 'Soyuz' }).click();
+  await page.getByRole('heading', { name: 'Soyuz', level: 1 }).waitFor();
+  const lines = seen.filter((l) => /projects\/\d+|refresh/.test(l));
+  assert.equal(lines.length, 3, lines.join('; '));
+  assert.match(lines[0], /^GET \/api\/projects\/\d+ 401$/);
+  assert.equal(lines[1], 'POST /api/accounts/refresh 200');
+  assert.match(lines[2], /^GET \/api\/projects\/\d+ 200$/);
 
-  // without the refresh cookie the session cannot be renewed: to login, and back after it
+  // without the refresh cookie the session cannot be renewed: to login with the reason, and back after it
   await context.clearCookies();
   spoiled = 0;
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).click();
-  await page.waitForURL(/\/login\?next=%2Fprojects$/);
+  await page.getByRole('link', { name: 'Projects' }).first().click();
+  await page.locator('.project-item').getByRole('link', { name: 'Vega' }).click();
+  await page.waitForURL(new RegExp(`/login\\?next=%2Fprojects%2F${vega.id}&reason=ended$`));
+  await page.getByText('Your session has ended').waitFor();
   await page.getByLabel('Email').fill(user.email);
   await page.getByLabel('Password').fill(user.password);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(/\/projects$/);
-  await page.locator('.project-item', { hasText: 'Soyuz' }).waitFor();
+  await page.getByRole('heading', { name: 'Vega', level: 1 }).waitFor();
 });
 
 // ---- admin ----------------------------------------------------------------------
 
-scenario('an admin writes internal notes; the owner never receives them', async (open) => {
+scenario('an admin writes internal notes; the owner never receives them; owners have names', async (open) => {
   const owner = await newUser('owner');
   const project = await newProject(owner, `Secret plans ${Date.now()}`);
   const note = `internal-note-${Math.random().toString(36).slice(2)}`;
 
   const admin = await open({ signedInAs: ADMIN });
   await admin.page.goto('/admin');
-  await admin.page.getByRole('heading', { name: 'All projects' }).waitFor();
+  await admin.page.waitForURL(/\/admin\/users$/);
+  await admin.page.getByRole('link', { name: 'Projects' }).last().click();
+  await admin.page.waitForURL(/\/admin\/projects$/);
+  await admin.page.getByRole('searchbox', { name: 'Search projects' }).fill(project.name);
   const row = admin.page.locator(`[data-project-id="${project.id}"]`);
-  await admin.page.locator('[data-project-id]').first().waitFor();
-  // the newest project is on the last page: load pages until it shows
-  const more = admin.page.getByRole('button', { name: 'Load more projects' });
-  for (let i = 0; i < 100 && (await row.count()) === 0; i++) {
-    if (await more.isEnabled().catch(() => false)) await more.click({ timeout: 2000 }).catch(() => {});
-    else await sleep(100);
-  }
   await row.waitFor();
+  await expectText(row.locator('.owner'), `by ${owner.name}`);
   await row.getByLabel(/Internal notes/).fill(note);
   await row.getByRole('button', { name: 'Save notes' }).click();
   await row.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
-  await admin.page.getByRole('heading', { name: 'Users' }).waitFor();
-  await admin.page.evaluate(() => window.scrollTo(0, 0));
-  await shot(admin.page, 'admin', { fullPage: false });
+  assert.equal(await admin.page.title(), 'Projects · Admin · Pilotlight');
+  await shot(admin.page, 'admin-projects', { fullPage: false });
   const stored = await apiCall('GET', `/api/projects/${project.id}`, { token: await adminToken() });
   assert.equal(stored.body.project.internal_notes, note);
 
-  // the owner's pages: neither the page nor any API answer it got holds the notes
   const own = await open({ signedInAs: owner });
   const bodies = [];
   own.page.on('response', async (res) => {
@@ -497,41 +467,66 @@ scenario('an admin writes internal notes; the owner never receives them', async 
     assert.ok(!body.includes('internal_notes'), 'no API answer to the owner has the field');
   }
   assert.ok(!(await own.page.content()).includes(note));
-  // no admin link, and the admin page refuses
   assert.equal(await own.page.getByRole('link', { name: 'Admin' }).count(), 0);
   await own.page.goto('/admin');
   await own.page.getByRole('heading', { name: 'Not allowed' }).waitFor();
 });
 
-scenario('an admin changes a user role and disables the account', async (open) => {
+scenario('admin actions are confirmed and reported; no Disable on one’s own row; a promoted user sees Admin at once', async (open) => {
   const user = await newUser('managed');
+  const managed = await open({ signedInAs: user });
+  await managed.page.goto('/projects');
+  await managed.page.getByRole('heading', { name: 'Projects' }).waitFor();
+  assert.equal(await managed.page.getByRole('link', { name: 'Admin' }).count(), 0);
+
   const admin = await open({ signedInAs: ADMIN });
-  await admin.page.goto('/admin');
-  await admin.page.getByRole('searchbox').fill(user.email.slice(0, 20));
-  await admin.page.getByRole('button', { name: 'Search' }).click();
+  await admin.page.goto('/admin/users');
+  const adminId = (await apiCall('GET', '/api/accounts/me', { token: await adminToken() })).body.user.id;
+  await admin.page.getByRole('searchbox').fill(ADMIN.email);
+  const own = admin.page.locator(`[data-user-id="${adminId}"]`);
+  await own.waitFor();
+  assert.equal(await own.getByRole('button', { name: 'Disable' }).count(), 0, 'no Disable on the admin’s own row');
+  await admin.page.getByRole('searchbox').fill(user.email);
   const row = admin.page.locator(`[data-user-id="${user.id}"]`);
   await row.getByLabel(/Role of/).selectOption('admin');
+  const ask = admin.page.getByRole('alertdialog', { name: 'Make this user an admin?' });
+  await ask.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await row.getByLabel(/Role of/).inputValue(), 'user', 'cancelled: nothing changed');
+  await row.getByLabel(/Role of/).selectOption('admin');
+  await ask.getByRole('button', { name: 'Make admin' }).click();
+  await expectText(admin.page.locator('.toast'), `${user.name} is now an admin`);
+  await shot(admin.page, 'admin-users', { fullPage: false });
+
+  // the promoted user sees the Admin link on the next page, with no reload
+  await managed.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Lobby' }).click();
+  await managed.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).waitFor();
+
   await row.getByRole('button', { name: 'Disable' }).click();
+  await admin.page.getByRole('alertdialog', { name: 'Disable this account?' }).getByRole('button', { name: 'Disable account' }).click();
   await row.locator('.badge-disabled').waitFor();
+  await expectText(admin.page.locator('.toast'), 'is disabled and logged out');
   let got = await apiCall('GET', `/api/accounts/users/${user.id}`, { token: await adminToken() });
   assert.equal(got.body.user.role, 'admin');
   assert.equal(got.body.user.disabled, true);
   await row.getByRole('button', { name: 'Enable' }).click();
+  await admin.page.getByRole('alertdialog', { name: 'Enable this account?' }).getByRole('button', { name: 'Enable' }).click();
   await row.getByRole('button', { name: 'Disable' }).waitFor();
   await row.getByLabel(/Role of/).selectOption('user');
-  await row.getByLabel(/Role of/).and(admin.page.locator(':enabled')).waitFor();
+  await admin.page.getByRole('alertdialog').getByRole('button', { name: 'Remove admin rights' }).click();
+  await expectText(admin.page.locator('.toast'), 'is no longer an admin');
   got = await apiCall('GET', `/api/accounts/users/${user.id}`, { token: await adminToken() });
   assert.equal(got.body.user.role, 'user');
   assert.equal(got.body.user.disabled, false);
 });
 
-// ---- components -------------------------------------------------------------------
+// ---- dialogs and buttons ---------------------------------------------------------------
 
-scenario('a Modal traps focus and closes with Escape; a LoaderButton sends once while busy', async (open) => {
+scenario('a dialog traps focus and closes with Escape; a LoaderButton sends once while busy; a delete is confirmed', async (open) => {
   const user = await newUser('keyboard');
+  await newProject(user, 'Existing');
   const { page } = await open({ signedInAs: user });
   await page.goto('/projects');
-  const opener = page.getByRole('button', { name: 'New project' });
+  const opener = page.locator('.page-head').getByRole('button', { name: 'New project' });
   await opener.focus();
   await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: 'New project' });
@@ -550,15 +545,16 @@ scenario('a Modal traps focus and closes with Escape; a LoaderButton sends once 
   await shot(page, 'modal-new-project');
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'detached' });
-  assert.ok(await opener.evaluate((el) => el === document.activeElement), 'focus returned to the opener');
+  await until(() => opener.evaluate((el) => el === document.activeElement), 'focus returned to the opener');
 
-  // slow the create request down: the button is disabled and busy, and a
-  // second click or Enter sends nothing more
+  // slow the create request down: busy, and a second click or Enter sends nothing more
   let posts = 0;
+  const keys = new Set();
   await page.route('**/api/projects', async (route) => {
     if (route.request().method() === 'POST') {
       posts += 1;
-      await sleep(1500);
+      keys.add(route.request().headers()['idempotency-key']);
+      await new Promise((r) => setTimeout(r, 1500));
     }
     await route.continue();
   });
@@ -575,12 +571,14 @@ scenario('a Modal traps focus and closes with Escape; a LoaderButton sends once 
   await page.waitForURL(/\/projects\/\d+$/);
   await page.getByRole('heading', { name: 'Slow one', level: 1 }).waitFor();
   assert.equal(posts, 1, 'one POST for one project');
+  assert.equal(keys.size, 1);
+  assert.match([...keys][0], /^[0-9a-f]{32}$/, 'the create carries an Idempotency-Key');
   const list = await apiCall('GET', '/api/projects', { token: user.token });
-  assert.equal(list.body.projects.length, 1);
+  assert.equal(list.body.projects.length, 2);
 
-  // delete, confirmed in a Modal (Escape first keeps it)
+  // delete, confirmed (Escape first keeps it), then a toast says it is done
   await page.getByRole('button', { name: 'Delete project' }).click();
-  const confirm = page.getByRole('dialog', { name: 'Delete this project?' });
+  const confirm = page.getByRole('alertdialog', { name: 'Delete this project?' });
   await confirm.waitFor();
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Keep it');
   await page.keyboard.press('Escape');
@@ -588,44 +586,48 @@ scenario('a Modal traps focus and closes with Escape; a LoaderButton sends once 
   await page.getByRole('button', { name: 'Delete project' }).click();
   await confirm.getByRole('button', { name: 'Delete project' }).click();
   await page.waitForURL(/\/projects$/);
-  await page.getByText('No projects yet.').waitFor();
+  await expectText(page.locator('.toast'), 'Project deleted');
+  await page.locator('.project-item', { hasText: 'Existing' }).waitFor();
+  assert.equal(await page.locator('.project-item', { hasText: 'Slow one' }).count(), 0);
 });
 
-scenario('at 375 px no page scrolls sideways; a deep link reload works', async (open) => {
+// ---- small screens --------------------------------------------------------------------
+
+scenario('at 375 px: one-row header with a menu, chat tabs on a project, no sideways scroll', async (open) => {
   const user = await newUser('mobile');
   const project = await newProject(user, 'A project with a rather long name to see how it wraps on a phone');
-  const phone = { width: 375, height: 812 };
-  const { page } = await open({ signedInAs: user, viewport: phone });
-  const noSideScroll = async (where) => {
-    const [sw, cw] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
-    assert.ok(sw <= cw, `${where}: content ${sw}px wide in a ${cw}px window`);
-  };
+  const { page } = await open({ signedInAs: user, viewport: PHONE });
   await page.goto('/projects');
   await page.locator('.project-item').first().waitFor();
-  await noSideScroll('projects');
+  const header = await page.locator('.topbar').boundingBox();
+  assert.ok(header.height <= 60, `the header is one row (${header.height}px)`);
+  await noSideScroll(page, 'projects');
   await shot(page, 'mobile-projects');
-  await page.goto(`/projects/${project.id}`);
-  await page.getByRole('heading', { level: 1 }).waitFor();
-  await page.reload();
-  await page.getByRole('heading', { name: /rather long name/, level: 1 }).waitFor();
-  await noSideScroll('project');
-  await shot(page, 'mobile-project');
-  await page.goto('/lobby');
+  await page.getByRole('button', { name: 'Menu' }).click();
+  await page.getByRole('menuitem', { name: 'Lobby' }).click();
+  await page.waitForURL(/\/lobby$/);
   await page.locator('[data-room="lobby"]').getByRole('status').filter({ hasText: 'Live' }).waitFor();
-  await noSideScroll('lobby');
+  const compose = await page.locator('.chat-compose').boundingBox();
+  assert.ok(compose.y + compose.height <= 812 && compose.y > 812 - 140, `the lobby's box is at the bottom (${compose.y})`);
+  await noSideScroll(page, 'lobby');
+  await shot(page, 'mobile-lobby');
 
-  const admin = await open({ signedInAs: ADMIN, viewport: phone });
-  await admin.page.goto('/admin');
-  await admin.page.getByRole('heading', { name: 'Users' }).waitFor();
+  await page.goto(`/projects/${project.id}`);
+  await page.getByRole('heading', { name: /rather long name/, level: 1 }).waitFor();
+  await page.getByRole('tab', { name: 'Details' }).waitFor();
+  assert.ok(await page.getByLabel('Name').isVisible(), 'details first');
+  await page.getByRole('tab', { name: /Chat/ }).click();
+  const box = page.getByRole('textbox', { name: 'Message', exact: true });
+  await box.waitFor();
+  const top = (await page.locator('[data-room]').boundingBox()).y;
+  assert.ok(top < 500, `the chat starts near the top (${top}px), not under the form`);
+  await noSideScroll(page, 'project');
+  await shot(page, 'mobile-project-chat');
+
+  const admin = await open({ signedInAs: ADMIN, viewport: PHONE });
+  await admin.page.goto('/admin/users');
   await admin.page.locator('.user-row').first().waitFor();
-  const [sw, cw] = await admin.page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
-  assert.ok(sw <= cw, `admin: content ${sw}px wide in a ${cw}px window`);
+  assert.ok((await admin.page.locator('.user-row').first().boundingBox()).y < 400, 'users come first, not after every project');
+  await noSideScroll(admin.page, 'admin');
   await shot(admin.page, 'mobile-admin');
-
-  const guest = await open({ viewport: phone });
-  await guest.page.goto('/signup');
-  await guest.page.getByRole('heading', { name: 'Sign up' }).waitFor();
-  const [gw, gc] = await guest.page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
-  assert.ok(gw <= gc, 'signup fits');
-  await shot(guest.page, 'mobile-signup');
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tests/browser/run.sh: the web client's browser tests: Debian's Chromium
-# driven by playwright-core (node's test runner, app.test.mjs) against a
-# running stack. `./pilotlight test` runs it with PL_BASE_URL,
+# tests/browser/run.sh [FILE.test.mjs...]: the web client's browser tests:
+# Debian's Chromium driven by playwright-core (node's test runner; every
+# *.test.mjs here, or the files named) against a running stack. `./pilotlight test` runs it with PL_BASE_URL,
 # PL_ADMIN_EMAIL and PL_ADMIN_PASSWORD in the environment; against a stack
 # kept with `./pilotlight test --keep`, PL_VAR=var/test-N is enough (its
 # test.env is read). Screenshots of each main page, and of any failure, go to
@@ -20,6 +20,11 @@ fi
 : "${PL_BASE_URL:?PL_BASE_URL is not set (run through ./pilotlight test, or set PL_VAR to a kept test stack)}"
 : "${PL_ADMIN_EMAIL:?PL_ADMIN_EMAIL is not set}"
 : "${PL_ADMIN_PASSWORD:?PL_ADMIN_PASSWORD is not set}"
+# the stack's mail sink keeps each mail as $PL_VAR/mail/*.eml (the account pages' links)
+if [[ -z ${PL_MAIL_DIR:-} && -n ${PL_VAR:-} ]]; then
+  PL_MAIL_DIR=$(cd "$root" && realpath -m "$PL_VAR/mail")
+fi
+export PL_MAIL_DIR=${PL_MAIL_DIR:-}
 [[ -x ${PL_CHROMIUM:=/usr/bin/chromium} ]] || { echo "browser tests: $PL_CHROMIUM is missing (Debian package chromium)" >&2; exit 1; }
 export PL_CHROMIUM
 
@@ -32,5 +37,7 @@ export PL_SCREENSHOTS=${PL_SCREENSHOTS:-$root/var/screenshots}
 mkdir -p "$PL_SCREENSHOTS"
 # only this run's pictures: a failure-*.png left there is from this run
 find "$PL_SCREENSHOTS" -maxdepth 1 -name '*.png' -delete
-# bounded: the whole run takes well under a minute; a hung browser must not hang the suite
-timeout 300 node --test --test-concurrency=1 --test-reporter=spec app.test.mjs
+files=("$@")
+((${#files[@]})) || files=(app.test.mjs resilience.test.mjs accounts.test.mjs quality.test.mjs)
+# bounded: the whole run takes about four minutes; a hung browser must not hang the suite
+timeout 900 node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

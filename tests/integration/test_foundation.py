@@ -239,6 +239,22 @@ def test_status_is_internal_only(api, internal, svc):
     assert internal.get(f"/api/{svc}/_test/sleep?ms=0").json()["slept_ms"] == 0
 
 
+@pytest.mark.parametrize("svc", SERVICES)
+def test_admin_status_is_the_scoreboard_for_admins_only(api, admin, make_user, svc):
+    """The System page's route: _status's JSON on the public listener, to an admin's token alone."""
+    r = api.get(f"/api/{svc}/admin/status", token=admin.token)
+    assert r.status_code == 200, r.text
+    st = r.json()
+    assert st["service"] == svc and {"workers", "counters", "handlers", "worker_list", "uptime_s"} <= set(st)
+    assert st["workers"]["busy"] >= 1 and st["counters"]["requests"] >= 1
+    bounds = st["bucket_bounds_us"]
+    assert bounds[0] == 100 and bounds[-1] is None and bounds[:-1] == sorted(bounds[:-1])
+    for h in st["handlers"].values():  # the latency histogram the System page reads percentiles from
+        assert len(h["buckets"]) == len(bounds) and all(n >= 0 for n in h["buckets"])
+    assert_error(api.get(f"/api/{svc}/admin/status", token=make_user().token), 403, "forbidden")
+    assert_error(api.get(f"/api/{svc}/admin/status"), 401, "missing_token")
+
+
 def test_internal_listener_serves_only_the_api(internal):
     assert_error(internal.get("/"), 404, "not_found")
     assert_error(internal.get("/web/app"), 404, "not_found")

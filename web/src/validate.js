@@ -28,13 +28,24 @@ export function emailProblem(value) {
   return null;
 }
 
-/** accounts' acc_password_problem: 10 to 128 bytes, not the email address. */
+/** accounts' acc_password_problem: 10 to 128 bytes, not the email address.
+ *  Said in characters, as people count; an accented letter or an emoji takes
+ *  2 to 4 of the server's bytes, which only matters at the edges. */
+export const PASSWORD_HINT = 'At least 10 characters, and not your email address.';
 export function passwordProblem(value, email) {
   if (value.length === 0) return 'Enter a password.';
   const n = bytes(value);
-  if (n < 10) return 'The password must be at least 10 bytes long.';
-  if (n > 128) return 'The password must be at most 128 bytes long.';
-  if (email && value.toLowerCase() === email.toLowerCase()) return 'The password must not be the email address.';
+  if (n < 10) return 'Use at least 10 characters.';
+  if (n > 128) return 'Use at most 128 characters (fewer with accented letters or emoji).';
+  if (email && value.toLowerCase() === email.toLowerCase()) return 'Choose a password that is not your email address.';
+  return null;
+}
+
+/** A TOTP code: 6 digits (spaces ignored). */
+export function codeProblem(value) {
+  const v = value.replace(/\s+/g, '');
+  if (!v) return 'Enter the 6-digit code from your app.';
+  if (!/^\d{6}$/.test(v)) return 'The code is 6 digits.';
   return null;
 }
 

@@ -1,25 +1,35 @@
 // ChatRoom: a room's history, its live messages, an unread marker for what
 // came while the user was scrolled up or away, and a box that sends with
 // Enter (Shift+Enter for a new line). Used by the lobby and each project page.
+//
+// Nothing is lost to a network blip: the history is read again with backoff
+// until it comes (only a 403 or 404 means "not allowed"); a message is shown
+// at once as pending and sent with its client_msg_id, again and again while
+// the network or the service is away, so it is stored once however many
+// tries it takes.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { chat } from '../api.js';
+import { ArrowDown, Clock, RotateCcw, Send, Trash2, WifiOff } from 'lucide-react';
+import { chat, randomId } from '../api.js';
 import LoaderButton from '../components/LoaderButton.jsx';
+import { humanError, isTransient } from '../lib/errors.js';
+import { isOnline, onConnectionChange } from '../lib/connection.js';
+import { setUnread } from '../lib/store.js';
 import { useSession } from '../session.jsx';
 import { CHAT_BODY_MAX } from '../validate.js';
 import { connectLive } from './live.js';
+import { MessageText, authorName, clock, layout } from './format.jsx';
 
 const STATUS_TEXT = {
   connecting: 'Connecting…',
+  loading: 'Loading…',
   live: 'Live',
   reconnecting: 'Reconnecting…',
+  offline: 'Offline — retrying',
   denied: 'Not allowed',
 };
 
-function newClientId() {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
+const PAGE = 50;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Adds messages to a list sorted by id, each id once. */
 function merge(list, incoming) {
@@ -34,28 +44,25 @@ function merge(list, incoming) {
   return changed ? [...byId.values()].sort((a, b) => a.id - b.id) : list;
 }
 
-function time(ts) {
-  const d = new Date(ts.replace(' ', 'T') + (/[zZ+]/.test(ts.slice(10)) ? '' : 'Z'));
-  return Number.isNaN(d.getTime()) ? ts : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-}
-
-export default function ChatRoom({ room, title, large = false }) {
+export default function ChatRoom({ room, title, className = '' }) {
   const { user } = useSession();
   const [messages, setMessages] = useState([]);
-  const [status, setStatus] = useState('connecting');
-  const [error, setError] = useState(null);
+  const [status, setStatus] = useState('loading');
+  const [denied, setDenied] = useState(null);
   const [hasOlder, setHasOlder] = useState(false);
-  const [unread, setUnread] = useState(0);
+  const [unread, setUnreadCount] = useState(0);
   const [firstUnread, setFirstUnread] = useState(null);
   const [text, setText] = useState('');
-  const [sendError, setSendError] = useState(null);
-  const [sending, setSending] = useState(false);
+  const [pending, setPending] = useState([]); // {cid, body, state: 'sending'|'waiting'|'failed', error}
+  const [olderError, setOlderError] = useState(null);
   const listRef = useRef(null);
   const atBottom = useRef(true);
   const lastId = useRef(0);
   const ready = useRef(false);
-  const clientId = useRef(newClientId());
-  const sendGuard = useRef(false);
+  const pendingRef = useRef(pending);
+  pendingRef.current = pending;
+  const sendLoop = useRef(null);
+  const wake = useRef(null);
 
   const deliver = useCallback(
     (incoming) => {
@@ -63,46 +70,128 @@ export default function ChatRoom({ room, title, large = false }) {
       const fresh = incoming.filter((m) => m.id > lastId.current);
       for (const m of incoming) if (m.id > lastId.current) lastId.current = m.id;
       setMessages((old) => merge(old, incoming));
+      // a pending message that arrived (live, before its POST answered) is sent
+      const mine = new Set(incoming.filter((m) => m.author_id === user.id && m.client_msg_id).map((m) => m.client_msg_id));
+      if (mine.size) setPending((p) => p.filter((x) => !mine.has(x.cid)));
       const others = fresh.filter((m) => m.author_id !== user.id);
       if (ready.current && others.length > 0 && (!atBottom.current || document.hidden)) {
-        setUnread((n) => n + others.length);
+        setUnreadCount((n) => n + others.length);
         setFirstUnread((id) => id ?? others[0].id);
       }
     },
     [user.id],
   );
 
+  // the room's unread count shows in the tab title while it is hidden
+  useEffect(() => {
+    setUnread(room, unread);
+  }, [room, unread]);
+  useEffect(() => () => setUnread(room, 0), [room]);
+
+  // history (retried until it comes), then live
   useEffect(() => {
     let stop = null;
     let live = true;
-    chat
-      .history(room, { limit: 50 })
-      .then((data) => {
-        if (!live) return;
-        deliver(data.messages);
-        setHasOlder(data.messages.length === 50);
-        ready.current = true;
-        stop = connectLive(room, { lastId: () => lastId.current, deliver, status: setStatus });
-      })
-      .catch((err) => {
-        if (!live) return;
-        setStatus('denied');
-        setError(err.status === 403 || err.status === 404 ? 'You cannot use this room.' : err.message);
-      });
+    (async () => {
+      for (let attempt = 0; live; attempt++) {
+        try {
+          const data = await chat.history(room, { limit: PAGE });
+          if (!live) return;
+          deliver(data.messages);
+          setHasOlder(data.messages.length === PAGE);
+          ready.current = true;
+          stop = connectLive(room, { lastId: () => lastId.current, deliver, status: setStatus });
+          return;
+        } catch (err) {
+          if (!live) return;
+          if (err.status === 403 || err.status === 404) {
+            setStatus('denied');
+            setDenied(err.status === 404 ? 'This chat room does not exist.' : 'You do not have access to this room.');
+            return;
+          }
+          if (err.status === 401) return; // the session is over: the app goes to login
+          setStatus(isOnline() ? 'reconnecting' : 'offline');
+          await Promise.race([
+            sleep(Math.min(1000 * 2 ** attempt, 15000)),
+            new Promise((r) => {
+              const off = onConnectionChange(() => {
+                if (isOnline()) {
+                  off();
+                  r();
+                }
+              });
+            }),
+          ]);
+        }
+      }
+    })();
     return () => {
       live = false;
       if (stop) stop();
     };
   }, [room, deliver]);
 
+  // the outbox: one message at a time, in order, each with its client_msg_id
+  const runSendLoop = useCallback(async () => {
+    if (sendLoop.current) return;
+    sendLoop.current = true;
+    try {
+      for (let attempt = 0; ; ) {
+        const next = pendingRef.current.find((p) => p.state !== 'failed');
+        if (!next) return;
+        setPending((ps) => ps.map((p) => (p.cid === next.cid ? { ...p, state: 'sending', error: null } : p)));
+        try {
+          const data = await chat.post(room, next.body, next.cid);
+          attempt = 0;
+          atBottom.current = true;
+          setFirstUnread(null);
+          pendingRef.current = pendingRef.current.filter((p) => p.cid !== next.cid);
+          setPending((ps) => ps.filter((p) => p.cid !== next.cid));
+          deliver([data.message]);
+        } catch (err) {
+          if (err.status === 401) return;
+          if (!isTransient(err)) {
+            pendingRef.current = pendingRef.current.map((p) => (p.cid === next.cid ? { ...p, state: 'failed', error: humanError(err) } : p));
+            setPending(pendingRef.current);
+            continue;
+          }
+          const wait = err.retryAfter ? err.retryAfter * 1000 : Math.min(1000 * 2 ** attempt, 15000);
+          attempt += 1;
+          const note = err.status === 0 ? null : `${humanError(err)}`;
+          setPending((ps) =>
+            ps.map((p) => (p.cid === next.cid ? { ...p, state: 'waiting', error: note && err.retryAfter ? `${note}` : note } : p)),
+          );
+          await new Promise((r) => {
+            wake.current = r;
+            setTimeout(r, wait);
+          });
+          wake.current = null;
+        }
+      }
+    } finally {
+      sendLoop.current = false;
+    }
+  }, [room, deliver]);
+
+  // back online: send what waits now
+  useEffect(
+    () =>
+      onConnectionChange(() => {
+        if (isOnline() && wake.current) wake.current();
+      }),
+    [],
+  );
+
   // keep the newest message in view while the user is at the bottom
   useEffect(() => {
     const el = listRef.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
-  }, [messages]);
+  }, [messages, pending]);
 
   const markRead = useCallback(() => {
-    if (atBottom.current && !document.hidden) setUnread(0);
+    if (atBottom.current && !document.hidden) {
+      setUnreadCount(0);
+    }
   }, []);
   useEffect(() => {
     document.addEventListener('visibilitychange', markRead);
@@ -119,45 +208,45 @@ export default function ChatRoom({ room, title, large = false }) {
     const el = listRef.current;
     el.scrollTop = el.scrollHeight;
     atBottom.current = true;
-    setUnread(0);
+    setUnreadCount(0);
   };
 
   const loadOlder = async () => {
     if (messages.length === 0) return;
+    setOlderError(null);
     try {
-      const data = await chat.history(room, { before: messages[0].id, limit: 50 });
+      const data = await chat.history(room, { before: messages[0].id, limit: PAGE });
       const el = listRef.current;
       const fromBottom = el.scrollHeight - el.scrollTop;
       setMessages((old) => merge(old, data.messages));
-      setHasOlder(data.messages.length === 50);
+      setHasOlder(data.messages.length === PAGE);
       requestAnimationFrame(() => {
         el.scrollTop = el.scrollHeight - fromBottom;
       });
     } catch (err) {
-      setError(err.message);
+      setOlderError(humanError(err));
     }
   };
 
   const tooLong = Array.from(text).length > CHAT_BODY_MAX;
-  const send = async () => {
+  const send = () => {
     const body = text;
-    if (sendGuard.current || body.trim() === '' || tooLong) return;
-    sendGuard.current = true;
-    setSending(true);
-    setSendError(null);
-    try {
-      const data = await chat.post(room, body, clientId.current);
-      clientId.current = newClientId();
-      setText('');
-      setFirstUnread(null);
-      atBottom.current = true;
-      deliver([data.message]);
-    } catch (err) {
-      setSendError(err.message); // the text stays, and a retry reuses its client_msg_id
-    } finally {
-      sendGuard.current = false;
-      setSending(false);
-    }
+    if (body.trim() === '' || tooLong || status === 'denied') return;
+    const item = { cid: randomId(), body, state: 'sending', error: null };
+    pendingRef.current = [...pendingRef.current, item];
+    setPending(pendingRef.current);
+    setText('');
+    atBottom.current = true;
+    runSendLoop();
+  };
+  const retryFailed = (cid) => {
+    pendingRef.current = pendingRef.current.map((p) => (p.cid === cid ? { ...p, state: 'waiting', error: null } : p));
+    setPending(pendingRef.current);
+    runSendLoop();
+  };
+  const discard = (cid) => {
+    pendingRef.current = pendingRef.current.filter((p) => p.cid !== cid);
+    setPending(pendingRef.current);
   };
 
   const onKeyDown = (e) => {
@@ -167,23 +256,26 @@ export default function ChatRoom({ room, title, large = false }) {
     }
   };
 
-  const denied = status === 'denied';
+  const isDenied = status === 'denied';
+  const rows = layout(messages);
   return (
-    <section className={`card chat${large ? ' chat-large' : ''}`} aria-label={title} data-room={room}>
+    <section className={`card chat ${className}`} aria-label={title} data-room={room}>
       <header className="chat-head">
         <h2>{title}</h2>
         {unread > 0 && (
           <button type="button" className="btn btn-small unread-pill" onClick={jumpToNewest}>
+            <ArrowDown aria-hidden="true" size={14} />
             {unread} new {unread === 1 ? 'message' : 'messages'}
           </button>
         )}
         <span className={`live-status live-${status}`} role="status">
+          {status === 'offline' && <WifiOff aria-hidden="true" size={14} />}
           {STATUS_TEXT[status]}
         </span>
       </header>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
+      {denied && (
+        <p className="notice notice-error chat-denied" role="alert">
+          {denied}
         </p>
       )}
       <div className="chat-log" ref={listRef} onScroll={onScroll} tabIndex={0} aria-label={`${title} messages`}>
@@ -192,22 +284,68 @@ export default function ChatRoom({ room, title, large = false }) {
             <LoaderButton className="btn-small btn-ghost" onClick={loadOlder}>
               Load earlier messages
             </LoaderButton>
+            {olderError && <p className="field-error">{olderError}</p>}
           </div>
         )}
-        {messages.length === 0 && !error && <p className="muted chat-empty">No messages yet. Say hello!</p>}
+        {messages.length === 0 && pending.length === 0 && !isDenied && status !== 'loading' && (
+          <p className="muted chat-empty">No messages yet. Say hello!</p>
+        )}
         <ol className="messages">
-          {messages.map((m) => (
-            <li key={m.id} className={`message${m.author_id === user.id ? ' message-own' : ''}`} data-id={m.id}>
-              {m.id === firstUnread && (
-                <div className="unread-marker" role="separator">
-                  <span>New</span>
+          {rows.map((r) =>
+            r.type === 'day' ? (
+              <li key={r.key} className="day">
+                <div className="day-divider" role="separator" aria-label={r.label}>
+                  <span>{r.label}</span>
+                </div>
+              </li>
+            ) : (
+              <li
+                key={r.m.id}
+                className={`message${r.m.author_id === user.id ? ' message-own' : ''}${r.first ? ' message-first' : ' message-cont'}`}
+                data-id={r.m.id}
+              >
+                {r.m.id === firstUnread && (
+                  <div className="unread-marker" role="separator">
+                    <span>New</span>
+                  </div>
+                )}
+                {r.first ? (
+                  <div className="message-meta">
+                    <span className={`message-author${r.m.author_id === 0 ? ' message-deleted' : ''}`}>{authorName(r.m)}</span>
+                    <time dateTime={r.m.created_at}>{clock(r.d)}</time>
+                  </div>
+                ) : (
+                  <span className="sr-only">
+                    {authorName(r.m)}, {clock(r.d)}:
+                  </span>
+                )}
+                <p className="message-body">
+                  <MessageText text={r.m.body} />
+                </p>
+              </li>
+            ),
+          )}
+          {pending.map((p) => (
+            <li key={p.cid} className={`message message-own message-first message-pending message-${p.state}`} data-pending={p.state}>
+              <div className="message-meta">
+                <span className="message-author">{user.display_name}</span>
+                <span className="pending-state">
+                  <Clock aria-hidden="true" size={12} />
+                  {p.state === 'failed' ? 'Not sent' : p.state === 'sending' ? 'Sending…' : 'Waiting to send'}
+                </span>
+              </div>
+              <p className="message-body">{p.body}</p>
+              {p.error && <p className="field-error">{p.error}</p>}
+              {p.state === 'failed' && (
+                <div className="pending-actions">
+                  <button type="button" className="btn btn-small" onClick={() => retryFailed(p.cid)}>
+                    <RotateCcw aria-hidden="true" size={14} /> Try again
+                  </button>
+                  <button type="button" className="btn btn-small btn-ghost" onClick={() => discard(p.cid)}>
+                    <Trash2 aria-hidden="true" size={14} /> Discard
+                  </button>
                 </div>
               )}
-              <div className="message-meta">
-                <span className="message-author">{m.author_name || `User ${m.author_id}`}</span>
-                <time dateTime={m.created_at}>{time(m.created_at)}</time>
-              </div>
-              <p className="message-body">{m.body}</p>
             </li>
           ))}
         </ol>
@@ -224,28 +362,28 @@ export default function ChatRoom({ room, title, large = false }) {
         </label>
         <textarea
           id={`compose-${room}`}
-          rows={2}
+          rows={1}
           value={text}
-          placeholder={denied ? 'You cannot write here' : 'Write a message…'}
+          placeholder={isDenied ? 'You cannot write in this room' : 'Write a message…'}
           aria-describedby={`compose-hint-${room}`}
-          disabled={denied}
+          disabled={isDenied}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={onKeyDown}
           aria-invalid={tooLong || undefined}
         />
-        <LoaderButton type="submit" className="btn-primary" loading={sending} disabled={denied || tooLong || !text.trim()}>
-          Send
-        </LoaderButton>
+        <button type="submit" className="btn btn-primary" disabled={isDenied || tooLong || !text.trim()}>
+          <Send aria-hidden="true" size={16} />
+          <span>Send</span>
+        </button>
       </form>
-      <p className="field-hint" id={`compose-hint-${room}`}>
-        Enter sends; Shift+Enter starts a new line.
+      <p className="field-hint chat-hint" id={`compose-hint-${room}`}>
+        {tooLong ? (
+          <span className="field-error">A message is at most {CHAT_BODY_MAX} characters.</span>
+        ) : (
+          'Enter sends; Shift+Enter starts a new line.'
+        )}
       </p>
-      {tooLong && <p className="field-error">A message is at most {CHAT_BODY_MAX} characters.</p>}
-      {sendError && (
-        <p className="field-error" role="alert">
-          {sendError}
-        </p>
-      )}
     </section>
   );
 }
+

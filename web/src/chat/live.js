@@ -1,21 +1,26 @@
 // live.js: a room's live connection. Each connection needs a single-use
 // ticket (POST .../ticket); it is a WebSocket, or an EventSource when
 // WebSockets are missing or never open. When it drops it comes back by
-// itself (1 s, 2 s, 4 s ... at most 15 s apart, with a new ticket), and every
-// time it opens it reads the history after the last message the page has, so
-// nothing sent while it was away is missed. Each live event is a stored
-// message's JSON.
+// itself (1 s, 2 s, 4 s ... at most 15 s apart, with a new ticket; at once
+// when the browser is back online), and every time it opens it reads the
+// history after the last message the page has, so nothing sent while it was
+// away is missed. Each live event is a stored message's JSON. Only a 403 or
+// 404 for the room is a refusal; a network failure or a restarting service
+// is retried, never shown as "not allowed".
 import { chat } from '../api.js';
+import { isOnline, onConnectionChange } from '../lib/connection.js';
 
 const MAX_DELAY_MS = 15000;
 const GAP_PAGE = 200;
 
 /**
- * connectLive(room, {lastId, deliver, status}): starts; returns stop().
+ * connectLive(room, {lastId, deliver, status, onDrop}): starts; returns stop().
  * lastId() gives the newest id the page has; deliver(messages) adds messages;
- * status(s) with s one of 'connecting', 'live', 'reconnecting', 'denied'.
+ * status(s) with s one of 'connecting', 'live', 'reconnecting', 'offline',
+ * 'denied'; onDrop() when the server closed a live connection (the session
+ * may have been ended: the caller may check it).
  */
-export function connectLive(room, { lastId, deliver, status }) {
+export function connectLive(room, { lastId, deliver, status, onDrop }) {
   let stopped = false;
   let conn = null;
   let timer = null;
@@ -23,10 +28,18 @@ export function connectLive(room, { lastId, deliver, status }) {
   let wsFailures = 0;
   let useEventSource = typeof WebSocket === 'undefined';
 
+  const close = () => {
+    if (conn) {
+      const c = conn;
+      conn = null;
+      c.close();
+    }
+  };
+
   const retry = () => {
     conn = null;
-    if (stopped) return;
-    status('reconnecting');
+    if (stopped || timer) return;
+    status(isOnline() ? 'reconnecting' : 'offline');
     const delay = Math.min(1000 * 2 ** attempt, MAX_DELAY_MS);
     attempt += 1;
     timer = setTimeout(open, delay);
@@ -65,15 +78,21 @@ export function connectLive(room, { lastId, deliver, status }) {
   async function open() {
     timer = null;
     if (stopped) return;
+    if (!isOnline()) {
+      status('offline');
+      return; // the connection store calls back when the network is there
+    }
     status(attempt === 0 ? 'connecting' : 'reconnecting');
     let ticket;
     try {
       ticket = await chat.ticket(room);
     } catch (err) {
+      if (stopped) return;
       if (err.status === 403 || err.status === 404) {
         status('denied');
         return;
       }
+      if (err.status === 401) return; // the session is over: the app goes to login
       retry();
       return;
     }
@@ -92,30 +111,49 @@ export function connectLive(room, { lastId, deliver, status }) {
       ws.onclose = () => {
         if (conn !== ws) return;
         if (!wasOpen && ++wsFailures >= 2) useEventSource = true; // a proxy that drops WebSockets
+        if (wasOpen && onDrop) onDrop();
         retry();
       };
     } else {
       const es = new EventSource(ticket.url);
       conn = es;
-      es.onopen = opened;
+      let wasOpen = false;
+      es.onopen = () => {
+        wasOpen = true;
+        opened();
+      };
       es.onmessage = onEvent;
       // its own reconnect would reuse the spent ticket: close, and start over
       es.onerror = () => {
         if (conn !== es) return;
         es.close();
+        if (wasOpen && onDrop) onDrop();
         retry();
       };
     }
   }
 
+  // offline: say so (the socket may look open for a while); online: at once
+  const unwatch = onConnectionChange(() => {
+    if (stopped) return;
+    if (!isOnline()) {
+      status('offline');
+      close();
+      if (timer) clearTimeout(timer);
+      timer = null;
+    } else if (!conn) {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      attempt = 0;
+      open();
+    }
+  });
+
   open();
   return () => {
     stopped = true;
+    unwatch();
     if (timer) clearTimeout(timer);
-    if (conn) {
-      const c = conn;
-      conn = null;
-      c.close();
-    }
+    close();
   };
 }

@@ -1,33 +1,44 @@
 // Primary.jsx: the "primary project" shortcut: opens the user's primary
-// project (GET /api/projects/primary), or says there is none.
-import { useEffect, useState } from 'react';
+// project (GET /api/projects/primary), or says there is none and how to set one.
+import { useEffect } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { useQuery } from '@tanstack/react-query';
+import { Star } from 'lucide-react';
 import { projects } from '../api.js';
-import { Link, navigate } from '../router.jsx';
+import { EmptyState, Loading, Notice } from '../components/UI.jsx';
+import { humanError } from '../lib/errors.js';
+import { useTitle } from '../lib/store.js';
 
 export default function PrimaryPage() {
-  const [error, setError] = useState(null);
+  useTitle('Primary project');
+  const navigate = useNavigate();
+  const { data, error } = useQuery({ queryKey: ['primary'], queryFn: projects.primary, staleTime: 0, gcTime: 0 });
   useEffect(() => {
-    let live = true;
-    projects
-      .primary()
-      .then((data) => live && navigate(`/projects/${data.project.id}`, { replace: true }))
-      .catch((err) => live && setError(err));
-    return () => {
-      live = false;
-    };
-  }, []);
-  if (!error) return <p className="muted loading-line">Opening your primary project…</p>;
-  return (
-    <section className="page">
-      <h1>Primary project</h1>
-      <p>
-        {error.code === 'no_primary_project'
-          ? 'You have no primary project yet. Open a project and choose “Mark as primary”.'
-          : error.message}
-      </p>
-      <p>
-        <Link to="/projects">Go to your projects</Link>
-      </p>
-    </section>
-  );
+    if (data) navigate(`/projects/${data.project.id}`, { replace: true });
+  }, [data, navigate]);
+  if (error && error.code === 'no_primary_project')
+    return (
+      <section className="page">
+        <h1>Primary project</h1>
+        <EmptyState
+          icon={Star}
+          title="You have no primary project yet."
+          action={
+            <Link to="/projects" className="btn btn-primary">
+              Go to your projects
+            </Link>
+          }
+        >
+          Open a project and choose “Mark as primary”: this link then takes you straight to it.
+        </EmptyState>
+      </section>
+    );
+  if (error)
+    return (
+      <section className="page">
+        <h1>Primary project</h1>
+        <Notice tone="error">{humanError(error)}</Notice>
+      </section>
+    );
+  return <Loading>Opening your primary project…</Loading>;
 }

@@ -1,177 +1,259 @@
-// Project.jsx: one project: edit name, description and state (with If-Match:
-// a stale edit is refused, and the page offers to reload), mark it as the
-// primary project, delete it (confirmed in a Modal), and its chat room.
-import { useCallback, useEffect, useState } from 'react';
+// Project.jsx: one project: edit name, description and state (sent with
+// If-Match: a stale edit is refused with 412, and the page offers to reload
+// or to overwrite), mark it as the primary project, delete it (confirmed),
+// and its chat room. Wide screens show the details and the chat side by
+// side; small ones show them as two tabs. Leaving with unsaved edits asks
+// first. The layout is chosen when the page opens (see NARROW).
+import { useEffect, useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { Tab, TabList, TabPanel, Tabs } from 'react-aria-components';
+import { ArrowLeft, FolderX, Star, Trash2 } from 'lucide-react';
 import { accounts, projects } from '../api.js';
-import { FormError, useForm } from '../components/Field.jsx';
-import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
-import Modal from '../components/Modal.jsx';
-import ProjectFields from '../components/ProjectForm.jsx';
 import ChatRoom from '../chat/ChatRoom.jsx';
-import { Link, navigate } from '../router.jsx';
+import { useConfirm } from '../components/Confirm.jsx';
+import { useForm } from '../components/Field.jsx';
+import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
+import ProjectFields from '../components/ProjectForm.jsx';
+import { toast } from '../components/toast.js';
+import { EmptyState, Loading, Notice, StateBadge, useUnsavedGuard } from '../components/UI.jsx';
+import { humanError } from '../lib/errors.js';
+import { ago } from '../lib/lists.js';
+import { useTitle, useUnread } from '../lib/store.js';
 import { useSession } from '../session.jsx';
 import { projectRules } from '../validate.js';
-import { StateBadge } from './Projects.jsx';
 
+const NARROW = '(max-width: 860px)';
 const editable = (p) => ({ name: p.name, description: p.description, state: p.state });
+const same = (a, b) => a.name === b.name && a.description === b.description && a.state === b.state;
 
-function DeleteModal({ project, onClose }) {
-  const [error, setError] = useState(null);
-  const remove = async () => {
+function Details({ project, onChanged }) {
+  const { user, setUser } = useSession();
+  const navigate = useNavigate();
+  const confirm = useConfirm();
+  const queryClient = useQueryClient();
+  const form = useForm(editable(project), projectRules);
+  const { setValues } = form;
+  const [base, setBase] = useState(project); // the version the form's edits apply to
+  const [conflict, setConflict] = useState(null);
+  const [savedVersion, setSavedVersion] = useState(null);
+  const dirty = !same(form.values, editable(base));
+  useUnsavedGuard(dirty);
+
+  // a newer version read while nothing is edited replaces the form's
+  useEffect(() => {
+    if (project.version !== base.version && !dirty) {
+      setBase(project);
+      setValues(editable(project));
+    }
+  }, [project]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const save = async (version) => {
     try {
-      await projects.remove(project.id);
-      navigate('/projects', { replace: true });
+      const data = await projects.update(project.id, version, form.values);
+      queryClient.setQueryData(['project', project.id], data);
+      queryClient.invalidateQueries({ queryKey: ['projects'] });
+      setBase(data.project);
+      setValues(editable(data.project));
+      setConflict(null);
+      setSavedVersion(data.project.version);
+      toast('Changes saved');
+      onChanged(data.project);
     } catch (err) {
-      setError(err.message);
+      if (err.code === 'version_conflict') setConflict(err);
+      else form.fail(err);
     }
   };
+  const [submit, busy] = useSubmit(async () => {
+    setSavedVersion(null);
+    if (!form.validate()) return;
+    await save(base.version);
+  });
+
+  const reload = async () => {
+    const data = await queryClient.fetchQuery({ queryKey: ['project', project.id], queryFn: () => projects.get(project.id), staleTime: 0 });
+    setBase(data.project);
+    setValues(editable(data.project));
+    setConflict(null);
+  };
+  const overwrite = async () => {
+    const data = await projects.get(project.id);
+    await save(data.project.version);
+  };
+
+  const isPrimary = user.primary_project_id === project.id;
+  const togglePrimary = async () => {
+    try {
+      const data = await accounts.updateMe({ primary_project_id: isPrimary ? null : project.id });
+      setUser(data.user);
+      toast(isPrimary ? 'No longer your primary project' : 'Marked as your primary project');
+    } catch (err) {
+      toast(humanError(err), { tone: 'error' });
+    }
+  };
+
+  const remove = async () => {
+    const yes = await confirm({
+      title: 'Delete this project?',
+      body: `“${project.name}” and its chat will be gone for good. This cannot be undone.`,
+      confirmLabel: 'Delete project',
+      cancelLabel: 'Keep it',
+      danger: true,
+    });
+    if (!yes) return;
+    try {
+      await projects.remove(project.id, base.version);
+      queryClient.removeQueries({ queryKey: ['project', project.id] });
+      queryClient.setQueryData(['projects', 'mine'], (d) => d && { ...d, items: d.items.filter((p) => p.id !== project.id) });
+      queryClient.invalidateQueries({ queryKey: ['projects'] });
+      toast('Project deleted', { description: `“${project.name}” is gone.` });
+      navigate('/projects', { replace: true });
+    } catch (err) {
+      toast(err.code === 'version_conflict' ? 'Someone changed this project meanwhile: look again before deleting it.' : humanError(err), {
+        tone: 'error',
+      });
+      if (err.code === 'version_conflict') reload();
+    }
+  };
+
+  const showSaved = savedVersion === base.version && !dirty && !form.formError && !conflict;
   return (
-    <Modal
-      title="Delete this project?"
-      onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn btn-ghost" onClick={onClose} data-autofocus>
-            Keep it
-          </button>
-          <LoaderButton className="btn-danger" onClick={remove}>
-            Delete project
+    <div className="project-details">
+      {conflict && (
+        <Notice
+          tone="warn"
+          role="alert"
+          actions={
+            <>
+              <LoaderButton className="btn-small" onClick={reload}>
+                Reload project
+              </LoaderButton>
+              <LoaderButton className="btn-small btn-ghost" onClick={overwrite}>
+                Overwrite with my changes
+              </LoaderButton>
+            </>
+          }
+        >
+          <strong>Someone else changed this project</strong> while you were editing. Reload it to see their version (your
+          edits here are dropped), or overwrite it with yours.
+        </Notice>
+      )}
+      <form className="card form" onSubmit={submit} noValidate>
+        <ProjectFields form={form} />
+        <div className="form-actions">
+          <LoaderButton type="submit" className="btn-primary" loading={busy} disabled={!dirty}>
+            Save changes
           </LoaderButton>
-        </>
-      }
-    >
-      <p>
-        “{project.name}” and its settings will be gone for good. Its chat history stays stored but no one can open
-        the room any more.
-      </p>
-      <FormError>{error}</FormError>
-    </Modal>
+          {dirty && (
+            <button type="button" className="btn btn-ghost" onClick={() => setValues(editable(base))}>
+              Discard
+            </button>
+          )}
+          {showSaved && (
+            <span className="saved" role="status">
+              Saved
+            </span>
+          )}
+          {dirty && <span className="muted small">Unsaved changes</span>}
+        </div>
+      </form>
+      <div className="card side-actions">
+        <LoaderButton className={isPrimary ? '' : 'btn-ghost'} onClick={togglePrimary}>
+          <Star aria-hidden="true" size={16} />
+          {isPrimary ? 'Unmark as primary' : 'Mark as primary'}
+        </LoaderButton>
+        <button type="button" className="btn btn-danger-ghost" onClick={remove}>
+          <Trash2 aria-hidden="true" size={16} />
+          Delete project
+        </button>
+        <p className="muted small">
+          Created {ago(project.created_at)} · updated {ago(project.updated_at)} · version {project.version}
+        </p>
+      </div>
+    </div>
   );
 }
 
-export default function ProjectPage({ params }) {
-  const id = Number(params.id);
-  const { user, setUser } = useSession();
-  const [project, setProject] = useState(null);
-  const [loadError, setLoadError] = useState(null);
-  const [conflict, setConflict] = useState(null);
-  const [saved, setSaved] = useState(false);
-  const [deleting, setDeleting] = useState(false);
-  const [primaryError, setPrimaryError] = useState(null);
-  const form = useForm({ name: '', description: '', state: 'planning' }, projectRules);
-  const { setValues } = form;
-
-  const load = useCallback(async () => {
-    try {
-      const data = await projects.get(id);
-      setProject(data.project);
-      setValues(editable(data.project));
-      setConflict(null);
-      setLoadError(null);
-    } catch (err) {
-      setLoadError(err);
-    }
-  }, [id, setValues]);
-
-  useEffect(() => {
-    if (Number.isSafeInteger(id) && id > 0) load();
-    else setLoadError({ status: 404, message: 'No such project.' });
-  }, [id, load]);
-
-  const [save, saving] = useSubmit(async () => {
-    setSaved(false);
-    if (!form.validate()) return;
-    const changes = {};
-    for (const [k, v] of Object.entries(form.values)) if (v !== project[k]) changes[k] = v;
-    if (Object.keys(changes).length === 0) {
-      setSaved(true);
-      return;
-    }
-    try {
-      const data = await projects.update(id, project.version, changes);
-      setProject(data.project);
-      setValues(editable(data.project));
-      setSaved(true);
-    } catch (err) {
-      if (err.code === 'version_conflict') setConflict(err.message);
-      else form.fail(err);
-    }
+export default function ProjectPage() {
+  const id = Number(useParams().id);
+  const { user } = useSession();
+  // chosen once per page: a window crossing the breakpoint keeps its tree (and
+  // what was typed or is pending in the chat); the columns then stack by CSS
+  const [narrow] = useState(() => window.matchMedia(NARROW).matches);
+  const [tab, setTab] = useState('details');
+  const room = `project-${id}`;
+  const unread = useUnread(room);
+  const { data, error, isPending } = useQuery({
+    queryKey: ['project', id],
+    queryFn: () => projects.get(id),
+    enabled: Number.isSafeInteger(id) && id > 0,
+    retry: (n, err) => (err.status === 0 || err.status >= 502) && n < 6,
   });
+  const [live, setLive] = useState(null);
+  const project = live && data && live.version > data.project.version ? live : data && data.project;
+  useTitle(project ? project.name : 'Project');
 
-  const isPrimary = user.primary_project_id === id;
-  const togglePrimary = async () => {
-    setPrimaryError(null);
-    try {
-      const data = await accounts.updateMe({ primary_project_id: isPrimary ? null : id });
-      setUser(data.user);
-    } catch (err) {
-      setPrimaryError(err.message);
-    }
-  };
-
-  if (loadError)
+  if (!Number.isSafeInteger(id) || id <= 0 || (error && (error.status === 404 || error.status === 400)))
     return (
       <section className="page">
-        <h1>{loadError.status === 404 ? 'Project not found' : 'The project could not be loaded'}</h1>
-        <p>{loadError.status === 404 ? 'There is no such project, or it is not yours.' : loadError.message}</p>
-        <p>
-          <Link to="/projects">Back to your projects</Link>
-        </p>
+        <EmptyState
+          icon={FolderX}
+          title="Project not found"
+          action={
+            <Link to="/projects" className="btn btn-primary">
+              Go to your projects
+            </Link>
+          }
+        >
+          It may have been deleted, or it belongs to someone else.
+        </EmptyState>
       </section>
     );
-  if (!project) return <p className="muted loading-line">Loading…</p>;
+  if (error) return <Notice tone="error">{humanError(error)}</Notice>;
+  if (isPending) return <Loading />;
 
+  const details = <Details project={project} onChanged={setLive} />;
+  const chatRoom = <ChatRoom room={room} title="Project chat" className="chat-fill" />;
   return (
-    <section className="page">
-      <p className="crumbs">
-        <Link to="/projects">Projects</Link> / <span>{project.name}</span>
-      </p>
+    <section className="page page-project">
+      <Link to="/projects" className="back-link">
+        <ArrowLeft aria-hidden="true" size={16} /> Projects
+      </Link>
       <div className="page-head">
         <h1 className="project-title">{project.name}</h1>
         <div className="head-tags">
-          {isPrimary && <span className="badge badge-primary">Primary</span>}
           <StateBadge state={project.state} />
-        </div>
-      </div>
-      <div className="project-layout">
-        <div className="stack">
-          {conflict && (
-            <div className="notice notice-warn" role="alert">
-              <p>
-                <strong>Someone else changed this project</strong> since you opened it. Reload it to see their
-                changes; your edits here will be replaced.
-              </p>
-              <LoaderButton onClick={load}>Reload project</LoaderButton>
-            </div>
+          {user.primary_project_id === project.id && (
+            <span className="badge badge-primary">
+              <Star aria-hidden="true" size={12} /> Primary
+            </span>
           )}
-          <form className="card form" onSubmit={save} noValidate aria-label="Edit project">
-            <h2>Details</h2>
-            <ProjectFields form={form} />
-            <div className="form-actions">
-              <LoaderButton type="submit" className="btn-primary" loading={saving}>
-                Save changes
-              </LoaderButton>
-              {saved && (
-                <span className="saved" role="status">
-                  Saved
-                </span>
-              )}
-            </div>
-          </form>
-          <div className="card actions-card">
-            <h2>Actions</h2>
-            <FormError>{primaryError}</FormError>
-            <div className="form-actions">
-              <LoaderButton onClick={togglePrimary}>{isPrimary ? 'Unmark as primary' : 'Mark as primary'}</LoaderButton>
-              <button type="button" className="btn btn-danger" onClick={() => setDeleting(true)}>
-                Delete project
-              </button>
-            </div>
-          </div>
         </div>
-        <ChatRoom room={`project-${id}`} title="Project chat" />
       </div>
-      {deleting && <DeleteModal project={project} onClose={() => setDeleting(false)} />}
+      {project.description && <p className="muted project-description">{project.description}</p>}
+      {narrow ? (
+        <Tabs selectedKey={tab} onSelectionChange={setTab} className="tabs">
+          <TabList aria-label="Project" className="tab-list">
+            <Tab id="details" className="tab">
+              Details
+            </Tab>
+            <Tab id="chat" className="tab">
+              Chat {unread > 0 && <span className="count-badge">{unread}</span>}
+            </Tab>
+          </TabList>
+          <TabPanel id="details" className="tab-panel" shouldForceMount>
+            {details}
+          </TabPanel>
+          <TabPanel id="chat" className="tab-panel tab-panel-chat" shouldForceMount>
+            {chatRoom}
+          </TabPanel>
+        </Tabs>
+      ) : (
+        <div className="project-grid">
+          {details}
+          {chatRoom}
+        </div>
+      )}
     </section>
   );
 }

@@ -1,32 +1,53 @@
-// Projects.jsx: the user's projects, a page at a time, and "New project" in a
-// Modal.
-import { useState } from 'react';
-import { projects } from '../api.js';
+// Projects.jsx: the user's projects, newest first, with search and sort, 20
+// at a time ("Show more"); "New project" in a dialog (created once however
+// often the request is retried: an Idempotency-Key per submission).
+import { useRef, useState } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { FolderKanban, Plus, Search, Star } from 'lucide-react';
+import { projects, randomId } from '../api.js';
+import Dialog from '../components/Dialog.jsx';
 import { FormError, useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
-import Modal from '../components/Modal.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
-import { Link, navigate } from '../router.jsx';
+import { toast } from '../components/toast.js';
+import { EmptyState, Loading, PageHeader, StateBadge } from '../components/UI.jsx';
+import { SORTS, ago, readAll, searchAndSort } from '../lib/lists.js';
+import { useTitle } from '../lib/store.js';
 import { useSession } from '../session.jsx';
-import usePaged from '../usePaged.js';
-import { projectRules, stateLabel } from '../validate.js';
+import { projectRules } from '../validate.js';
 
-const PAGE_SIZE = 10;
-const fetchProjects = (query) => projects.list(query);
+const SHOW = 20;
 
-function NewProjectModal({ onClose }) {
+export function useMyProjects() {
+  return useQuery({
+    queryKey: ['projects', 'mine'],
+    queryFn: () => readAll((p) => projects.list(p), 'projects'),
+  });
+}
+
+export function NewProjectDialog({ onClose }) {
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
   const form = useForm({ name: '', description: '', state: 'planning' }, projectRules);
+  const key = useRef({ body: null, key: null });
   const [submit, busy] = useSubmit(async () => {
     if (!form.validate()) return;
+    const body = { ...form.values, name: form.values.name.trim() };
+    const text = JSON.stringify(body);
+    if (key.current.body !== text) key.current = { body: text, key: randomId() }; // the same submission retried keeps its key
     try {
-      const data = await projects.create(form.values);
+      const data = await projects.create(body, key.current.key);
+      queryClient.invalidateQueries({ queryKey: ['projects'] });
+      queryClient.setQueryData(['project', data.project.id], data);
+      toast('Project created', { description: data.project.name });
       navigate(`/projects/${data.project.id}`);
     } catch (err) {
       form.fail(err);
     }
   });
   return (
-    <Modal
+    <Dialog
       title="New project"
       onClose={onClose}
       footer={
@@ -41,59 +62,107 @@ function NewProjectModal({ onClose }) {
       }
     >
       <form id="new-project" className="form" onSubmit={submit} noValidate>
-        <ProjectFields form={form} />
+        <ProjectFields form={form} autoFocus />
       </form>
-    </Modal>
+    </Dialog>
   );
 }
 
-export function StateBadge({ state }) {
-  return <span className={`badge badge-${state}`}>{stateLabel(state)}</span>;
-}
-
 export default function ProjectsPage() {
+  useTitle('Projects');
   const { user } = useSession();
-  const { items, cursor, error, loaded, loadMore } = usePaged(fetchProjects, 'projects', PAGE_SIZE);
+  const { data, error, isPending } = useMyProjects();
   const [creating, setCreating] = useState(false);
-
+  const [query, setQuery] = useState('');
+  const [sort, setSort] = useState('newest');
+  const [shown, setShown] = useState(SHOW);
+  const all = data ? data.items : [];
+  const list = searchAndSort(all, query, sort);
+  const newButton = (
+    <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>
+      <Plus aria-hidden="true" size={16} />
+      New project
+    </button>
+  );
   return (
     <section className="page">
-      <div className="page-head">
-        <h1>Projects</h1>
-        <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>
-          New project
-        </button>
-      </div>
+      <PageHeader title="Projects" subtitle={data ? `${all.length} project${all.length === 1 ? '' : 's'}` : null} actions={newButton} />
       <FormError>{error}</FormError>
-      {!loaded && <p className="muted">Loading…</p>}
-      {loaded && items.length === 0 && !error && (
-        <div className="card empty">
-          <p>No projects yet.</p>
-          <p className="muted">Create one to plan it, track its state and talk about it with your team.</p>
-        </div>
+      {isPending && <Loading />}
+      {data && all.length === 0 && (
+        <EmptyState icon={FolderKanban} title="No projects yet." action={newButton}>
+          Create one to plan it, track its state and talk it through with your team.
+        </EmptyState>
       )}
-      {items.length > 0 && (
-        <ul className="project-list" aria-label="Your projects">
-          {items.map((p) => (
-            <li key={p.id} className="card project-item">
-              <div className="project-item-main">
-                <Link to={`/projects/${p.id}`} className="project-link">
-                  {p.name}
-                </Link>
-                {user.primary_project_id === p.id && <span className="badge badge-primary">Primary</span>}
-                {p.description && <p className="muted clamp">{p.description}</p>}
-              </div>
-              <StateBadge state={p.state} />
-            </li>
-          ))}
-        </ul>
+      {all.length > 0 && (
+        <>
+          <div className="toolbar" role="search">
+            <div className="search-box">
+              <Search aria-hidden="true" size={16} />
+              <label htmlFor="project-search" className="sr-only">
+                Search projects
+              </label>
+              <input
+                id="project-search"
+                type="search"
+                placeholder="Search by name or description"
+                value={query}
+                onChange={(e) => {
+                  setQuery(e.target.value);
+                  setShown(SHOW);
+                }}
+              />
+            </div>
+            <label className="sort">
+              <span className="sr-only">Sort</span>
+              <select value={sort} onChange={(e) => setSort(e.target.value)} aria-label="Sort projects">
+                {Object.entries(SORTS).map(([k, v]) => (
+                  <option key={k} value={k}>
+                    {v.label}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </div>
+          {list.length === 0 ? (
+            <EmptyState icon={Search} title={`No project matches “${query.trim()}”.`}>
+              <button type="button" className="btn btn-link" onClick={() => setQuery('')}>
+                Clear the search
+              </button>
+            </EmptyState>
+          ) : (
+            <ul className="project-list" aria-label="Your projects">
+              {list.slice(0, shown).map((p) => (
+                <li key={p.id} className="card project-item">
+                  <div className="project-item-main">
+                    <Link to={`/projects/${p.id}`} className="project-link">
+                      {p.name}
+                    </Link>
+                    {user.primary_project_id === p.id && (
+                      <span className="badge badge-primary">
+                        <Star aria-hidden="true" size={12} /> Primary
+                      </span>
+                    )}
+                    {p.description && <p className="muted clamp">{p.description}</p>}
+                  </div>
+                  <div className="project-item-side">
+                    <StateBadge state={p.state} />
+                    <span className="muted small">Updated {ago(p.updated_at)}</span>
+                  </div>
+                </li>
+              ))}
+            </ul>
+          )}
+          {list.length > shown && (
+            <div className="more">
+              <button type="button" className="btn" onClick={() => setShown((n) => n + SHOW)}>
+                Show more ({list.length - shown} left)
+              </button>
+            </div>
+          )}
+        </>
       )}
-      {cursor && (
-        <div className="more">
-          <LoaderButton onClick={loadMore}>Load more</LoaderButton>
-        </div>
-      )}
-      {creating && <NewProjectModal onClose={() => setCreating(false)} />}
+      {creating && <NewProjectDialog onClose={() => setCreating(false)} />}
     </section>
   );
 }

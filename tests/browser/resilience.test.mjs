@@ -1,0 +1,156 @@
+// resilience.test.mjs: the client when the network or the session goes away:
+// a blip while a room opens, offline with a pending message, a user disabled
+// or logged out elsewhere, rate limits and server errors in human words.
+import assert from 'node:assert/strict';
+import { ADMIN, accountMenu, adminToken, apiCall, expectText, newProject, newUser, scenario, shot, sleep, until } from './lib.mjs';
+
+scenario('a network blip while opening a room: it recovers by itself, never "Not allowed"', async (open) => {
+  const owner = await newUser('blip');
+  const project = await newProject(owner, 'Blip');
+  const room = `project-${project.id}`;
+  assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Before the blip' } })).status, 201);
+  const { page } = await open({ signedInAs: owner });
+  let failed = 0;
+  await page.route(new RegExp(`/api/chat/rooms/${room}/messages\\?`), async (route) => {
+    if (failed < 2) {
+      failed += 1;
+      await route.abort('internetdisconnected');
+    } else await route.continue();
+  });
+  await page.goto(`/projects/${project.id}`);
+  const chat = page.locator(`[data-room="${room}"]`);
+  const status = chat.getByRole('status');
+  const seen = new Set();
+  await until(async () => {
+    seen.add(await status.textContent());
+    return (await status.textContent()) === 'Live';
+  }, 'the room comes live by itself', 12000);
+  assert.ok(failed >= 2, 'the history failed twice first');
+  assert.ok(![...seen].some((s) => /Not allowed/.test(s)), `never shown as a refusal (saw ${[...seen].join(', ')})`);
+  await expectText(chat.locator('.message-body'), 'Before the blip');
+  assert.equal(await chat.getByRole('textbox', { name: 'Message', exact: true }).isEnabled(), true);
+});
+
+scenario('offline then online: the badge says so, a message waits as pending and is delivered once', async (open) => {
+  const owner = await newUser('offline');
+  const project = await newProject(owner, 'Offline');
+  const room = `project-${project.id}`;
+  const { page, context } = await open({ signedInAs: owner });
+  await page.goto(`/projects/${project.id}`);
+  const chat = page.locator(`[data-room="${room}"]`);
+  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+
+  await context.setOffline(true);
+  await page.locator('.topbar').getByRole('status').filter({ hasText: 'Offline — retrying' }).waitFor();
+  await chat.getByRole('status').filter({ hasText: 'Offline — retrying' }).waitFor();
+  const text = `Written offline ${Date.now()}`;
+  const box = chat.getByRole('textbox', { name: 'Message', exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+  const pending = chat.locator('[data-pending]', { hasText: text });
+  await pending.waitFor();
+  await expectText(pending.locator('.pending-state'), /Waiting to send|Sending/);
+  assert.equal(await box.inputValue(), '', 'the box is free for the next message');
+  await shot(page, 'chat-offline-pending');
+
+  await context.setOffline(false);
+  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor({ timeout: 20000 });
+  await pending.waitFor({ state: 'detached', timeout: 20000 });
+  await expectText(chat.locator('.message-body'), text);
+  await page.locator('.topbar').getByRole('status').filter({ hasText: 'Offline' }).waitFor({ state: 'detached' });
+  const history = await apiCall('GET', `/api/chat/rooms/${room}/messages`, { token: owner.token });
+  assert.equal(history.body.messages.filter((m) => m.body === text).length, 1, 'stored once');
+  assert.equal(await chat.locator('.message-body', { hasText: text }).count(), 1, 'shown once');
+});
+
+scenario('a user disabled in another browser is sent to login within 5 s, with the reason', async (open) => {
+  const user = await newUser('disabled');
+  const { page } = await open({ signedInAs: user });
+  await page.goto('/projects');
+  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  await sleep(1500); // the page has settled: its live connection is open
+  const t0 = Date.now();
+  const r = await apiCall('PATCH', `/api/accounts/users/${user.id}`, { token: await adminToken(), body: { disabled: true } });
+  assert.equal(r.status, 200);
+  // (disabling revokes the refresh tokens, so the refresh is refused as for any ended session: the
+  // client cannot tell "disabled" from "ended" until the user tries to log in again)
+  await page.waitForURL(/\/login\?.*reason=(disabled|ended)/, { timeout: 5000 });
+  const took = Date.now() - t0;
+  console.log(`# disabled user at the login page after ${took} ms`);
+  assert.ok(took < 5000);
+  await page.getByText(/Your session has ended|Your account has been disabled/).waitFor();
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expectText(page.getByRole('alert'), 'This account has been disabled');
+  await shot(page, 'login-disabled');
+});
+
+scenario('logging out in one tab, or everywhere, sends every open tab to login with the reason', async (open) => {
+  const user = await newUser('tabs');
+  const a = await open({ signedInAs: user });
+  await a.page.goto('/projects');
+  await a.page.getByRole('heading', { name: 'Projects' }).waitFor();
+  const second = await a.context.newPage();
+  await second.goto('/lobby');
+  await second.getByRole('heading', { name: 'Lobby', exact: true }).waitFor();
+  await accountMenu(a.page, 'Log out');
+  await second.waitForURL(/\/login\?.*reason=elsewhere/);
+  await second.getByText('You logged out in another tab.').waitFor();
+
+  // another browser logs out everywhere: this one notices by itself
+  const b = await open({ signedInAs: user });
+  await b.page.goto('/projects');
+  await b.page.getByRole('heading', { name: 'Projects' }).waitFor();
+  await sleep(1500);
+  const login = await apiCall('POST', '/api/accounts/login', { body: { email: user.email, password: user.password } });
+  const r = await apiCall('DELETE', '/api/accounts/me/sessions', { token: login.body.access_token });
+  assert.equal(r.status, 204);
+  await b.page.waitForURL(/\/login\?.*reason=ended/, { timeout: 8000 });
+});
+
+scenario('rate limits and server failures are said in human words, with the wait', async (open) => {
+  const { page } = await open();
+  await page.goto('/login');
+  let answer = { status: 429, code: 'rate_limited', message: 'too many requests from this address; retry later', retry: '7' };
+  await page.route('**/api/accounts/login', (route) =>
+    route.fulfill({
+      status: answer.status,
+      contentType: 'application/json',
+      headers: answer.retry ? { 'Retry-After': answer.retry } : {},
+      body: JSON.stringify({ error: { code: answer.code, message: answer.message } }),
+    }),
+  );
+  await page.getByLabel('Email').fill('someone@example.com');
+  await page.getByLabel('Password').fill('whatever it is');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expectText(page.getByRole('alert'), 'Too many requests in a short time. Try again in 7 seconds.');
+  for (const [status, code, message] of [
+    [500, 'internal_error', 'internal error'],
+    [503, 'service_unavailable', 'the service is not reachable'],
+    [502, 'bad_gateway', 'bad gateway'],
+  ]) {
+    answer = { status, code, message };
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const alert = page.getByRole('alert');
+    await until(async () => !(await alert.textContent()).includes('Too many'), `${code} replaced the message`);
+    const shown = await alert.textContent();
+    assert.ok(!shown.includes(message), `the server's "${message}" is not shown (${shown})`);
+    assert.match(shown, /Try again|Something went wrong/);
+  }
+});
+
+scenario('the admin link of a user made admin shows without a reload', async (open) => {
+  // (covered with the admin's confirmations in app.test.mjs; here through the API alone)
+  const user = await newUser('promoted');
+  const { page } = await open({ signedInAs: user });
+  await page.goto('/projects');
+  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  const r = await apiCall('PATCH', `/api/accounts/users/${user.id}`, { token: await adminToken(), body: { role: 'admin' } });
+  assert.equal(r.status, 200);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Primary' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
+  await page.waitForURL(/\/admin\/users$/);
+  await page.locator('.user-row').first().waitFor();
+  assert.equal(ADMIN.email.length > 0, true);
+});
