@@ -178,7 +178,7 @@ TABLE = {
         INTERNAL),
     # --- projects: the owner and admins see a project; anyone else is told it does not exist ---
     ("GET", "/api/projects"): ({"auth"}, lambda c, w: req("GET", "/api/projects"), authed(200, 200, 200)),
-    ("POST", "/api/projects"): ({"auth", "json"}, lambda c, w: req("POST", "/api/projects", {"name": "authz"}),
+    ("POST", "/api/projects"): ({"auth", "json", "idempotent"}, lambda c, w: req("POST", "/api/projects", {"name": "authz"}),
                                 authed(201, 201, 201)),
     ("GET", "/api/projects/primary"): ({"auth"}, lambda c, w: req("GET", "/api/projects/primary"),
                                        authed((404, "no_primary_project"), (404, "no_primary_project"),
@@ -189,7 +189,7 @@ TABLE = {
                                             INTERNAL),
     ("GET", "/api/projects/{id}"): ({"auth"}, owner_project_path(),
                                     authed((404, "not_found"), 200, 200)),
-    ("PATCH", "/api/projects/{id}"): ({"auth", "json"},
+    ("PATCH", "/api/projects/{id}"): ({"auth", "json", "idempotent"},
                                       lambda c, w: req("PATCH", f"/api/projects/{c.project()}", {"name": f"by {w}"}),
                                       authed((404, "not_found"), 200, 200)),
     ("DELETE", "/api/projects/{id}"): ({"auth"}, lambda c, w: req("DELETE", f"/api/projects/{c.project()}"),
