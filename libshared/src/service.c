@@ -476,24 +476,37 @@ static int sh_env_fd(const char *name)
     return (int)fd;
 }
 
+/* A pid from the environment (the supervisor's own variables), or 0; the
+ * variable is removed, as with sh_env_fd. */
+static int sh_env_pid(const char *name)
+{
+    const char *v = getenv(name);
+    int64_t pid = 0;
+    if (v != NULL && sh_parse_int64(v, strlen(v), 1, INT32_MAX, &pid) != 0)
+        pid = 0;
+    unsetenv(name);
+    return (int)pid;
+}
+
 /* The listening socket, and this process's part: a fresh start opens it and
  * (PL_SUPERVISE=1) becomes the supervisor, forking the master; a swap's new
  * master (PL_LISTEN_FD + PL_READY_FD from the supervisor) adopts it and sets
  * *ready_fd; a supervisor that has just exec'd itself into a new release
- * (PL_SUPERVISOR_RESUME) goes on supervising. Returns the socket in the
+ * (PL_SUPERVISOR_RESUME) goes on supervising; one started for a master whose
+ * supervisor died (PL_ADOPT_MASTER) takes the socket from it and swaps in a
+ * new master. Returns the socket in the
  * master, -1 when it cannot be had. The listening socket is opened before the
  * supervisor forks, and every master inherits it: connections made while a
  * master is replaced wait in its backlog, and no master ever binds it again. */
 static int sh_service_socket(char **argv, int *ready_fd)
 {
-    const char *resume = getenv("PL_SUPERVISOR_RESUME");
-    int64_t master = 0;
-    if (resume != NULL && sh_parse_int64(resume, strlen(resume), 1, INT32_MAX, &master) != 0)
-        master = 0;
-    unsetenv("PL_SUPERVISOR_RESUME");
+    int master = sh_env_pid("PL_SUPERVISOR_RESUME");
+    int orphan = sh_env_pid("PL_ADOPT_MASTER");
     int inherited = sh_env_fd("PL_LISTEN_FD");
     *ready_fd = sh_env_fd("PL_READY_FD");
-    int fd = inherited >= 0 ? sh_pool_adopt(&sh_conf.pool, inherited) : sh_pool_listen(&sh_conf.pool);
+    int fd = inherited >= 0 ? sh_pool_adopt(&sh_conf.pool, inherited)
+             : orphan > 0   ? sh_pool_take_listener(&sh_conf.pool, orphan)
+                            : sh_pool_listen(&sh_conf.pool);
     if (fd < 0 || *ready_fd >= 0 || !sh_conf.supervise)
         return fd; /* a swap's new master, or an unsupervised one */
     sh_supervise_config sc = {.service = sh_svc->name,
@@ -504,7 +517,9 @@ static int sh_service_socket(char **argv, int *ready_fd)
                               .swap_timeout_ms = sh_conf.swap_timeout_ms};
     /* returns in a master: the first, or one restarted after its predecessor died */
     if (master > 0)
-        sh_supervise_resume(&sc, (int)master);
+        sh_supervise_resume(&sc, master);
+    else if (orphan > 0)
+        sh_supervise_adopt(&sc, orphan);
     else
         sh_supervise(&sc);
     return fd;
