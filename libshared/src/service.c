@@ -30,8 +30,8 @@ static bool sh_svc_idempotent; /* some route honours Idempotency-Key */
 const sh_service *sh_service_current(void) { return sh_svc; }
 
 static const char *const sh_log_levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const sh_test_faults[] = {"none", "crash_on_request", NULL};
-enum { SH_FAULT_NONE, SH_FAULT_CRASH_ON_REQUEST };
+static const char *const sh_test_faults[] = {"none", "crash_on_request", "crash_on_api", NULL};
+enum { SH_FAULT_NONE, SH_FAULT_CRASH_ON_REQUEST, SH_FAULT_CRASH_ON_API };
 
 static char sh_svc_release[13]; /* the first 12 hex digits of the binary's SHA-256 */
 static bool sh_svc_swapped_in;  /* a swap's new master: the pid file is written once ready */
@@ -55,7 +55,8 @@ static const sh_conf_row sh_service_rows[] = {
     {"PL_SWAP_STATUS_FILE", SH_CONF_STRING, C(swap_status_file), NULL, 0, 0, NULL, 0,
      "the supervisor writes each swap's outcome here: \"ok PID\" or \"failed: reason\""},
     {"PL_TEST_FAULT", SH_CONF_ENUM, C(test_fault), "none", 0, 0, sh_test_faults, 0,
-     "with PL_TEST_ROUTES=1 only: crash_on_request makes every worker crash on its first request (deploy tests)"},
+     "with PL_TEST_ROUTES=1 only: crash_on_request makes every worker crash on its first request, crash_on_api on "
+     "its first request to a route of the service's own (not health or /_...) (deploy tests)"},
     SH_CONF_END,
 };
 #undef C
@@ -254,6 +255,22 @@ static void sh_service_test_fault(void)
     }
 }
 
+/* PL_TEST_FAULT=crash_on_api: the built-in routes (health, /_status ...)
+ * answer, the service's own crash: a release only a watch after the swap
+ * can catch. */
+static void sh_service_test_fault_api(FCGX_Request *fr)
+{
+    if (!sh_conf.test_routes || sh_conf.test_fault != SH_FAULT_CRASH_ON_API)
+        return;
+    const char *uri = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+    char prefix[96];
+    int n = snprintf(prefix, sizeof(prefix), "/api/%s/", sh_svc->name);
+    if (uri != NULL && strncmp(uri, prefix, (size_t)n) == 0 && (strcmp(uri + n, "health") == 0 || uri[n] == '_'))
+        return;
+    sh_log_msg(SH_LOG_WARN, "test_fault", "crashing on an API request on purpose (PL_TEST_FAULT)");
+    abort();
+}
+
 /* A swap's new master, first worker: the service's own health check, through
  * the dispatcher, before it serves anyone. */
 static int sh_service_self_check(void *ctx)
@@ -362,6 +379,7 @@ void sh_service_serve_connection(int fd, void *ctx)
         FCGX_Free(&fr, 0);
         return;
     }
+    sh_service_test_fault_api(&fr);
     sh_http_handle(&fr, sh_worker_arena, &sh_svc_router);
     FCGX_Finish_r(&fr);
     if (fr.ipcFd >= 0)
@@ -557,6 +575,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         fprintf(stderr, "pl-%s: configuration error: %s\n", svc->name, err);
         return 1;
     }
+    /* A fault belongs to the binary started with it (a release's wrapper sets
+     * it): the masters this process forks keep it, a release it execs later
+     * does not inherit it. */
+    unsetenv("PL_TEST_FAULT");
     sh_log_init(svc->name, (sh_log_level)sh_conf.log_level);
     if (!check_only && sh_conf.log_file != NULL && sh_log_open(sh_conf.log_file) != 0) {
         fprintf(stderr, "pl-%s: cannot open the log file %s: %s\n", svc->name, sh_conf.log_file, strerror(errno));
