@@ -5,6 +5,13 @@
 # sets PL_ROOT), never run.
 # shellcheck shell=bash disable=SC2034 # what is set here is read by the other parts
 
+# Debian keeps start-stop-daemon, logrotate, nginx and mariadbd in /usr/sbin:
+# a minimal PATH (cron's is /usr/bin:/bin) must still find them.
+for dir in /usr/sbin /sbin; do
+  [[ :$PATH: == *:$dir:* ]] || PATH=$PATH:$dir
+done
+unset dir
+
 # ---- the runner's defaults (each PL_* can be overridden from the env) -------
 # Each `: "${PL_X:=value}"` line's comment is its meaning in
 # docs/configuration.md (docs/configuration.sh renders the table from the

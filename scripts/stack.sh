@@ -62,6 +62,7 @@ stack_down() {
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do pools_stop "${SERVICES[i]}"; done
   mailsink_stop
   db_stop
+  logs_cron_remove
   rm -f "$RUN/stack.env"
 }
 
