@@ -81,6 +81,24 @@ readonly BENCH_HTTPS_PORT=$((28443 + PL_TEST_SLOT * 100))
 readonly BENCH_MARIADB_PORT=$((23307 + PL_TEST_SLOT * 100))
 readonly BENCH_MAIL_SINK_PORT=$((28025 + PL_TEST_SLOT * 100))
 
+# ---- the settings' rules ----------------------------------------------------
+# settings_check: every runner setting above is usable, checked before a
+# command does anything (so a bad one never stops a command half way).
+settings_check() {
+  local name
+  for name in PL_START_TIMEOUT PL_STOP_TIMEOUT PL_RELEASES_KEEP PL_LOG_ROTATE_KEEP PL_LOG_MAX_AGE_DAYS; do
+    [[ ${!name} =~ ^[1-9][0-9]{0,5}$ ]] || die "$name must be a whole number above 0, not '${!name}'"
+  done
+  for name in PL_MARIADB_PORT PL_MAIL_SINK_PORT; do
+    if [[ ! ${!name} =~ ^[1-9][0-9]{0,4}$ ]] || ((${!name} > 65535)); then die "$name must be a TCP port, not '${!name}'"; fi
+  done
+  [[ $PL_LOG_ROTATE_SIZE =~ ^[1-9][0-9]*[kMG]?$ ]] ||
+    die "PL_LOG_ROTATE_SIZE must be a size like 50M, not '$PL_LOG_ROTATE_SIZE'"
+  [[ $PL_LOG_ROTATE_CRON == [01] ]] || die "PL_LOG_ROTATE_CRON must be 0 or 1, not '$PL_LOG_ROTATE_CRON'"
+  [[ $PL_DISK_WARN_PERCENT =~ ^[1-9][0-9]?$|^100$ ]] ||
+    die "PL_DISK_WARN_PERCENT must be a percentage from 1 to 100, not '$PL_DISK_WARN_PERCENT'"
+}
+
 # ---- messages ---------------------------------------------------------------
 say()  { printf 'pilotlight: %s\n' "$*"; }
 warn() { printf 'pilotlight: warning: %s\n' "$*" >&2; }
@@ -112,6 +130,7 @@ readonly SERVICES
 # ---- paths ------------------------------------------------------------------
 # layout: derive every path from PL_VAR (absolute, so children and tests agree).
 layout() {
+  settings_check
   [[ $PL_VAR == /* ]] || PL_VAR=$PWD/$PL_VAR
   [[ $PL_BUILD_DIR == /* ]] || PL_BUILD_DIR=$PWD/$PL_BUILD_DIR
   RUN=$PL_VAR/run

@@ -22,11 +22,6 @@ logs_cron_file() {
 # logs_setup: the logrotate configuration, and the cron entry where there is cron.
 logs_setup() {
   local cron
-  [[ $PL_LOG_ROTATE_SIZE =~ ^[1-9][0-9]*[kMG]?$ ]] ||
-    die "PL_LOG_ROTATE_SIZE must be a size like 50M, not '$PL_LOG_ROTATE_SIZE'"
-  [[ $PL_LOG_ROTATE_KEEP =~ ^[1-9][0-9]*$ ]] || die "PL_LOG_ROTATE_KEEP must be a whole number, not '$PL_LOG_ROTATE_KEEP'"
-  [[ $PL_LOG_MAX_AGE_DAYS =~ ^[1-9][0-9]*$ ]] ||
-    die "PL_LOG_MAX_AGE_DAYS must be a whole number of days, not '$PL_LOG_MAX_AGE_DAYS'"
   cat >"$(logs_conf).tmp" <<CONF
 # made by ./pilotlight (scripts/logs.sh): every log of the stack under $LOG
 $LOG/*.log {

@@ -22,7 +22,6 @@ mailsink_start() {
     say "the mail sink is running (pid $pid)"
     return 0
   fi
-  [[ $PL_MAIL_SINK_PORT =~ ^[1-9][0-9]*$ ]] || die "PL_MAIL_SINK_PORT must be a port, not '$PL_MAIL_SINK_PORT'"
   mkdir -p "$(mail_dir)"
   start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$RUN/mailsink.pid" \
     --output "$LOG/mailsink.log" --exec "$PYTHON" -- "$PL_ROOT/scripts/mailsink.py" "$(mail_dir)" 127.0.0.1 \

@@ -76,7 +76,6 @@ release_went_live() {
   local base id prev n=0 keep=$PL_RELEASES_KEEP
   base=$(release_base "$1")
   printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" >>"$base/history"
-  [[ $keep =~ ^[1-9][0-9]*$ ]] || die "PL_RELEASES_KEEP must be a whole number above 0, not '$keep'"
   prev=$(release_previous "$1")
   while read -r _ id; do
     n=$((n + 1))

@@ -305,3 +305,14 @@ def test_a_rolling_deploy_of_three_pools_fails_no_request(tmp, back_to_build):
     finally:
         p = pilotlight("up", "--scale", "projects=1")
         assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_a_bad_setting_stops_a_deploy_before_anything(tmp):
+    before = release_of("projects")
+    binary = changed_binary("projects", tmp)
+    refused = hashlib.sha256(binary.read_bytes()).hexdigest()[:12]
+    p = pilotlight("deploy", "--binary", str(binary), "projects", env={"PL_RELEASES_KEEP": "0"})
+    assert p.returncode != 0 and "PL_RELEASES_KEEP" in p.stderr, p.stdout + p.stderr
+    assert "deploying" not in p.stdout, p.stdout
+    assert release_of("projects") == before == live_release("projects")
+    assert not (VAR / "releases" / "projects" / refused).exists()

@@ -149,3 +149,8 @@ def test_up_installs_rotation_in_cron_with_a_path_and_a_log_and_down_removes_it(
         p = pilotlight("up", timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
 
+
+def test_status_refuses_a_bad_disk_warning_setting():
+    p = pilotlight("status", env={"PL_DISK_WARN_PERCENT": "abc"})
+    assert p.returncode != 0 and "PL_DISK_WARN_PERCENT must be a percentage" in p.stderr, p.stdout + p.stderr
+    assert "unbound variable" not in p.stderr, p.stderr
