@@ -60,6 +60,27 @@ release_make() {
   printf '%s\n' "$id"
 }
 
+# release_id_valid ID: it has the shape of a release id (12 hex digits), so
+# it names a release directory and nothing else under releases/<svc>/.
+release_id_valid() { [[ $1 =~ ^[0-9a-f]{12}$ ]]; }
+
+# release_known SVC ID: ID is a kept release of SVC, else the command ends
+# saying which releases there are.
+release_known() {
+  local base
+  base=$(release_base "$1")
+  release_id_valid "$2" ||
+    die "'$2' is not a release id (12 hex digits, as ./pilotlight releases $1 lists them)"
+  [[ -f $base/$2/release.json && -x $base/$2/pl-$1 ]] ||
+    die "$1 has no release $2 (kept: $(release_ids "$1" | tr '\n' ' ' | sed 's/ $//'); ./pilotlight releases $1)"
+}
+
+# release_ids SVC: its kept releases, newest first.
+release_ids() {
+  find "$(release_base "$1")" -mindepth 2 -maxdepth 2 -name release.json -printf '%T@ %h\n' 2>/dev/null |
+    sort -rn | sed 's|^[^ ]* .*/||'
+}
+
 # release_point SVC ID: the live link names ID from now on (atomically).
 release_point() {
   local base
@@ -169,6 +190,7 @@ release_check() {
 release_drop_unused() {
   local base
   base=$(release_base "$1")
+  release_id_valid "$2" || return 0
   [[ $(release_live "$1") != "$2" ]] || return 0
   grep -q " $2\$" "$base/history" 2>/dev/null || rm -rf -- "${base:?}/$2"
 }

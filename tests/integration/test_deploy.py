@@ -316,3 +316,18 @@ def test_a_bad_setting_stops_a_deploy_before_anything(tmp):
     assert "deploying" not in p.stdout, p.stdout
     assert release_of("projects") == before == live_release("projects")
     assert not (VAR / "releases" / "projects" / refused).exists()
+
+
+@pytest.mark.parametrize("bad", ["history", "live", "build", "../projects", "0123456789ab"])
+def test_rollback_refuses_what_is_not_a_kept_release(bad):
+    """A rollback to something that is not a kept release's id is refused
+    with a clear message, and nothing under releases/ changes."""
+    base = VAR / "releases" / "projects"
+    before = {q.name: q.stat().st_mtime_ns for q in base.iterdir()}
+    live = live_release("projects")
+    p = pilotlight("rollback", "projects", bad)
+    assert p.returncode != 0, p.stdout + p.stderr
+    why = "has no release" if bad == "0123456789ab" else "is not a release id"
+    assert why in p.stderr and "refuses" not in p.stderr, p.stderr
+    assert {q.name: q.stat().st_mtime_ns for q in base.iterdir()} == before
+    assert live_release("projects") == live == release_of("projects")
