@@ -30,6 +30,7 @@ unset dir
 : "${PL_START_TIMEOUT:=30}"                # seconds MariaDB, each pool, nginx and the health checks each get to come up
 : "${PL_STOP_TIMEOUT:=20}"                 # seconds each server gets to stop (TERM; nginx QUIT) before it is killed
 : "${PL_RELEASES_KEEP:=5}"                 # releases kept per service; the live one and the one a rollback goes back to are kept too
+: "${PL_DEPLOY_PROBATION_S:=10}"           # seconds a deploy watches the pools of a release it swapped in: a worker crash meanwhile rolls it back (0: no watch)
 : "${PL_MIGRATIONS_DIR:=$PL_ROOT/migrations}"  # the migrations: <dir>/<svc>/NNN_name.sql, applied by up and deploy
 : "${PL_LOG_ROTATE_SIZE:=50M}"              # a log is rotated past this size (logrotate: 100k, 50M, 1G)
 : "${PL_LOG_ROTATE_KEEP:=7}"               # rotated files kept per log
@@ -57,6 +58,7 @@ readonly TEST_IDLE_TIMEOUT_MS=1500         # pools shrink to zero quickly
 readonly TEST_MAX_CHILDREN=4
 readonly TEST_ROUTES=1                     # PL_TEST_ROUTES: /api/<svc>/_test/...
 readonly TEST_SWAP_TIMEOUT_MS=5000         # a release that never gets ready is given up on soon
+readonly TEST_DEPLOY_PROBATION_S=3         # the suites deploy often, under a load that finds a crash at once
 # accounts: cheap password hashes and short lockouts, so the suite runs fast
 readonly TEST_PWHASH_OPSLIMIT=1
 readonly TEST_PWHASH_MEMLIMIT_KIB=8192
@@ -89,6 +91,8 @@ settings_check() {
   for name in PL_START_TIMEOUT PL_STOP_TIMEOUT PL_RELEASES_KEEP PL_LOG_ROTATE_KEEP PL_LOG_MAX_AGE_DAYS; do
     [[ ${!name} =~ ^[1-9][0-9]{0,5}$ ]] || die "$name must be a whole number above 0, not '${!name}'"
   done
+  [[ $PL_DEPLOY_PROBATION_S =~ ^[0-9]{1,4}$ ]] ||
+    die "PL_DEPLOY_PROBATION_S must be a whole number of seconds (0: no watch), not '$PL_DEPLOY_PROBATION_S'"
   for name in PL_MARIADB_PORT PL_MAIL_SINK_PORT; do
     if [[ ! ${!name} =~ ^[1-9][0-9]{0,4}$ ]] || ((${!name} > 65535)); then die "$name must be a TCP port, not '${!name}'"; fi
   done

@@ -77,7 +77,7 @@ logs_reopen() {
   # the supervisor passes it on; a master without one takes it itself
   for svc in "${SERVICES[@]}"; do
     for inst in $(present_instances "$svc"); do
-      pid=$(proc_pid "$RUN/$inst.supervisor.pid" "$(pool_exe "$inst")") || pid=$(pool_pid "$inst") || continue
+      pid=$(pool_supervisor_pid "$inst") || pid=$(pool_pid "$inst") || continue
       if kill -USR1 "$pid"; then told+=("$inst"); else failed+=("$inst"); fi
     done
   done

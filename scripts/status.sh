@@ -1,6 +1,7 @@
 # scripts/status.sh: `./pilotlight status`, one screen: what runs (pids,
 # workers), each pool's figures from its JSON status page and nginx's
-# counters. Exit status 0 when everything runs, 3 otherwise.
+# counters. Exit status 0 when everything runs, 3 otherwise (something
+# stopped, or a pool lost its supervisor).
 # shellcheck shell=bash
 
 # pool_status_json INST: the pool's GET /api/<svc>/_status (the scoreboard as
@@ -86,6 +87,10 @@ status_show() {
         figures[$inst]=$json
         printf '  %-10s running  pid %-7s workers %s\n' "$inst" "$pid" \
           "$(if [[ -n $json ]]; then jq -r .workers.total <<<"$json"; else echo '?'; fi)"
+        if pool_supervisor_lost "$inst"; then
+          printf '  %-10s but its supervisor is gone: nothing restarts a master that dies (./pilotlight up starts a new one, with no outage)\n' ''
+          rc=3
+        fi
       else
         printf '  %-10s stopped\n' "$inst"
         rc=3
