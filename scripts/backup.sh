@@ -39,9 +39,11 @@ migrations_max() {
 }
 
 # backup_make FILE: the backup, written to FILE.tmp and renamed (mode 0600:
-# it holds the signing key).
+# it holds the signing key). An existing FILE is refused: a backup is never
+# written over.
 backup_make() {
   local file=$1 tmp svc schema version schemas=() started=$SECONDS manifest_services='{}' files='{}' f sum
+  [[ ! -e $file && ! -L $file ]] || die "$file exists: name another file or a directory (a backup is never written over)"
   db_ping || die "MariaDB is not running: ./pilotlight up first (a backup is taken while the stack serves)"
   mkdir -p "$(dirname -- "$file")" "$PL_VAR/tmp"
   tmp=$(mktemp -d "$PL_VAR/tmp/backup.XXXXXX")
@@ -74,7 +76,9 @@ backup_make() {
     umask 077
     tar -C "$tmp" -czf "$file.tmp" manifest.json databases.sql keys
   ) || die "could not write $file"
-  mv -- "$file.tmp" "$file"
+  # never over a file that appeared meanwhile
+  ln -- "$file.tmp" "$file" || die "could not write $file (did it appear meanwhile?)"
+  rm -f -- "$file.tmp"
   say "backup: $file ($(du -h -- "$file" | cut -f1), ${#SERVICES[@]} schemas, $((SECONDS - started)) s)"
 }
 

@@ -5,6 +5,13 @@
 # sets PL_ROOT), never run.
 # shellcheck shell=bash disable=SC2034 # what is set here is read by the other parts
 
+# Debian keeps start-stop-daemon, logrotate, nginx and mariadbd in /usr/sbin:
+# a minimal PATH (cron's is /usr/bin:/bin) must still find them.
+for dir in /usr/sbin /sbin; do
+  [[ :$PATH: == *:$dir:* ]] || PATH=$PATH:$dir
+done
+unset dir
+
 # ---- the runner's defaults (each PL_* can be overridden from the env) -------
 # Each `: "${PL_X:=value}"` line's comment is its meaning in
 # docs/configuration.md (docs/configuration.sh renders the table from the
@@ -23,6 +30,7 @@
 : "${PL_START_TIMEOUT:=30}"                # seconds MariaDB, each pool, nginx and the health checks each get to come up
 : "${PL_STOP_TIMEOUT:=20}"                 # seconds each server gets to stop (TERM; nginx QUIT) before it is killed
 : "${PL_RELEASES_KEEP:=5}"                 # releases kept per service; the live one and the one a rollback goes back to are kept too
+: "${PL_DEPLOY_PROBATION_S:=10}"           # seconds a deploy watches the pools of a release it swapped in: a worker crash meanwhile rolls it back (0: no watch)
 : "${PL_MIGRATIONS_DIR:=$PL_ROOT/migrations}"  # the migrations: <dir>/<svc>/NNN_name.sql, applied by up and deploy
 : "${PL_LOG_ROTATE_SIZE:=50M}"              # a log is rotated past this size (logrotate: 100k, 50M, 1G)
 : "${PL_LOG_ROTATE_KEEP:=7}"               # rotated files kept per log
@@ -50,6 +58,7 @@ readonly TEST_IDLE_TIMEOUT_MS=1500         # pools shrink to zero quickly
 readonly TEST_MAX_CHILDREN=4
 readonly TEST_ROUTES=1                     # PL_TEST_ROUTES: /api/<svc>/_test/...
 readonly TEST_SWAP_TIMEOUT_MS=5000         # a release that never gets ready is given up on soon
+readonly TEST_DEPLOY_PROBATION_S=3         # the suites deploy often, under a load that finds a crash at once
 # accounts: cheap password hashes and short lockouts, so the suite runs fast
 readonly TEST_PWHASH_OPSLIMIT=1
 readonly TEST_PWHASH_MEMLIMIT_KIB=8192
@@ -73,6 +82,26 @@ readonly BENCH_INTERNAL_PORT=$((28081 + PL_TEST_SLOT * 100))
 readonly BENCH_HTTPS_PORT=$((28443 + PL_TEST_SLOT * 100))
 readonly BENCH_MARIADB_PORT=$((23307 + PL_TEST_SLOT * 100))
 readonly BENCH_MAIL_SINK_PORT=$((28025 + PL_TEST_SLOT * 100))
+
+# ---- the settings' rules ----------------------------------------------------
+# settings_check: every runner setting above is usable, checked before a
+# command does anything (so a bad one never stops a command half way).
+settings_check() {
+  local name
+  for name in PL_START_TIMEOUT PL_STOP_TIMEOUT PL_RELEASES_KEEP PL_LOG_ROTATE_KEEP PL_LOG_MAX_AGE_DAYS; do
+    [[ ${!name} =~ ^[1-9][0-9]{0,5}$ ]] || die "$name must be a whole number above 0, not '${!name}'"
+  done
+  [[ $PL_DEPLOY_PROBATION_S =~ ^[0-9]{1,4}$ ]] ||
+    die "PL_DEPLOY_PROBATION_S must be a whole number of seconds (0: no watch), not '$PL_DEPLOY_PROBATION_S'"
+  for name in PL_MARIADB_PORT PL_MAIL_SINK_PORT; do
+    if [[ ! ${!name} =~ ^[1-9][0-9]{0,4}$ ]] || ((${!name} > 65535)); then die "$name must be a TCP port, not '${!name}'"; fi
+  done
+  [[ $PL_LOG_ROTATE_SIZE =~ ^[1-9][0-9]*[kMG]?$ ]] ||
+    die "PL_LOG_ROTATE_SIZE must be a size like 50M, not '$PL_LOG_ROTATE_SIZE'"
+  [[ $PL_LOG_ROTATE_CRON == [01] ]] || die "PL_LOG_ROTATE_CRON must be 0 or 1, not '$PL_LOG_ROTATE_CRON'"
+  [[ $PL_DISK_WARN_PERCENT =~ ^[1-9][0-9]?$|^100$ ]] ||
+    die "PL_DISK_WARN_PERCENT must be a percentage from 1 to 100, not '$PL_DISK_WARN_PERCENT'"
+}
 
 # ---- messages ---------------------------------------------------------------
 say()  { printf 'pilotlight: %s\n' "$*"; }
@@ -105,6 +134,7 @@ readonly SERVICES
 # ---- paths ------------------------------------------------------------------
 # layout: derive every path from PL_VAR (absolute, so children and tests agree).
 layout() {
+  settings_check
   [[ $PL_VAR == /* ]] || PL_VAR=$PWD/$PL_VAR
   [[ $PL_BUILD_DIR == /* ]] || PL_BUILD_DIR=$PWD/$PL_BUILD_DIR
   RUN=$PL_VAR/run

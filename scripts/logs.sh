@@ -3,10 +3,11 @@
 # not fill its disk. `up` writes $PL_VAR/logrotate.conf (size, count and age
 # limits: PL_LOG_ROTATE_SIZE, PL_LOG_ROTATE_KEEP, PL_LOG_MAX_AGE_DAYS) and,
 # where cron is (PL_LOG_ROTATE_CRON=1 and /etc/cron.d), a cron entry that
-# runs `pilotlight logs --rotate` every 15 minutes. After a rotation every
-# process reopens its file by name: the pools on SIGUSR1 (each line is one
-# O_APPEND write: nothing lost or doubled), nginx (-s reopen) and MariaDB
-# (FLUSH ERROR LOGS).
+# runs `pilotlight logs --rotate` every 15 minutes, what it says going to
+# $LOG/cron.log; `down` removes that entry. After a rotation every process
+# reopens its file by name: the pools on SIGUSR1 (stdout and stderr; each
+# line is one O_APPEND write: nothing lost or doubled), nginx (-s reopen)
+# and MariaDB (FLUSH ERROR LOGS).
 # shellcheck shell=bash
 
 logs_conf() { printf '%s\n' "$PL_VAR/logrotate.conf"; }
@@ -20,11 +21,7 @@ logs_cron_file() {
 
 # logs_setup: the logrotate configuration, and the cron entry where there is cron.
 logs_setup() {
-  [[ $PL_LOG_ROTATE_SIZE =~ ^[1-9][0-9]*[kMG]?$ ]] ||
-    die "PL_LOG_ROTATE_SIZE must be a size like 50M, not '$PL_LOG_ROTATE_SIZE'"
-  [[ $PL_LOG_ROTATE_KEEP =~ ^[1-9][0-9]*$ ]] || die "PL_LOG_ROTATE_KEEP must be a whole number, not '$PL_LOG_ROTATE_KEEP'"
-  [[ $PL_LOG_MAX_AGE_DAYS =~ ^[1-9][0-9]*$ ]] ||
-    die "PL_LOG_MAX_AGE_DAYS must be a whole number of days, not '$PL_LOG_MAX_AGE_DAYS'"
+  local cron
   cat >"$(logs_conf).tmp" <<CONF
 # made by ./pilotlight (scripts/logs.sh): every log of the stack under $LOG
 $LOG/*.log {
@@ -37,40 +34,65 @@ $LOG/*.log {
     delaycompress
     sharedscripts
     postrotate
-        PL_VAR='$PL_VAR' '$PL_ROOT/pilotlight' logs --reopen >/dev/null
+        PL_VAR='$PL_VAR' '$PL_ROOT/pilotlight' logs --reopen
     endscript
 }
 CONF
   mv -- "$(logs_conf).tmp" "$(logs_conf)"
-  if [[ $PL_LOG_ROTATE_CRON == 1 && -d /etc/cron.d && -w /etc/cron.d ]]; then
-    printf '%s\n' "# Pilotlight's log rotation for $PL_VAR (written by ./pilotlight up)" \
-      "*/15 * * * * root PL_VAR='$PL_VAR' '$PL_ROOT/pilotlight' logs --rotate >/dev/null 2>&1" \
-      >"$(logs_cron_file)"
+  [[ $PL_LOG_ROTATE_CRON == 1 && -d /etc/cron.d && -w /etc/cron.d ]] || return 0
+  cron=$(logs_cron_file)
+  # cron runs it with PATH=/usr/bin:/bin and mails or drops its output
+  printf '%s\n' "# Pilotlight's log rotation for $PL_VAR (written by ./pilotlight up, removed by down)" \
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    "*/15 * * * * root PL_VAR='$PL_VAR' '$PL_ROOT/pilotlight' logs --rotate >>'$LOG/cron.log' 2>&1" \
+    >"$cron.tmp"
+  if ! cmp -s "$cron.tmp" "$cron"; then
+    mv -- "$cron.tmp" "$cron"
+    say "logs rotate every 15 minutes ($cron; what it says goes to $LOG/cron.log)"
   fi
+  rm -f -- "$cron.tmp"
+}
+
+# logs_cron_remove: this stack's cron entry goes (`down`).
+logs_cron_remove() {
+  local cron
+  cron=$(logs_cron_file)
+  [[ -e $cron ]] || return 0
+  rm -f -- "$cron" && say "log rotation removed from cron ($cron)"
 }
 
 # logs_rotate [--force]: logrotate over the stack's logs now (with --force
 # whatever their size).
 logs_rotate() {
+  local rc=0
   [[ -f $(logs_conf) ]] || logs_setup
-  logrotate --state "$PL_VAR/logrotate.state" "$@" "$(logs_conf)"
+  logrotate --state "$PL_VAR/logrotate.state" "$@" "$(logs_conf)" || rc=$?
+  ((rc == 0)) || die "$(date -u +%Y-%m-%dT%H:%M:%SZ): logrotate failed (exit $rc, $(logs_conf))"
 }
 
-# logs_reopen: every running process of the stack opens its log file again.
+# logs_reopen: every running process of the stack opens its log file
+# again; says which did, fails when one could not be told.
 logs_reopen() {
-  local svc inst
+  local svc inst pid told=() failed=()
+  # the supervisor passes it on; a master without one takes it itself
   for svc in "${SERVICES[@]}"; do
     for inst in $(present_instances "$svc"); do
-      if proc_pid "$RUN/$inst.supervisor.pid" "$(pool_exe "$inst")" >/dev/null; then
-        proc_signal "$RUN/$inst.supervisor.pid" "$(pool_exe "$inst")" USR1
-      elif pool_pid "$inst" >/dev/null; then
-        proc_signal "$RUN/$inst.pid" "$(pool_exe "$inst")" USR1
-      fi
+      pid=$(pool_supervisor_pid "$inst") || pid=$(pool_pid "$inst") || continue
+      if kill -USR1 "$pid"; then told+=("$inst"); else failed+=("$inst"); fi
     done
   done
-  if nginx_pid >/dev/null; then nginx_cmd -s reopen; fi
-  if db_ping; then db_sql "FLUSH ERROR LOGS" >/dev/null; fi
-  return 0
+  if nginx_pid >/dev/null; then
+    if nginx_cmd -s reopen; then told+=(nginx); else failed+=(nginx); fi
+  fi
+  # (one started by an older pilotlight has no log argument, and SIGUSR1 would end it)
+  if pid=$(mailsink_pid) && [[ $(tr '\0' '\n' <"/proc/$pid/cmdline" | tail -n 1) == "$LOG/mailsink.log" ]]; then
+    if kill -USR1 "$pid"; then told+=("the mail sink"); else failed+=("the mail sink"); fi
+  fi
+  if db_ping; then
+    if db_sql "FLUSH ERROR LOGS" >/dev/null; then told+=(MariaDB); else failed+=(MariaDB); fi
+  fi
+  ((${#told[@]} == 0)) || say "logs reopened: ${told[*]}"
+  ((${#failed[@]} == 0)) || die "$(date -u +%Y-%m-%dT%H:%M:%SZ): could not make ${failed[*]} reopen its log"
 }
 
 # logs_follow [NAME]: tail -F of one log, or all.

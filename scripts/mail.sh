@@ -22,11 +22,10 @@ mailsink_start() {
     say "the mail sink is running (pid $pid)"
     return 0
   fi
-  [[ $PL_MAIL_SINK_PORT =~ ^[1-9][0-9]*$ ]] || die "PL_MAIL_SINK_PORT must be a port, not '$PL_MAIL_SINK_PORT'"
   mkdir -p "$(mail_dir)"
   start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$RUN/mailsink.pid" \
     --output "$LOG/mailsink.log" --exec "$PYTHON" -- "$PL_ROOT/scripts/mailsink.py" "$(mail_dir)" 127.0.0.1 \
-    "$PL_MAIL_SINK_PORT" 9>&- || die "could not start the mail sink"
+    "$PL_MAIL_SINK_PORT" "$LOG/mailsink.log" 9>&- || die "could not start the mail sink"
   deadline=$((SECONDS + PL_START_TIMEOUT))
   until (exec 3<>"/dev/tcp/127.0.0.1/$PL_MAIL_SINK_PORT") 2>/dev/null; do
     # (its pid file names the child start-stop-daemon forked, python a moment later)

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""mailsink.py DIR HOST PORT: the stack's mail sink, an SMTP server
+"""mailsink.py DIR HOST PORT [LOG]: the stack's mail sink, an SMTP server
 (Debian's python3-aiosmtpd) that delivers nowhere: it keeps each message it
 accepts as one file DIR/<UTC time>-<n>.eml (written whole, then renamed, so
-a reader never sees half a message). Started and stopped by ./pilotlight
+a reader never sees half a message). Its output goes to LOG, opened again on
+SIGUSR1 (after logrotate). Started and stopped by ./pilotlight
 (scripts/mail.sh); `./pilotlight mail` prints what it kept."""
 import itertools
 import os
@@ -31,10 +32,22 @@ class Keep:
         return "250 OK: kept as %s" % name
 
 
+def reopen(log):
+    """stdout and stderr to the end of log, by name (the file may have been rotated)."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    for std in (1, 2):
+        os.dup2(fd, std)
+    os.close(fd)
+
+
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: mailsink.py DIR HOST PORT")
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: mailsink.py DIR HOST PORT [LOG]")
     directory, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if len(sys.argv) == 5:
+        log = sys.argv[4]
+        reopen(log)
+        signal.signal(signal.SIGUSR1, lambda *_: reopen(log))
     os.makedirs(directory, exist_ok=True)
     controller = Controller(Keep(directory), hostname=host, port=port, data_size_limit=10 * 1024 * 1024)
     controller.start()

@@ -7,8 +7,11 @@
 
 # proc_pid PIDFILE EXE: print the pid in PIDFILE if that process runs EXE.
 proc_pid() {
-  local pid
-  start-stop-daemon --status --pidfile "$1" --exec "$2" >/dev/null 2>&1 || return 1
+  local pid rc=0
+  start-stop-daemon --status --pidfile "$1" --exec "$2" >/dev/null 2>&1 || rc=$?
+  # (not found would read as "nothing runs", and everything would look stopped)
+  ((rc != 127)) || die "start-stop-daemon is not on PATH ($PATH)"
+  ((rc == 0)) || return 1
   { read -r pid <"$1" || [[ -n ${pid:-} ]]; } 2>/dev/null || return 1  # (a last line may lack its newline)
   printf '%s\n' "${pid//[[:space:]]/}"
 }

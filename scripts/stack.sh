@@ -25,9 +25,10 @@ wait_healthy() {
   rm -f "$body"
 }
 
-# stack_up: everything up; what runs already is left alone (a rebuilt
-# binary is swapped into its pools with no failed request, a changed nginx
-# config reloaded).
+# stack_up: everything up; what runs already is left alone (a binary rebuilt
+# since its last release is swapped into its pools with no failed request, a
+# pool that lost its supervisor gets a new one, a changed nginx config is
+# reloaded).
 stack_up() {
   local svc id
   install_deps
@@ -39,9 +40,13 @@ stack_up() {
   migrate
   ensure_jwt_keys
   for svc in "${SERVICES[@]}"; do
-    # a rebuilt binary is a new release, swapped in as deploy does
-    id=$(release_from_build "$svc")
-    [[ $(release_live "$svc") == "$id" ]] || service_swap "$svc" "$id"
+    # a binary rebuilt since its last release is a new release, swapped in
+    # as deploy does; else the live release stays (a rollback, say)
+    id=$(release_of_build "$svc")
+    if [[ -n $id && $id != "$(release_live "$svc")" ]]; then
+      say "$svc: its build changed: release $id"
+      service_swap "$svc" "$id" up
+    fi
     pools_start "$svc"
   done
   if [[ -n ${PL_ADMIN_EMAIL:-} ]]; then
@@ -62,6 +67,7 @@ stack_down() {
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do pools_stop "${SERVICES[i]}"; done
   mailsink_stop
   db_stop
+  logs_cron_remove
   # with every pool stopped, the revocation signal starts afresh next time
   # (a writer that died midway leaves it counting one in flight)
   rm -f "$RUN/stack.env" "$(revocation_signal_file)"

@@ -1,6 +1,7 @@
 # scripts/status.sh: `./pilotlight status`, one screen: what runs (pids,
 # workers), each pool's figures from its JSON status page and nginx's
-# counters. Exit status 0 when everything runs, 3 otherwise.
+# counters. Exit status 0 when everything runs, 3 otherwise (something
+# stopped, or a pool lost its supervisor).
 # shellcheck shell=bash
 
 # pool_status_json INST: the pool's GET /api/<svc>/_status (the scoreboard as
@@ -65,7 +66,7 @@ status_nginx_line() {
 
 # status_show: the screen. The URLs come from what the last `up` wrote.
 status_show() {
-  local pid svc inst rc=0 name value json
+  local pid svc inst rc=0 name value json nginx_up=0
   local -A figures=()
   if [[ -f $RUN/stack.env ]]; then
     while IFS='=' read -r name value; do
@@ -89,6 +90,10 @@ status_show() {
         figures[$inst]=$json
         printf '  %-10s running  pid %-7s workers %s\n' "$inst" "$pid" \
           "$(if [[ -n $json ]]; then jq -r .workers.total <<<"$json"; else echo '?'; fi)"
+        if pool_supervisor_lost "$inst"; then
+          printf '  %-10s but its supervisor is gone: nothing restarts a master that dies (./pilotlight up starts a new one, with no outage)\n' ''
+          rc=3
+        fi
       else
         printf '  %-10s stopped\n' "$inst"
         rc=3
@@ -97,17 +102,23 @@ status_show() {
   done
   if pid=$(nginx_pid); then
     printf '  %-10s running  pid %-7s workers %s\n' nginx "$pid" "$(proc_children "$pid" | wc -l)"
+    nginx_up=1
   else
     printf '  %-10s stopped\n' nginx
-    return 3
+    rc=3
   fi
-  printf '\nmetrics (each pool, since it started)\n'
-  printf '  %-10s %-13s %8s  %7s %6s %6s  %7s  %6s %6s %6s %6s  %s\n' pool 'idle/busy/wt' requests \
-    2xx 4xx 5xx 'mean ms' spawns idle-x crash max-hit 'refused d/b'
-  for svc in "${SERVICES[@]}"; do
-    for inst in $(instances_of "$svc"); do status_pool_line "$inst" "${figures[$inst]:-}"; done
-  done
-  status_nginx_line
+  if ((${#figures[@]} > 0 || nginx_up)); then
+    printf '\nmetrics (each pool, since it started)\n'
+    printf '  %-10s %-13s %8s  %7s %6s %6s  %7s  %6s %6s %6s %6s  %s\n' pool 'idle/busy/wt' requests \
+      2xx 4xx 5xx 'mean ms' spawns idle-x crash max-hit 'refused d/b'
+    for svc in "${SERVICES[@]}"; do
+      for inst in $(instances_of "$svc"); do
+        [[ -z ${figures[$inst]+set} ]] || status_pool_line "$inst" "${figures[$inst]}"
+      done
+    done
+    ((!nginx_up)) || status_nginx_line
+  fi
+  # the disk matters most when something stopped
   disk_warning
   return "$rc"
 }

@@ -23,13 +23,14 @@ void sh_log_init(const char *service, sh_log_level min_level);
 /* Call in a child after fork(): lines then carry the new pid. */
 void sh_log_after_fork(void);
 
-/* Sends stderr (and so every line) to the end of the file at path, created
- * 0640 if missing: the file is opened O_APPEND, so a line is one write(2) that
- * lands whole, in the old file or in the new one across a rotation. 0, or -1
- * with errno. */
+/* Sends stderr (and so every line) and stdout to the end of the file at path,
+ * created 0640 if missing: the file is opened O_APPEND, so a line is one
+ * write(2) that lands whole, in the old file or in the new one across a
+ * rotation. 0, or -1 with errno. */
 int sh_log_open(const char *path);
-/* Opens that path again (after logrotate renamed the file); nothing when
- * sh_log_open was never called. 0, or -1 with errno (the old file stays). */
+/* Opens that path again as stderr and stdout (after logrotate renamed the
+ * file); nothing when sh_log_open was never called. 0, or -1 with errno (the
+ * old file stays). */
 int sh_log_reopen(void);
 
 void sh_log_begin(sh_logline *l, sh_log_level level, const char *event);

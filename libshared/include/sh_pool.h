@@ -71,6 +71,11 @@ int sh_pool_listen(const sh_pool_config *cfg);
  * master): the same as sh_pool_listen's for everything after. fd, or -1. */
 int sh_pool_adopt(const sh_pool_config *cfg, int fd);
 
+/* Takes a copy of the listening socket of cfg->listen from the running master
+ * pid (pidfd_getfd: a master whose supervisor died, taken over by a new one),
+ * then as sh_pool_adopt. fd, or -1 (logged). */
+int sh_pool_take_listener(const sh_pool_config *cfg, int pid);
+
 /* Runs the master loop; returns the process exit status. SIGTERM/SIGINT stop
  * the pool: workers finish what they serve and what waits in the backlog, the
  * unix socket's name is removed first. SIGQUIT retires it (a swap's old

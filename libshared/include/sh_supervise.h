@@ -45,4 +45,11 @@ int sh_supervise(const sh_supervise_config *sc);
  * master (PL_SUPERVISOR_RESUME, read by the service). */
 int sh_supervise_resume(const sh_supervise_config *sc, int master_pid);
 
+/* A new supervisor for a running master whose supervisor died (PL_ADOPT_MASTER,
+ * with the listening socket taken from it): it swaps in a new master at once,
+ * as on SIGUSR2, and the orphaned one retires; then it supervises as usual.
+ * When that swap fails the orphaned master serves on and this exits 1 (the
+ * swap status file says why). Returns 0 only in a master it forks. */
+int sh_supervise_adopt(const sh_supervise_config *sc, int master_pid);
+
 #endif

@@ -44,9 +44,14 @@ int sh_log_reopen(void)
     int fd = open(sh_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return -1;
-    int rc = fd == STDERR_FILENO ? 0 : dup2(fd, STDERR_FILENO); /* dup2 clears close-on-exec */
+    /* stdout too: a process started with its output on the log (start-stop-daemon
+     * --output) would otherwise keep the rotated file open through it. dup2 clears
+     * close-on-exec. */
+    int rc = fd == STDERR_FILENO ? 0 : dup2(fd, STDERR_FILENO);
+    if (rc >= 0 && fd != STDOUT_FILENO)
+        rc = dup2(fd, STDOUT_FILENO);
     int saved = errno;
-    if (fd != STDERR_FILENO)
+    if (fd != STDERR_FILENO && fd != STDOUT_FILENO)
         close(fd);
     errno = saved;
     return rc < 0 ? -1 : 0;

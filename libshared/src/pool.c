@@ -10,10 +10,13 @@
 #include "sh_pool.h"
 #include "sh_log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -24,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -203,6 +207,62 @@ int sh_pool_adopt(const sh_pool_config *cfg, int fd)
     if (strncmp(cfg->listen, "unix:", 5) == 0)
         snprintf(sh_pool_unix_path, sizeof(sh_pool_unix_path), "%s", cfg->listen + 5);
     return fd;
+}
+
+/* Whether fd is a listening socket on the address of cfg->listen. */
+static bool sh_pool_is_listener(const sh_pool_config *cfg, int fd)
+{
+    int on = 0;
+    socklen_t len = sizeof(on);
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on ||
+        getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0)
+        return false;
+    if (strncmp(cfg->listen, "unix:", 5) == 0)
+        return ss.ss_family == AF_UNIX && strcmp(((struct sockaddr_un *)&ss)->sun_path, cfg->listen + 5) == 0;
+    const char *colon = strrchr(cfg->listen, ':');
+    int port = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+               : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                          : -1;
+    return colon != NULL && port >= 0 && atoi(colon + 1) == port;
+}
+
+int sh_pool_take_listener(const sh_pool_config *cfg, int pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    DIR *d = pidfd >= 0 ? opendir(dir) : NULL;
+    if (d == NULL) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "master %d: %s", pid, strerror(errno));
+        if (pidfd >= 0)
+            close(pidfd);
+        return -1;
+    }
+    int fd = -1, why = ENOENT;
+    for (struct dirent *e; fd < 0 && (e = readdir(d)) != NULL;) {
+        char path[PATH_MAX], link[64];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(path, link, sizeof(link) - 1);
+        if (n <= 0 || strncmp(link, "socket:", 7) != 0)
+            continue;
+        fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(e->d_name), 0);
+        if (fd < 0)
+            why = errno;
+        else if (!sh_pool_is_listener(cfg, fd)) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    closedir(d);
+    close(pidfd);
+    if (fd < 0) {
+        sh_log_msgf(SH_LOG_ERROR, "listen_failed", "master %d holds no listening socket on %s that can be taken (%s)",
+                    pid, cfg->listen, strerror(why));
+        return -1;
+    }
+    return sh_pool_adopt(cfg, fd);
 }
 
 int sh_pool_listen(const sh_pool_config *cfg)

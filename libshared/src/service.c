@@ -30,8 +30,8 @@ static bool sh_svc_idempotent; /* some route honours Idempotency-Key */
 const sh_service *sh_service_current(void) { return sh_svc; }
 
 static const char *const sh_log_levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const sh_test_faults[] = {"none", "crash_on_request", NULL};
-enum { SH_FAULT_NONE, SH_FAULT_CRASH_ON_REQUEST };
+static const char *const sh_test_faults[] = {"none", "crash_on_request", "crash_on_api", NULL};
+enum { SH_FAULT_NONE, SH_FAULT_CRASH_ON_REQUEST, SH_FAULT_CRASH_ON_API };
 
 static char sh_svc_release[13]; /* the first 12 hex digits of the binary's SHA-256 */
 static bool sh_svc_swapped_in;  /* a swap's new master: the pid file is written once ready */
@@ -55,7 +55,8 @@ static const sh_conf_row sh_service_rows[] = {
     {"PL_SWAP_STATUS_FILE", SH_CONF_STRING, C(swap_status_file), NULL, 0, 0, NULL, 0,
      "the supervisor writes each swap's outcome here: \"ok PID\" or \"failed: reason\""},
     {"PL_TEST_FAULT", SH_CONF_ENUM, C(test_fault), "none", 0, 0, sh_test_faults, 0,
-     "with PL_TEST_ROUTES=1 only: crash_on_request makes every worker crash on its first request (deploy tests)"},
+     "with PL_TEST_ROUTES=1 only: crash_on_request makes every worker crash on its first request, crash_on_api on "
+     "its first request to a route of the service's own (not health or /_...) (deploy tests)"},
     SH_CONF_END,
 };
 #undef C
@@ -260,6 +261,22 @@ static void sh_service_test_fault(void)
     }
 }
 
+/* PL_TEST_FAULT=crash_on_api: the built-in routes (health, /_status ...)
+ * answer, the service's own crash: a release only a watch after the swap
+ * can catch. */
+static void sh_service_test_fault_api(FCGX_Request *fr)
+{
+    if (!sh_conf.test_routes || sh_conf.test_fault != SH_FAULT_CRASH_ON_API)
+        return;
+    const char *uri = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+    char prefix[96];
+    int n = snprintf(prefix, sizeof(prefix), "/api/%s/", sh_svc->name);
+    if (uri != NULL && strncmp(uri, prefix, (size_t)n) == 0 && (strcmp(uri + n, "health") == 0 || uri[n] == '_'))
+        return;
+    sh_log_msg(SH_LOG_WARN, "test_fault", "crashing on an API request on purpose (PL_TEST_FAULT)");
+    abort();
+}
+
 /* A swap's new master, first worker: the service's own health check, through
  * the dispatcher, before it serves anyone. */
 static int sh_service_self_check(void *ctx)
@@ -403,6 +420,7 @@ void sh_service_serve_connection(int fd, void *ctx)
     FCGX_Request fr;
     if (!sh_fcgi_read_request(&fr, fd))
         return;
+    sh_service_test_fault_api(&fr);
     sh_http_handle(&fr, sh_worker_arena, &sh_svc_router);
     sh_fcgi_end_request(&fr);
     /* the client has its answer: what the request left for later */
@@ -546,24 +564,37 @@ static int sh_env_fd(const char *name)
     return (int)fd;
 }
 
+/* A pid from the environment (the supervisor's own variables), or 0; the
+ * variable is removed, as with sh_env_fd. */
+static int sh_env_pid(const char *name)
+{
+    const char *v = getenv(name);
+    int64_t pid = 0;
+    if (v != NULL && sh_parse_int64(v, strlen(v), 1, INT32_MAX, &pid) != 0)
+        pid = 0;
+    unsetenv(name);
+    return (int)pid;
+}
+
 /* The listening socket, and this process's part: a fresh start opens it and
  * (PL_SUPERVISE=1) becomes the supervisor, forking the master; a swap's new
  * master (PL_LISTEN_FD + PL_READY_FD from the supervisor) adopts it and sets
  * *ready_fd; a supervisor that has just exec'd itself into a new release
- * (PL_SUPERVISOR_RESUME) goes on supervising. Returns the socket in the
+ * (PL_SUPERVISOR_RESUME) goes on supervising; one started for a master whose
+ * supervisor died (PL_ADOPT_MASTER) takes the socket from it and swaps in a
+ * new master. Returns the socket in the
  * master, -1 when it cannot be had. The listening socket is opened before the
  * supervisor forks, and every master inherits it: connections made while a
  * master is replaced wait in its backlog, and no master ever binds it again. */
 static int sh_service_socket(char **argv, int *ready_fd)
 {
-    const char *resume = getenv("PL_SUPERVISOR_RESUME");
-    int64_t master = 0;
-    if (resume != NULL && sh_parse_int64(resume, strlen(resume), 1, INT32_MAX, &master) != 0)
-        master = 0;
-    unsetenv("PL_SUPERVISOR_RESUME");
+    int master = sh_env_pid("PL_SUPERVISOR_RESUME");
+    int orphan = sh_env_pid("PL_ADOPT_MASTER");
     int inherited = sh_env_fd("PL_LISTEN_FD");
     *ready_fd = sh_env_fd("PL_READY_FD");
-    int fd = inherited >= 0 ? sh_pool_adopt(&sh_conf.pool, inherited) : sh_pool_listen(&sh_conf.pool);
+    int fd = inherited >= 0 ? sh_pool_adopt(&sh_conf.pool, inherited)
+             : orphan > 0   ? sh_pool_take_listener(&sh_conf.pool, orphan)
+                            : sh_pool_listen(&sh_conf.pool);
     if (fd < 0 || *ready_fd >= 0 || !sh_conf.supervise)
         return fd; /* a swap's new master, or an unsupervised one */
     sh_supervise_config sc = {.service = sh_svc->name,
@@ -574,7 +605,9 @@ static int sh_service_socket(char **argv, int *ready_fd)
                               .swap_timeout_ms = sh_conf.swap_timeout_ms};
     /* returns in a master: the first, or one restarted after its predecessor died */
     if (master > 0)
-        sh_supervise_resume(&sc, (int)master);
+        sh_supervise_resume(&sc, master);
+    else if (orphan > 0)
+        sh_supervise_adopt(&sc, orphan);
     else
         sh_supervise(&sc);
     return fd;
@@ -612,6 +645,10 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         fprintf(stderr, "pl-%s: configuration error: %s\n", svc->name, err);
         return 1;
     }
+    /* A fault belongs to the binary started with it (a release's wrapper sets
+     * it): the masters this process forks keep it, a release it execs later
+     * does not inherit it. */
+    unsetenv("PL_TEST_FAULT");
     sh_log_init(svc->name, (sh_log_level)sh_conf.log_level);
     if (!check_only && sh_conf.log_file != NULL && sh_log_open(sh_conf.log_file) != 0) {
         fprintf(stderr, "pl-%s: cannot open the log file %s: %s\n", svc->name, sh_conf.log_file, strerror(errno));

@@ -34,6 +34,7 @@ typedef struct {
     int64_t restart_at_us; /* 0: no restart pending */
     bool stopping;
     pid_t next;   /* a swap's new master, 0 when no swap runs */
+    bool adopted; /* the master is not our child (its supervisor died): a swap replaces it or we exit */
     int ready_fd; /* its ready pipe, -1 when closed */
     int64_t next_deadline_us;
 } sh_sup;
@@ -155,6 +156,7 @@ static void sh_sup_swap_ready(sh_sup *s)
 {
     pid_t old = s->master;
     s->master = s->next;
+    s->adopted = false;
     s->started_us = sh_now_us();
     s->delay_ms = 0;
     s->restart_at_us = 0;
@@ -192,6 +194,8 @@ static void sh_sup_swap_failed(sh_sup *s, int status)
         sh_sup_swap_status(s, "failed: the new binary stopped at start (exit status %d; its configuration?)",
                            WEXITSTATUS(status));
     sh_sup_end_swap(s);
+    if (s->adopted)
+        sh_sup_exit(1); /* the orphaned master serves on, as before */
     if (s->master == 0 && !s->stopping && s->restart_at_us == 0)
         s->restart_at_us = sh_now_us(); /* the old master ended meanwhile: start this release again */
 }
@@ -261,6 +265,8 @@ static void sh_sup_on_signal(sh_sup *s, int sig)
     s->stopping = true;
     if (s->master > 0)
         kill(s->master, SIGTERM);
+    if (s->adopted)
+        s->master = 0; /* not ours to wait for */
     if (s->next > 0)
         kill(s->next, SIGTERM);
     if (s->master == 0 && s->next == 0)
@@ -302,6 +308,8 @@ static int sh_sup_run(sh_sup *s)
             sh_sup_swap_status(s, "failed: the new master was not ready within %lld ms",
                                (long long)s->cfg->swap_timeout_ms);
             sh_sup_end_swap(s);
+            if (s->adopted)
+                sh_sup_exit(1);
             if (s->master == 0 && !s->stopping && s->restart_at_us == 0)
                 s->restart_at_us = now;
         }
@@ -374,5 +382,22 @@ int sh_supervise_resume(const sh_supervise_config *cfg, int master_pid)
     s.started_us = sh_now_us();
     sh_log_msgf(SH_LOG_INFO, "supervisor_resumed", "supervising the %s pool master (pid %d) of this release",
                 cfg->service, master_pid);
+    return sh_sup_run(&s);
+}
+
+int sh_supervise_adopt(const sh_supervise_config *cfg, int master_pid)
+{
+    static sh_sup s;
+    if (sh_sup_init(&s, cfg) != 0)
+        sh_fatal("the supervisor cannot take its signals");
+    s.master = master_pid;
+    s.adopted = true;
+    s.started_us = sh_now_us();
+    sh_log_msgf(SH_LOG_INFO, "supervisor_adopting",
+                "the %s pool master (pid %d) lost its supervisor: swapping in a new master to take over",
+                cfg->service, master_pid);
+    sh_sup_begin_swap(&s);
+    if (s.next == 0)
+        sh_sup_exit(1); /* could not even start one (the status file says why) */
     return sh_sup_run(&s);
 }

@@ -74,7 +74,8 @@ SERVICES = ("accounts", "projects", "chat")
 # environment is dropped except what stack_bench chose (the stack's place), so a
 # stray setting (e.g. test's cheap password hashing) cannot skew a figure.
 KEEP = ("PL_VAR", "PL_HTTP_PORT", "PL_HTTPS_PORT", "PL_INTERNAL_PORT", "PL_MARIADB_PORT", "PL_HTTP_BIND",
-        "PL_INTERNAL_BIND", "PL_TLS_CERT_FILE", "PL_TLS_KEY_FILE", "PL_BUILD_DIR", "PL_TEST_SLOT")
+        "PL_INTERNAL_BIND", "PL_TLS_CERT_FILE", "PL_TLS_KEY_FILE", "PL_BUILD_DIR", "PL_TEST_SLOT",
+        "PL_MAIL_SINK_PORT", "PL_LOG_ROTATE_CRON")
 STACK_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PL_") or k in KEEP}
 STACK_ENV.update({
     "PL_POOL_MODE": "ondemand",
@@ -530,9 +531,10 @@ def health_release(svc):
 
 def deploy_rows(token, project):
     """A changed projects binary (the live one with bytes appended) deployed,
-    then rolled back, each under wrk (CONNECTIONS connections on GET {id}):
-    requests that failed meanwhile, and seconds from the command to the
-    release's health answering from it."""
+    then rolled back, each under wrk (CONNECTIONS connections on GET {id}),
+    the deploy's watch after the swap (PL_DEPLOY_PROBATION_S, its default)
+    included: requests that failed meanwhile, seconds from the command to the
+    release's health answering from it, and until the command was done."""
     live = os.path.join(VAR, "releases", "projects", "live", "pl-projects")
     changed = os.path.join(VAR, "tmp", "pl-projects-bench")
     os.makedirs(os.path.dirname(changed), exist_ok=True)
@@ -542,23 +544,28 @@ def deploy_rows(token, project):
     os.chmod(changed, 0o755)
     out = {}
     env = dict(os.environ, BENCH_METHOD="GET", BENCH_BODY="", BENCH_TOKEN=token, BENCH_EXPECT="")
-    for what, args in (("deploy", ("deploy", None, "--binary", changed, "projects")),
-                       ("rollback", ("rollback", None, "projects"))):
+    for what, args in (("deploy", ("deploy", "--binary", changed, "projects")),
+                       ("rollback", ("rollback", "projects"))):
         before = health_release("projects")
-        proc = subprocess.Popen(["wrk", "-t2", "-c%d" % CONNECTIONS, "--timeout", "10s", "-s", WRK_LUA, "-d6s",
+        proc = subprocess.Popen(["wrk", "-t2", "-c%d" % CONNECTIONS, "--timeout", "10s", "-s", WRK_LUA, "-d20s",
                                  HTTP + project], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1.5)
         t0 = time.monotonic()
-        pilotlight(*args)
+        with open(STACK_LOG, "a") as log:
+            cmd = subprocess.Popen([PILOTLIGHT, *args], env=STACK_ENV, stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: health_release("projects") not in (None, before), 30, "the new release to answer")
         seconds = time.monotonic() - t0
+        rc = cmd.wait(60)
+        done = time.monotonic() - t0
+        if rc != 0:
+            raise RuntimeError("./pilotlight %s failed (log: %s)" % (" ".join(args), STACK_LOG))
         text, _ = proc.communicate(timeout=60)
         line = [ln for ln in text.splitlines() if ln.startswith("BENCH_JSON ")]
         r = json.loads(line[-1][len("BENCH_JSON "):]) if line else None
-        out[what] = {"seconds": seconds, "requests": r["requests"] if r else None,
+        out[what] = {"seconds": seconds, "done": done, "requests": r["requests"] if r else None,
                      "failed": (r["connect"] + r["read"] + r["write"] + r["timeout"] + r["status"]) if r else None}
-        say("%-8s requests %s, failed %s, %.2f s to the new release" %
-            (what, out[what]["requests"], out[what]["failed"], seconds))
+        say("%-8s requests %s, failed %s, %.2f s to the new release, %.2f s to the command's end" %
+            (what, out[what]["requests"], out[what]["failed"], seconds, done))
     return out
 
 
@@ -573,10 +580,10 @@ def backup_rows():
 
     t0 = time.monotonic()
     sql("INSERT INTO accounts.users (email, password_hash, display_name) SELECT CONCAT('bench-', seq, "
-        "'@example.com'), '$argon2id$v=19$m=65536,t=2,p=1$bench', CONCAT('Bench user ', seq) FROM seq_1_to_%d"
+        "'@example.com'), '$argon2id$v=19$m=65536,t=2,p=1$bench', CONCAT('Bench user ', seq) FROM accounts.seq_1_to_%d"
         % BACKUP_USERS)
     sql("INSERT INTO chat.messages (room, author_id, author_name, body) SELECT CONCAT('project-', 1 + seq %% 500), "
-        "1 + seq %% %d, 'Bench user', CONCAT('message ', seq, ': ', REPEAT('lorem ipsum ', 8)) FROM seq_1_to_%d"
+        "1 + seq %% %d, 'Bench user', CONCAT('message ', seq, ': ', REPEAT('lorem ipsum ', 8)) FROM chat.seq_1_to_%d"
         % (BACKUP_USERS, BACKUP_MESSAGES))
     generated = time.monotonic() - t0
     file = os.path.join(VAR, "backups", "bench.tar.gz")
@@ -694,10 +701,11 @@ def report(idle, cold, pw, login_peak, chat_out, started, load, ops=None):
     if ops and ops.get("deploy"):
         print("deploy: a changed projects binary swapped in, then rolled back, under wrk (%d connections on GET {id})"
               % CONNECTIONS)
-        print("  %-10s %9s %7s %9s" % ("", "requests", "failed", "seconds"))
+        print("  %-10s %9s %7s %9s %9s" % ("", "requests", "failed", "seconds", "command"))
         for what, d in ops["deploy"].items():
-            print("  %-10s %9s %7s %9.2f" % (what, d["requests"], d["failed"], d["seconds"]))
-        print("  (failed: must be 0; seconds: from the command to the release's health answering from it)")
+            print("  %-10s %9s %7s %9.2f %9.2f" % (what, d["requests"], d["failed"], d["seconds"], d["done"]))
+        print("  (failed: must be 0; seconds: from the command to the release's health answering from it;")
+        print("   command: until it ended, a deploy's watch after the swap included)")
         print()
     if ops and ops.get("backup"):
         b = ops["backup"]

@@ -196,3 +196,22 @@ def test_backup_while_writing_then_wipe_and_restore(stack):
         shutil.rmtree(work, ignore_errors=True)
         newer.unlink(missing_ok=True)
         file.unlink(missing_ok=True)
+
+
+def test_backup_into_a_directory_names_its_file_and_never_writes_over_one(stack):
+    """backup DIR writes pilotlight-<time>.tar.gz inside DIR and says so;
+    a FILE that exists is refused, untouched."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="plbk-dir-", dir="/tmp"))
+    try:
+        p = stack.must("backup", str(out))
+        made = list(out.iterdir())
+        assert len(made) == 1 and made[0].name.startswith("pilotlight-") and made[0].name.endswith(".tar.gz"), made
+        assert f"backup: {made[0]} " in p.stdout, p.stdout
+        with tarfile.open(made[0]) as t:
+            assert "manifest.json" in t.getnames()
+        first = made[0].read_bytes()
+        p = stack.run("backup", str(made[0]))
+        assert p.returncode != 0 and "exists" in p.stderr, p.stdout + p.stderr
+        assert made[0].read_bytes() == first and len(list(out.iterdir())) == 1
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -200,3 +200,20 @@ def test_doc_links_resolve():
             elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, broken
+
+
+def test_the_configuration_page_refuses_a_service_list_the_runner_refuses(tmp_path):
+    """docs/configuration.sh reads services/list with the runner's own rule:
+    a comment line there is refused by both, not skipped by one."""
+    import shutil
+    import subprocess
+    for part in ("docs/configuration.sh", "scripts/lib.sh", "nginx/defaults.env"):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / part, tmp_path / part)
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "list").write_text("accounts\n# a comment\nprojects\n")
+    build = tmp_path / "build"
+    build.mkdir()
+    p = subprocess.run(["bash", str(tmp_path / "docs" / "configuration.sh"), "--check", str(build)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "'# a comment' is not a service name" in p.stderr, p.stdout + p.stderr

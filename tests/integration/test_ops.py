@@ -298,9 +298,9 @@ def test_nginx_stub_status_on_the_internal_listener_only():
         assert "Active connections" not in r.text and "server accepts" not in r.text
 
 
-def run_pilotlight(*args, timeout=120):
+def run_pilotlight(*args, timeout=120, env=None):
     from conftest import ROOT, VAR
-    env = dict(os.environ, PL_VAR=str(VAR))
+    env = dict(os.environ, PL_VAR=str(VAR), **(env or {}))
     return subprocess.run([str(ROOT / "pilotlight"), *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -524,6 +524,9 @@ def test_zz_down_finishes_requests_in_flight():
         assert "killing" not in p.stderr, p.stderr
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{BASE_URL}/api/projects/health", timeout=5)
+        # everything stopped: status says so, and still warns of a full disk
+        p = run_pilotlight("status", env={"PL_DISK_WARN_PERCENT": "1"})
+        assert p.returncode == 3 and "warning: the disk holding" in p.stdout, p.stdout + p.stderr
     finally:
         t.join(30)
         p = run_pilotlight("up")
