@@ -15,11 +15,12 @@
 # PL_LOG_DIR (nginx's pid file and logs), PL_NGINX_DIR (where the rendered
 # files will live; default OUT_DIR), PL_WEB_ROOT, PL_NGINX_USER,
 # PL_TLS_CERT_FILE and PL_TLS_KEY_FILE (both required: callers make a
-# self-signed pair with nginx/self-signed.sh).
-# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, and two generated from
-# the service list: upstreams.conf (http level: `upstream` or resolver, and
-# the $pl_up_<svc> every fastcgi_pass names) and api_services.conf (the
-# /api/<svc> locations, included by api.conf). Every value is checked before
+# self-signed pair with nginx/self-signed.sh); PL_OPENAPI_FILE, the OpenAPI
+# document the build made (optional: without it /api/openapi.json is 404).
+# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, openapi.json, and two
+# generated from the service list: upstreams.conf (http level: `upstream` or
+# resolver, and the $pl_up_<svc> every fastcgi_pass names) and
+# api_services.conf (the /api/<svc> locations, included by api.conf). Every value is checked before
 # it goes into the config; exit status 1 with a message when one is wrong.
 set -euo pipefail
 
@@ -56,6 +57,7 @@ check_settings() {
   [[ -f $NCHAN_MODULE ]] || die "$NCHAN_MODULE is missing (package libnginx-mod-nchan)"
   [[ -f $HEADERS_MORE_MODULE ]] ||
     die "$HEADERS_MORE_MODULE is missing (package libnginx-mod-http-headers-more-filter)"
+  [[ -z ${PL_OPENAPI_FILE:-} || -r $PL_OPENAPI_FILE ]] || die "PL_OPENAPI_FILE $PL_OPENAPI_FILE is not readable"
 }
 
 # sed_args: SED, a sed expression per placeholder, each value checked.
@@ -176,6 +178,9 @@ main() {
     upstreams_servers "${SERVICES[@]}" >"$out/upstreams.conf"
   fi
   api_services "${SERVICES[@]}" >"$out/api_services.conf"
+  if [[ -n ${PL_OPENAPI_FILE:-} ]]; then
+    cp "$PL_OPENAPI_FILE" "$out/openapi.json"
+  fi
 }
 
 main "$@"
