@@ -51,6 +51,12 @@ migrate_tests() {
   bash "$PL_ROOT/tools/test_migrate.sh" "$PL_ASAN_BUILD_DIR/tools/pl-migrate"
 }
 
+# openapi_check: the OpenAPI document the stack serves is valid OpenAPI 3.1
+# (@readme/openapi-parser, tests/openapi/).
+openapi_check() {
+  bash "$PL_ROOT/tests/openapi/run.sh"
+}
+
 integration_tests() {
   cd "$PL_ROOT"
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
@@ -179,6 +185,7 @@ test_run() {
   step "pl-migrate against MariaDB" migrate_tests
   step "test stack up" stack_up
   ((STEP_RC == 0)) || exit 1
+  step "OpenAPI document" openapi_check
   step "integration tests" integration_tests
   step "browser tests" browser_tests
   step "service list" service_list_check

@@ -33,4 +33,4 @@ mkdir -p "$PL_SCREENSHOTS"
 # only this run's pictures: a failure-*.png left there is from this run
 find "$PL_SCREENSHOTS" -maxdepth 1 -name '*.png' -delete
 # bounded: the whole run takes well under a minute; a hung browser must not hang the suite
-timeout 300 node --test --test-concurrency=1 --test-reporter=spec app.test.mjs
+timeout 300 node --test --test-concurrency=1 --test-reporter=spec app.test.mjs api_reference.test.mjs
