@@ -31,9 +31,13 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from conftest import BASE_URL, DEFAULT_PASSWORD, VAR, sql, unique_email
 from lifecycle import SourceAdapter
+
+# hypothesis keeps a cache (its Unicode tables) on disk: in the stack's state, not the checkout
+set_hypothesis_home_dir(str(VAR / "hypothesis"))
 
 EXAMPLES = int(os.environ.get("PL_GENERATED_EXAMPLES", "40"))
 HUGE_ID = 10**15  # above any id a test stack reaches: made-up ids touch nothing real
