@@ -46,7 +46,7 @@ soak_extra() {
 # (tests/integration/test_generated_requests.py: every operation of the
 # OpenAPI document, valid and invalid, no 5xx, every answer as documented, a
 # refusal changes nothing) against the soak stack, with 5 x SECONDS examples
-# per operation (`test` runs 40); one row of the table. Production rate
+# per operation (`test` runs 30); one row of the table. Production rate
 # limits: their 429s are among the documented answers.
 soak_generated() {
   local rc=0 start=$SECONDS examples=$(($1 * 5))
