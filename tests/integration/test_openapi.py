@@ -247,3 +247,29 @@ def test_the_answer_checker_refuses_what_the_document_does_not_say(doc, live):
     assert check(404, {"error": {"code": "not_found", "message": "m"}}, path="/api/projects/_status") == []
     assert check(400, {"error": {"code": "invalid_request", "message": "m"}}, internal=True) == []
     assert check(400, {"error": {"code": "invalid_request", "message": "m"}})  # public: no X-Invoke-* to be bad
+
+
+def test_the_api_pages_name_no_error_the_document_does_not_have(doc):
+    """The prose of docs/api/ and the document say the same: every "<status>
+    `<code>`" a route's section names is among that operation's answers."""
+    from test_docs import API_DOCS, PLACEHOLDER, route_sections
+    ops = operations(doc)
+    said = re.compile(r"\b([1-5][0-9][0-9]) ((?:`[a-z][a-z0-9_]*`(?:\s*/\s*)?)+)")
+    problems = []
+    for page in sorted(API_DOCS.glob("*.md")):
+        for section in route_sections(page):
+            svcs = [p.split("/")[2] for p in doc["paths"]] if PLACEHOLDER in section.pattern else [None]
+            for svc in set(svcs):
+                pattern = section.pattern.replace(PLACEHOLDER, svc) if svc else section.pattern
+                op = ops.get((section.method, pattern))
+                if op is None:
+                    continue  # an internal or test-only route: not in the public document
+                for status, codes in said.findall(section.text()):
+                    resp = op["responses"].get(status)
+                    enum = set() if resp is None else set(
+                        resp["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
+                        ["properties"]["code"]["enum"])
+                    for code in re.findall(r"`([a-z0-9_]+)`", codes):
+                        if code not in enum:
+                            problems.append(f"{section.where}: says {status} {code}, the document does not")
+    assert not problems, problems

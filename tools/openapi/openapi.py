@@ -256,7 +256,8 @@ class Builder:
         for status in sorted(errors):
             codes = errors[status]
             headers = list(common)
-            if status == "429" or status == "409" and "idempotency_key_in_use" in codes:
+            # (every 429 says when to come back; a 409 only for a key still in use)
+            if status == "429" or (status == "409" and set(codes) == {"idempotency_key_in_use"}):
                 headers.append("Retry-After")
             if status == "401" and ({"auth", "admin"} & set(route["flags"])):
                 headers.append("WWW-Authenticate")
