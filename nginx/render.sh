@@ -17,11 +17,13 @@
 # PL_LOG_DIR (nginx's pid file and logs), PL_NGINX_DIR (where the rendered
 # files will live; default OUT_DIR), PL_WEB_ROOT, PL_NGINX_USER,
 # PL_TLS_CERT_FILE and PL_TLS_KEY_FILE (both required: callers make a
-# self-signed pair with nginx/self-signed.sh).
-# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, and two generated from
-# the service list: upstreams.conf (http level: `upstream` or resolver, and
-# the $pl_up_<svc> every fastcgi_pass names) and api_services.conf (the
-# /api/<svc> locations, included by api.conf). Every value is checked before
+# self-signed pair with nginx/self-signed.sh); PL_OPENAPI_FILE, the OpenAPI
+# document the build made (optional: without it /api/openapi.json is 404).
+# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, openapi.json, and two
+# generated from the service list: upstreams.conf (http level: `upstream` or
+# resolver, and the $pl_up_<svc> every fastcgi_pass names) and
+# api_services.conf (the /api/<svc> locations, included by api.conf); and
+# cors_maps.conf from PL_CORS_ORIGINS. Every value is checked before
 # it goes into the config; exit status 1 with a message when one is wrong.
 set -euo pipefail
 
@@ -58,6 +60,79 @@ check_settings() {
   [[ -f $NCHAN_MODULE ]] || die "$NCHAN_MODULE is missing (package libnginx-mod-nchan)"
   [[ -f $HEADERS_MORE_MODULE ]] ||
     die "$HEADERS_MORE_MODULE is missing (package libnginx-mod-http-headers-more-filter)"
+  [[ $PL_CORS_MAX_AGE =~ ^(0|[1-9][0-9]{0,5})$ ]] ||
+    die "PL_CORS_MAX_AGE must be a number of seconds, not '$PL_CORS_MAX_AGE'"
+  [[ -z ${PL_OPENAPI_FILE:-} || -r $PL_OPENAPI_FILE ]] || die "PL_OPENAPI_FILE $PL_OPENAPI_FILE is not readable"
+}
+
+# cors_maps: cors_maps.conf (http level), CORS as nginx maps; cors.conf puts
+# their values into the public server's answers. An origin of
+# PL_CORS_ORIGINS gets its own Access-Control-Allow-Origin (with credentials)
+# on the public listener's /api/ answers and preflights; `*` lets any other
+# origin in without credentials. An empty list lets none in and changes no
+# answer (no Vary either).
+# shellcheck disable=SC2016 # $pl_*, $http_* and $sent_http_* are nginx variables
+cors_maps() {
+  local origin any=0 n=0 origins=()
+  read -r -a origins <<<"${PL_CORS_ORIGINS//,/ }"
+  cat <<'EOF'
+# made by nginx/render.sh (cors_maps) from PL_CORS_ORIGINS and PL_CORS_MAX_AGE.
+# Only /api/ on the public listener takes part in CORS ($pl_request_path: the
+# path asked for, also in nginx's own error pages).
+map "$pl_internal$pl_request_path" $pl_cors_api {
+    default         0;
+    "~^0/api(/|$)"  1;
+}
+EOF
+  printf 'map "$pl_cors_api $http_origin" $pl_cors_origin {\n    default  "";\n'
+  for origin in "${origins[@]}"; do
+    if [[ $origin == '*' ]]; then
+      any=1
+      continue
+    fi
+    [[ $origin =~ ^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[1-9][0-9]{0,4})?$ ]] ||
+      die "PL_CORS_ORIGINS: '$origin' is not an origin (scheme://host[:port], lower case, no path)"
+    printf '    "1 %s"  "%s";\n' "$origin" "$origin"
+    n=$((n + 1))
+  done
+  if ((any)); then
+    printf '    "~^1 ."  "*";\n'
+  fi
+  printf '}\n'
+  # an answer that depends on Origin says so, beside what it varies on already
+  printf 'map "$pl_cors_api|$sent_http_vary" $pl_cors_vary {\n    "~^0\\|(?<pl_vary>.*)$"  $pl_vary;\n'
+  if ((n > 0 || any)); then
+    printf '    "~^1\\|$"  "Origin";\n    "~^1\\|(?<pl_vary>.+)$"  "$pl_vary, Origin";\n'
+  else
+    printf '    "~^1\\|(?<pl_vary>.*)$"  $pl_vary;\n'
+  fi
+  printf '}\n'
+  cat <<'EOF'
+# credentials (cookies) only for a listed origin, never with *
+map $pl_cors_origin $pl_cors_credentials {
+    default  "true";
+    ""       "";
+    "*"      "";
+}
+map $pl_cors_origin $pl_cors_expose {
+    default  "ETag, Location, RateLimit, RateLimit-Policy, Retry-After, X-Request-Id, Idempotent-Replayed";
+    ""       "";
+}
+# a preflight: OPTIONS from an allowed origin, naming the method it means to use
+map "$request_method $pl_cors_origin $http_access_control_request_method" $pl_cors_preflight {
+    default              0;
+    "~^OPTIONS \S+ \S"   1;
+}
+map $pl_cors_preflight $pl_cors_allow_methods {
+    default  "";
+    1        "GET, HEAD, POST, PATCH, DELETE";
+}
+map $pl_cors_preflight $pl_cors_allow_headers {
+    default  "";
+    1        "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key";
+}
+EOF
+  printf 'map $pl_cors_preflight $pl_cors_max_age {\n    default  "";\n    1        "%s";\n}\n' "$PL_CORS_MAX_AGE"
 }
 
 # sed_args: SED, a sed expression per placeholder, each value checked.
@@ -204,6 +279,10 @@ main() {
     upstreams_servers "${SERVICES[@]}" >"$out/upstreams.conf"
   fi
   api_services "${SERVICES[@]}" >"$out/api_services.conf"
+  cors_maps >"$out/cors_maps.conf"
+  if [[ -n ${PL_OPENAPI_FILE:-} ]]; then
+    cp "$PL_OPENAPI_FILE" "$out/openapi.json"
+  fi
 }
 
 main "$@"

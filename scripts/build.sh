@@ -32,7 +32,7 @@ build_web() {
     (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in web/ failed"
   fi
   if [[ -f $dist/index.html ]]; then
-    newer=$(find "$web/index.html" "$web/package.json" "$web/package-lock.json" "$web/vite.config.js" \
+    newer=$(find "$web"/*.html "$web/package.json" "$web/package-lock.json" "$web/vite.config.js" \
       "$web/src" "$web/public" -newer "$dist/index.html" -print -quit 2>/dev/null)
     if [[ -z $newer ]]; then
       say "the web client is up to date (web/dist)"

@@ -66,7 +66,8 @@ render_nginx() {
   ensure_tls_cert
   rm -rf "$staging" "$backup"
   PL_NGINX_USER=$(nginx_user) PL_NGINX_DIR=$NGINX_DIR PL_RUN_DIR=$RUN PL_LOG_DIR=$LOG PL_WEB_ROOT=$PL_WEB_ROOT \
-    PL_TLS_CERT_FILE=$TLS_CERT PL_TLS_KEY_FILE=$TLS_KEY bash "$PL_ROOT/nginx/render.sh" "$staging" "${args[@]}" ||
+    PL_TLS_CERT_FILE=$TLS_CERT PL_TLS_KEY_FILE=$TLS_KEY PL_OPENAPI_FILE=$PL_BUILD_DIR/tools/openapi/openapi.json \
+    bash "$PL_ROOT/nginx/render.sh" "$staging" "${args[@]}" ||
     die "rendering the nginx config failed (nginx/render.sh)"
   mapfile -t files < <(cd "$staging" && find . -type f -printf '%P\n' | sort)
   NGINX_CHANGED=0

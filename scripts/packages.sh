@@ -6,7 +6,7 @@ readonly APT_PACKAGES=(
   gcc libc6-dev meson ninja-build pkg-config
   libfcgi-dev libjson-c-dev default-libmysqlclient-dev libsodium-dev libcurl4-openssl-dev liboath-dev
   nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter mariadb-server mariadb-client
-  wrk curl openssl libfcgi-bin jq procps shellcheck logrotate clang-format python3 python3-pytest python3-requests python3-websocket python3-nacl python3-aiosmtpd
+  wrk curl openssl libfcgi-bin jq procps shellcheck logrotate clang-format python3 python3-pytest python3-requests python3-websocket python3-nacl python3-aiosmtpd python3-jsonschema python3-hypothesis
   docker-compose chromium
 )
 # only for the containers suite (tests/containers/run.sh): rootful podman with

@@ -11,6 +11,8 @@ TEST_FAILED=0
 TEST_KEEP=0       # --keep
 TEST_SANITIZE=0   # --sanitize
 STEP_RC=0
+# the test stack's PL_CORS_ORIGINS (test_cors.py reads it from the environment)
+readonly TEST_CORS_ORIGINS="https://app.pilotlight.test http://127.0.0.1:5173"
 
 # step NAME FUNCTION: run one test step in a subshell with errexit and record
 # ok / FAILED in TEST_RESULTS, its status in STEP_RC. Never call it as
@@ -49,6 +51,12 @@ unit_tests() {
 # (tools/test_migrate.sh starts and stops it).
 migrate_tests() {
   bash "$PL_ROOT/tools/test_migrate.sh" "$PL_ASAN_BUILD_DIR/tools/pl-migrate"
+}
+
+# openapi_check: the OpenAPI document the stack serves is valid OpenAPI 3.1
+# (@readme/openapi-parser, tests/openapi/).
+openapi_check() {
+  bash "$PL_ROOT/tests/openapi/run.sh"
 }
 
 integration_tests() {
@@ -164,6 +172,8 @@ test_run() {
   export PL_LIMIT_SIGNUP_RATE=$TEST_LIMIT_RATE PL_LIMIT_SIGNUP_BURST=$TEST_LIMIT_BURST
   export PL_LIMIT_REFRESH_RATE=$TEST_LIMIT_RATE PL_LIMIT_REFRESH_BURST=$TEST_LIMIT_BURST
   export PL_LIMIT_CHAT_POST_RATE=$TEST_LIMIT_RATE PL_LIMIT_CHAT_POST_BURST=$TEST_LIMIT_CHAT_POST_BURST
+  # CORS: two allowed origins, for tests/integration/test_cors.py
+  export PL_CORS_ORIGINS="$TEST_CORS_ORIGINS"
   stack_isolated
   # the suites run `./pilotlight reload`, `up` and `down` on this stack, under our lock
   export PL_STACK_LOCKED=$PL_VAR
@@ -186,6 +196,7 @@ test_run() {
   step "pl-migrate against MariaDB" migrate_tests
   step "test stack up" stack_up
   ((STEP_RC == 0)) || exit 1
+  step "OpenAPI document" openapi_check
   step "integration tests" integration_tests
   step "browser tests" browser_tests
   step "service list" service_list_check

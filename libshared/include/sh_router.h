@@ -38,11 +38,13 @@ typedef struct {
 /* Matches method + path. Path values point into path itself. */
 sh_match_result sh_router_match(const sh_router *r, const char *method, const char *path, sh_match *m);
 
-/* A compiled route table as data, for GET /api/<svc>/_routes: a JSON array of
- * {"method","pattern","handler","flags":[...]} in table order, the flags by
- * name ("json", "internal", "test", "auth", "admin", "body_optional",
- * "token_query"; an
- * SH_ADMIN route lists "auth" too). A new reference the caller puts. */
+/* A compiled route table as data, for GET /api/<svc>/_routes and
+ * pl-<svc> --print-routes: a JSON array of {"method","pattern","handler",
+ * "flags":[...], "params"?:[...], "fields"?:[...], "rate_limit"?:{...}} in
+ * table order, the flags by name ("json", "internal", "test", "auth", "admin",
+ * "body_optional", "token_query", "idempotent"; an SH_ADMIN route lists "auth"
+ * too), each declared parameter and field with its rule ("fields" absent on a
+ * json route that takes any object). A new reference the caller puts. */
 json_object *sh_router_to_json(const sh_router *r);
 
 /* Validates a raw text value (path or query) against a rule into out. Returns 0,

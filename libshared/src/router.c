@@ -209,6 +209,49 @@ sh_match_result sh_router_match(const sh_router *r, const char *method, const ch
     return path_found ? SH_MATCH_BAD_METHOD : SH_MATCH_NOT_FOUND;
 }
 
+/* One declared parameter or field as data: {"name", "in" (parameters only:
+ * "path" or "query"), "type", "required"?, "nullable"?, and its bounds:
+ * "min"/"max" for an integer, "min_length"/"max_length" (characters) for a
+ * string, "values" for an enum}. */
+static json_object *sh_rule_to_json(const sh_rule *rule, bool param)
+{
+    static const char *const types[] = {
+        [SH_T_ID] = "id",     [SH_T_INT] = "integer",   [SH_T_STRING] = "string", [SH_T_BOOL] = "bool",
+        [SH_T_ENUM] = "enum", [SH_T_OBJECT] = "object", [SH_T_CURSOR] = "cursor"};
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(rule->name));
+    if (param)
+        json_object_object_add(o, "in", json_object_new_string((rule->flags & SH_QUERY) ? "query" : "path"));
+    json_object_object_add(o, "type", json_object_new_string(types[rule->type]));
+    if (rule->flags & SH_REQUIRED)
+        json_object_object_add(o, "required", json_object_new_boolean(1));
+    if (rule->flags & SH_NULLABLE)
+        json_object_object_add(o, "nullable", json_object_new_boolean(1));
+    if (rule->type == SH_T_INT) {
+        json_object_object_add(o, "min", json_object_new_int64(rule->min));
+        json_object_object_add(o, "max", json_object_new_int64(rule->max));
+    } else if (rule->type == SH_T_STRING) {
+        json_object_object_add(o, "min_length", json_object_new_int64(rule->min));
+        if (rule->max > 0) /* 0: no upper bound (sh_check_string) */
+            json_object_object_add(o, "max_length", json_object_new_int64(rule->max));
+    } else if (rule->type == SH_T_ENUM) {
+        json_object *values = json_object_new_array();
+        for (int i = 0; rule->choices[i] != NULL; i++)
+            json_object_array_add(values, json_object_new_string(rule->choices[i]));
+        json_object_object_add(o, "values", values);
+    }
+    return o;
+}
+
+/* A rule list as a JSON array (SH_RULE_END-terminated). */
+static json_object *sh_rules_to_json(const sh_rule *rules, bool param)
+{
+    json_object *list = json_object_new_array();
+    for (int i = 0; rules[i].name != NULL; i++)
+        json_object_array_add(list, sh_rule_to_json(&rules[i], param));
+    return list;
+}
+
 json_object *sh_router_to_json(const sh_router *router)
 {
     static const struct {
@@ -238,11 +281,18 @@ json_object *sh_router_to_json(const sh_router *router)
             if (flags & names[k].flag)
                 json_object_array_add(fl, json_object_new_string(names[k].name));
         json_object_object_add(o, "flags", fl);
+        if (r->params != NULL)
+            json_object_object_add(o, "params", sh_rules_to_json(r->params, true));
+        if (r->fields != NULL) /* NULL: any object (a json route) */
+            json_object_object_add(o, "fields", sh_rules_to_json(r->fields, false));
         if (r->rate != NULL) {
             json_object *rate = json_object_new_object();
             json_object_object_add(rate, "name", json_object_new_string(r->rate->name));
-            json_object_object_add(rate, "interval_us", json_object_new_int64(*r->rate->interval_us));
-            json_object_object_add(rate, "burst", json_object_new_int64(*r->rate->burst));
+            /* its values are configuration: absent when none was read (--print-routes) */
+            if (*r->rate->interval_us > 0) {
+                json_object_object_add(rate, "interval_us", json_object_new_int64(*r->rate->interval_us));
+                json_object_object_add(rate, "burst", json_object_new_int64(*r->rate->burst));
+            }
             json_object_object_add(o, "rate_limit", rate);
         }
         json_object_array_add(list, o);

@@ -542,10 +542,37 @@ static void sh_print_rows(const sh_service *svc, void (*print)(FILE *, const sh_
         print(stdout, tables[i].rows);
 }
 
+/* --print-routes: the whole route table as data, test routes included (each
+ * with its flags), without reading any configuration or starting anything:
+ * {"service", "routes": [...]} (sh_router_to_json). The build makes the
+ * OpenAPI document's requests from it (tools/openapi). Returns the exit status. */
+static int sh_print_routes(const sh_service *svc)
+{
+    char err[512];
+    sh_router router;
+    sh_route *routes = sh_build_routes(svc, true);
+    int rc = 1;
+    if (sh_router_init(&router, routes, err, sizeof(err)) != 0) {
+        fprintf(stderr, "pl-%s: route table error: %s\n", svc->name, err);
+    } else {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "service", json_object_new_string(svc->name));
+        json_object_object_add(o, "routes", sh_router_to_json(&router));
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        rc = text != NULL && printf("%s\n", text) >= 0 && fflush(stdout) == 0 ? 0 : 1;
+        json_object_put(o);
+        sh_router_free(&router);
+    }
+    for (int i = 0; i < sh_builtin_count; i++)
+        free((char *)routes[i].pattern);
+    free(routes);
+    return rc;
+}
+
 static void sh_print_help(const sh_service *svc)
 {
     printf("pl-%s: the %s service of Pilotlight (a FastCGI worker pool)\n\n"
-           "usage: pl-%s [--help | --check-config | --print-defaults | --config-reference]\n\n"
+           "usage: pl-%s [--help | --check-config | --print-defaults | --config-reference | --print-routes]\n\n"
            "Configured by environment variables:\n",
            svc->name, svc->name, svc->name);
     sh_print_rows(svc, sh_config_print_help);
@@ -631,6 +658,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
             sh_print_rows(svc, sh_config_print_markdown);
             return 0;
         }
+        if (strcmp(argv[i], "--print-routes") == 0)
+            return sh_print_routes(svc);
         if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
             continue;

@@ -154,12 +154,20 @@ static void test_rules(void)
     sh_arena_destroy(a);
 }
 
-/* The table as _routes shows it: order, names and flags (admin implies auth). */
+/* The table as _routes shows it: order, names, flags (admin implies auth),
+ * and each declared parameter and field with its rule. */
 static void test_to_json(void)
 {
+    static const sh_field fields[] = {
+        SH_FIELD_STR("name", SH_REQUIRED, 1, 200),
+        SH_FIELD_ENUM("state", 0, states),
+        SH_FIELD_ID("owner_id", SH_NULLABLE),
+        SH_FIELD_BOOL("all", 0),
+        SH_RULE_END,
+    };
     static const sh_route flagged[] = {
-        SH_ROUTE("GET", "/api/x/open", h, 0, NULL, NULL),
-        SH_ROUTE("PATCH", "/api/x/{id}", h, SH_ADMIN | SH_JSON, id_param, NULL),
+        SH_ROUTE("GET", "/api/x/open", h, 0, list_params, NULL),
+        SH_ROUTE("PATCH", "/api/x/{id}", h, SH_ADMIN | SH_JSON, id_param, fields),
         SH_ROUTE("POST", "/api/x/in", h, SH_INTERNAL | SH_TEST | SH_JSON | SH_BODY_OPTIONAL, NULL, NULL),
         SH_ROUTE("GET", "/api/x/me", h, SH_AUTH, NULL, NULL),
         SH_ROUTE_END,
@@ -171,8 +179,14 @@ static void test_to_json(void)
     CHECK(json_object_is_type(list, json_type_array) && json_object_array_length(list) == 4);
     CHECK_STR(
         json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-        "[{\"method\":\"GET\",\"pattern\":\"/api/x/open\",\"handler\":\"h\",\"flags\":[]},"
-        "{\"method\":\"PATCH\",\"pattern\":\"/api/x/{id}\",\"handler\":\"h\",\"flags\":[\"json\",\"auth\",\"admin\"]},"
+        "[{\"method\":\"GET\",\"pattern\":\"/api/x/open\",\"handler\":\"h\",\"flags\":[],"
+        "\"params\":[{\"name\":\"limit\",\"in\":\"query\",\"type\":\"integer\",\"min\":1,\"max\":100},"
+        "{\"name\":\"cursor\",\"in\":\"query\",\"type\":\"string\",\"min_length\":0,\"max_length\":200}]},"
+        "{\"method\":\"PATCH\",\"pattern\":\"/api/x/{id}\",\"handler\":\"h\",\"flags\":[\"json\",\"auth\",\"admin\"],"
+        "\"params\":[{\"name\":\"id\",\"in\":\"path\",\"type\":\"id\",\"required\":true}],"
+        "\"fields\":[{\"name\":\"name\",\"type\":\"string\",\"required\":true,\"min_length\":1,\"max_length\":200},"
+        "{\"name\":\"state\",\"type\":\"enum\",\"values\":[\"planning\",\"active\",\"on_hold\",\"done\"]},"
+        "{\"name\":\"owner_id\",\"type\":\"id\",\"nullable\":true},{\"name\":\"all\",\"type\":\"bool\"}]},"
         "{\"method\":\"POST\",\"pattern\":\"/api/x/in\",\"handler\":\"h\","
         "\"flags\":[\"json\",\"internal\",\"test\",\"body_optional\"]},"
         "{\"method\":\"GET\",\"pattern\":\"/api/x/me\",\"handler\":\"h\",\"flags\":[\"auth\"]}]");

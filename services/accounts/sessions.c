@@ -288,11 +288,25 @@ int acc_sessions_end_others(sh_req *req, int64_t user_id, const char *keep)
     return 0;
 }
 
+/* Whether id has the shape of a session id (acc_refresh_token_issue: 32
+ * lower-case hex digits): only such ids reach SQL, whose family_id columns
+ * are ASCII (another id failed there as an illegal mix of collations: 500). */
+static bool acc_session_id_shaped(const char *id)
+{
+    size_t n = 0;
+    for (; id[n] != '\0'; n++)
+        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+            return false;
+    return n == 32;
+}
+
 int acc_session_end(sh_req *req)
 {
     const char *family = sh_param_str(req, "id");
     int64_t user_id = req->auth.user_id;
     sh_result r;
+    if (!acc_session_id_shaped(family))
+        return sh_reply_error(req, 404, "session_not_found", "You have no live session with this id.");
     if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_RT_FAMILY_LIVE], &r, "si", family, user_id) != 0)
         return sh_db_reply_error(req);
     if (r.nrows == 0)

@@ -49,6 +49,10 @@ extern int chat_stmt[CHAT_STMT_COUNT];
 /* What a deleted account's messages show as their author: no one (author_id 0). */
 #define CHAT_DELETED_AUTHOR_NAME "Deleted user"
 
+/* Whether room is the name of a room that can exist: "lobby" (*project_id 0)
+ * or "project-<id>" (*project_id its project). Only such names reach SQL (the
+ * room columns are ASCII). */
+bool chat_room_name_parse(const char *room, int64_t *project_id);
 /* Checks that the room exists and the caller may use it; 0, or the reply's status
  * (404 room_not_found, 403 forbidden, or an invocation failure). */
 int chat_room_access_or_reply(sh_req *req, const char *room);

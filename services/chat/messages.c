@@ -169,6 +169,11 @@ int chat_live_authorize(sh_req *req)
     if (ticket != NULL) {
         const char *hash = sh_sha256_hex(req->arena, ticket);
         sh_result r, who;
+        int64_t project_id;
+        /* no ticket is for a room that cannot exist (and such a name, not ASCII, is no SQL operand) */
+        if (!chat_room_name_parse(room, &project_id))
+            return sh_reply_error(req, 401, "invalid_ticket",
+                                  "The ticket is unknown, expired, used, or for another room.");
         if (sh_db_query(req, chat_stmt[CHAT_TICKET_USE], &r, "ss", hash, room) != 0)
             return sh_db_reply_error(req);
         if (r.affected_rows != 1)

@@ -32,16 +32,24 @@ static void chat_cache_remember(int64_t user_id, int64_t project_id)
     e->until_us = sh_now_us() + chat_conf.access_cache_s * 1000000;
 }
 
-int chat_room_access_or_reply(sh_req *req, const char *room)
+bool chat_room_name_parse(const char *room, int64_t *project_id)
 {
+    *project_id = 0;
     if (strcmp(room, "lobby") == 0)
-        return 0;
-    int64_t project_id;
+        return true;
     static const char prefix[] = "project-";
     size_t plen = sizeof(prefix) - 1, len = strlen(room);
-    if (len <= plen || strncmp(room, prefix, plen) != 0 || room[plen] == '0' ||
-        sh_parse_int64(room + plen, len - plen, 1, INT64_MAX, &project_id) != 0)
+    return len > plen && strncmp(room, prefix, plen) == 0 && room[plen] != '0' &&
+           sh_parse_int64(room + plen, len - plen, 1, INT64_MAX, project_id) == 0;
+}
+
+int chat_room_access_or_reply(sh_req *req, const char *room)
+{
+    int64_t project_id;
+    if (!chat_room_name_parse(room, &project_id))
         return sh_reply_error(req, 404, "room_not_found", "There is no room called that.");
+    if (project_id == 0)
+        return 0;
     if (chat_cache_allows(req->auth.user_id, project_id))
         return 0;
     sh_invoke_result res;

@@ -38,6 +38,6 @@ mkdir -p "$PL_SCREENSHOTS"
 # only this run's pictures: a failure-*.png left there is from this run
 find "$PL_SCREENSHOTS" -maxdepth 1 -name '*.png' -delete
 files=("$@")
-((${#files[@]})) || files=(app.test.mjs resilience.test.mjs accounts.test.mjs quality.test.mjs)
+((${#files[@]})) || files=(app.test.mjs resilience.test.mjs accounts.test.mjs quality.test.mjs api_reference.test.mjs)
 # bounded: the whole run takes about four minutes; a hung browser must not hang the suite
 timeout 900 node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -14,10 +14,14 @@ import os
 import pathlib
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+
+import contract
 
 BASE_URL = os.environ.get("PL_BASE_URL", "http://127.0.0.1:8080")
 INTERNAL_URL = os.environ.get("PL_INTERNAL_URL", "http://127.0.0.1:8081")
@@ -27,6 +31,34 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # the services, as services/list names them (one a line)
 SERVICES = tuple(line.strip() for line in (ROOT / "services" / "list").read_text().splitlines() if line.strip())
 DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+# --- every answer checked against the OpenAPI document ---------------------------------
+# requests' HTTPAdapter.send is the one place every request of the suite goes
+# through (Api below, lifecycle's clients, bare requests calls): each answer
+# of the stack that is read whole is checked there against /api/openapi.json
+# (tests/integration/contract.py), and one the document does not describe
+# fails the test that received it. PL_CHECK_RESPONSES=0 turns it off.
+CHECK_RESPONSES = os.environ.get("PL_CHECK_RESPONSES", "1") != "0"
+_adapter_send = HTTPAdapter.send
+
+
+def _checked_send(adapter, request, **kw):
+    resp = _adapter_send(adapter, request, **kw)
+    internal = request.url.startswith(INTERNAL_URL + "/")
+    if CHECK_RESPONSES and not kw.get("stream") and (internal or request.url.startswith(BASE_URL + "/")):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(request.url).path)
+        checker = contract.contract(BASE_URL, INTERNAL_URL) if path != "/api/openapi.json" else None
+        if checker is not None:
+            problems = checker.check(request.method, path, resp.status_code, resp.headers,
+                                     resp.content.decode("utf-8", "replace"), internal)
+            if problems:
+                raise contract.ContractError("the answer is not as /api/openapi.json says:\n  " +
+                                             "\n  ".join(problems))
+    return resp
+
+
+HTTPAdapter.send = _checked_send
 
 
 class Api:

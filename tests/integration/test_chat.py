@@ -338,6 +338,16 @@ def test_subscribes_without_valid_credentials_are_refused(api, alice):
     assert_refused(live_path("lobby", access_token=ticket(api, alice)), 401, "invalid_token")
 
 
+def test_a_ticket_for_a_room_that_cannot_exist_is_refused_by_the_authorizer(api, alice, internal):
+    """nginx lets only [A-Za-z0-9_-] room names reach the authorizer; asked
+    directly (internal listener), a name that is no room's (non-ASCII ones
+    were a 500: the room column is ASCII) is an invalid ticket."""
+    t = ticket(api, alice)
+    for room in ("lobbé", "\u202e", "nowhere", "project-0"):
+        assert_error(internal.get(live_path(room, ticket=t)), 401, "invalid_ticket")
+    assert internal.get(live_path("lobby", ticket=t)).status_code == 200  # not spent by the refusals
+
+
 def test_a_ticket_is_single_use_for_one_room_and_expires(api, alice, project):
     proom = f"project-{project['id']}"
     t = ticket(api, alice)

@@ -110,8 +110,14 @@ def check_section(section, flags):
     return problems
 
 
+GUIDES = {"clients"}  # pages about using the API as a whole: no route of their own
+
+
 def test_every_page_is_a_service_or_the_basics(docs):
-    assert set(docs) <= {"README", *SERVICES}, f"unexpected API pages: {sorted(set(docs) - {'README', *SERVICES})}"
+    pages = {"README", *GUIDES, *SERVICES}
+    assert set(docs) <= pages, f"unexpected API pages: {sorted(set(docs) - pages)}"
+    for guide in GUIDES & set(docs):
+        assert not docs[guide], f"docs/api/{guide}.md is a guide, but has route headings: {docs[guide]}"
 
 
 def test_no_route_is_documented_twice(docs):

@@ -42,8 +42,24 @@ soak_extra() {
     --rc "$rc" --seconds $((SECONDS - start))
 }
 
+# soak_generated SECONDS: the generated requests of the integration suite
+# (tests/integration/test_generated_requests.py: every operation of the
+# OpenAPI document, valid and invalid, no 5xx, every answer as documented, a
+# refusal changes nothing) against the soak stack, with 5 x SECONDS examples
+# per operation (`test` runs 30); one row of the table. Production rate
+# limits: their 429s are among the documented answers.
+soak_generated() {
+  local rc=0 start=$SECONDS examples=$(($1 * 5))
+  say "== generated requests: $examples per operation"
+  (cd "$PL_ROOT" && PL_GENERATED_EXAMPLES=$examples /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+    tests/integration/test_generated_requests.py) || rc=$?
+  /usr/bin/python3 "$PL_ROOT/tests/soak/soak.py" row --rows "$SOAK_ROWS" --scenario "generated requests" \
+    --rc "$rc" --seconds $((SECONDS - start))
+}
+
 # soak_run DURATION CLIENTS ONLY: the load scenarios (ONLY: names, comma
-# separated; empty: all), then fuzz and leak unless ONLY leaves them out.
+# separated; empty: all), the generated requests, then fuzz and leak unless
+# ONLY leaves them out.
 soak_run() {
   local duration=$1 clients=$2 only=$3 rc=0
   export PL_PWHASH_OPSLIMIT=$TEST_PWHASH_OPSLIMIT PL_PWHASH_MEMLIMIT_KIB=$TEST_PWHASH_MEMLIMIT_KIB
@@ -59,6 +75,9 @@ soak_run() {
   SOAK_DRIVER=$!
   wait "$SOAK_DRIVER" || rc=$?
   SOAK_DRIVER=''
+  if [[ -z $only || ",$only," == *,generated,* ]]; then
+    soak_generated "$duration"
+  fi
   say "== stopping the soak stack"
   stack_down >/dev/null || true
   trap - EXIT
