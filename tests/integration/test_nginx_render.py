@@ -159,7 +159,7 @@ def test_pools_on_other_hosts_and_redis_for_several_fronts(base, mode):
         "server 10.77.9.1:9001 max_fails=1 fail_timeout=5s;",
         "server 10.77.9.2:9001 max_fails=1 fail_timeout=5s;",
         "server unix:/run/x.sock max_fails=1 fail_timeout=5s;"]
-    assert "fastcgi_connect_timeout 2s;" in up and "fastcgi_next_upstream error timeout;" in up
+    assert "fastcgi_connect_timeout 1s;" in up and "fastcgi_next_upstream error timeout;" in up
     assert "nchan_redis_server redis://10.77.9.3:6379/0;" in up
     assert (base / "nginx" / "nchan_store.conf").read_text().splitlines()[-1] == "nchan_redis_pass pl_nchan_redis;"
     conf = (base / "nginx" / "nginx.conf").read_text()
