@@ -81,6 +81,18 @@ static int chat_publish(sh_req *req, const char *room, const sh_row *row)
     return -1;
 }
 
+/* Marks a room whose live delivery was interrupted (first_id: the first
+ * message it missed, 0 when not known), and has this pool's wake look at it.
+ * After a lost connection the next statement connects again (to another
+ * node of a cluster). */
+static void chat_mark(sh_req *req, const char *room, int64_t first_id)
+{
+    if (sh_db_query(req, chat_stmt[CHAT_RESYNC_ADD], NULL, "si", room, first_id) != 0)
+        sh_log_msgf(SH_LOG_WARN, "resync_failed", "room %s: message %lld may be stored but not delivered live", room,
+                    (long long)first_id);
+    sh_pool_wake_at(sh_wall_us() + CHAT_PUBLISH_BACKOFF_US);
+}
+
 /* Delivers a new message live, under the room's lock (so subscribers get ids
  * in ascending order): unless its room's delivery is interrupted, or this
  * publish fails, which marks the room. Either way this pool's wake will look
@@ -94,10 +106,10 @@ static void chat_deliver(sh_req *req, const char *room, const sh_row *row)
                    dies between the two) */
     if (marked.nrows == 0 && !backing_off && chat_publish(req, room, row) == 0)
         return;
-    if (marked.nrows == 0 && sh_db_query(req, chat_stmt[CHAT_RESYNC_ADD], NULL, "si", room, sh_row_int(row, 0)) != 0)
-        sh_log_msgf(SH_LOG_WARN, "resync_failed", "room %s: message %lld is stored but will not be delivered live",
-                    room, (long long)sh_row_int(row, 0));
-    sh_pool_wake_at(sh_wall_us() + CHAT_PUBLISH_BACKOFF_US);
+    if (marked.nrows == 0)
+        chat_mark(req, room, sh_row_int(row, 0));
+    else
+        sh_pool_wake_at(sh_wall_us() + CHAT_PUBLISH_BACKOFF_US);
 }
 
 /* One step for a marked room, under its lock: 0 when it is back to live
@@ -190,9 +202,13 @@ int chat_message_post(sh_req *req)
     int status;
     if (sh_db_query(req, chat_stmt[CHAT_MSG_INSERT], &ins, "sisSs", room, req->auth.user_id, name, body->s, body->len,
                     client_msg_id) != 0) {
+        bool lost = sh_db_unavailable(); /* the insert may have committed all the same */
         status = sh_db_errno() == ER_DUP_ENTRY ? chat_reply_existing(req, client_msg_id) : sh_db_reply_error(req);
+        if (lost)
+            chat_mark(req, room, 0);
     } else if (sh_db_query(req, chat_stmt[CHAT_MSG_BY_ID], &row, "i", (int64_t)ins.insert_id) != 0 || row.nrows != 1) {
         status = sh_db_reply_error(req);
+        chat_mark(req, room, (int64_t)ins.insert_id); /* stored, and nobody told live */
     } else {
         chat_deliver(req, room, &row.rows[0]);
         status = chat_reply_message(req, 201, &row.rows[0]);
