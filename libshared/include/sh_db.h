@@ -7,9 +7,9 @@
  * Several servers (PL_DB_HOSTS, a Galera cluster's nodes): a worker uses the
  * first one in the list that accepts it and is ready (a Galera node that is
  * Synced), moves on to the next when it cannot connect, and moves back to an
- * earlier one (checked after a request, at most every SH_DB_FAILBACK_US) when
- * it is ready again: so every worker of every service writes through the same
- * node, except in the moments a node goes or comes back. A failure that a
+ * earlier one when it is ready again (looked at before the first statement of
+ * a request, at most once a second): so every worker of every service writes
+ * through the same node, except in the moments a node goes or comes back. A failure that a
  * fresh run of the request may cure (a deadlock or a Galera certification
  * conflict, a connection lost inside a transaction) is counted
  * (sh_db_conflicts): the dispatcher runs the handler again.

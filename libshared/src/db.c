@@ -7,12 +7,15 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define D(field) offsetof(sh_db_config, field)
 const sh_conf_row sh_db_conf_rows[] = {
@@ -50,7 +53,6 @@ struct sh_db {
     int nhosts;                        /* 0: PL_DB_SOCKET or PL_DB_HOST/PL_DB_PORT */
     int current;                       /* the entry of hosts connected to */
     int64_t failback_at_us;            /* when to look at the entries before current again */
-    bool failback_pending;             /* a look is deferred to after the request */
     MYSQL *conn;
     sh_db_stmt *stmts;
     int nstmts;
@@ -65,9 +67,13 @@ struct sh_db {
 /* How long a health check trusts a server that answered (see sh_db_ping). */
 #define SH_DB_PING_INTERVAL_US 1000000
 /* How often a worker that moved past the first usable server of PL_DB_HOSTS
- * looks whether an earlier one is ready again (after a request, so no client
- * waits for it): every worker converges on the same node within about this. */
+ * looks, before the first statement of a request, whether an earlier one is
+ * ready again: every worker converges on the same node within about this. */
 #define SH_DB_FAILBACK_US 1000000
+/* A server of PL_DB_HOSTS that does not take a TCP connection within this is
+ * passed over without waiting PL_DB_CONNECT_TIMEOUT_MS for it (a host that
+ * vanished answers nothing; one whose server stopped refuses at once). */
+#define SH_DB_REACH_MS 200
 
 static sh_db *sh_db_current;
 static unsigned sh_db_last_errno;
@@ -347,11 +353,46 @@ static bool sh_db_node_ready(MYSQL *conn, const char *host)
     return ready;
 }
 
-/* Connects to the first of hosts[0..upto) that accepts and is ready: its
- * index with *out set, or -1. */
+/* Whether host:port takes a TCP connection within SH_DB_REACH_MS. */
+static bool sh_db_reachable(const sh_db_host *h)
+{
+    char port[8];
+    snprintf(port, sizeof(port), "%u", h->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+    if (getaddrinfo(h->host, port, &hints, &res) != 0)
+        return false;
+    bool ok = false;
+    for (struct addrinfo *a = res; a != NULL && !ok; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+            ok = true;
+        } else if (errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t len = sizeof(err);
+            ok = poll(&p, 1, SH_DB_REACH_MS) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+/* Connects to the first of hosts[0..upto) that accepts and is ready (each but
+ * the last of the list only when it is reachable at once): its index with
+ * *out set, or -1. */
 static int sh_db_open_first(sh_db *db, int upto, MYSQL **out)
 {
     for (int i = 0; i < upto; i++) {
+        if (i < db->nhosts - 1 && !sh_db_reachable(&db->hosts[i])) {
+            sh_log_msgf(SH_LOG_WARN, "db_unavailable", "%s:%u does not answer: skipped", db->hosts[i].host,
+                        db->hosts[i].port);
+            sh_db_last_errno = CR_CONN_HOST_ERROR;
+            sh_db_last_unavailable = true;
+            continue;
+        }
         MYSQL *conn = sh_db_open(db->cfg, db->hosts[i].host, db->hosts[i].port);
         if (conn == NULL)
             continue;
@@ -389,16 +430,13 @@ static int sh_db_connect(sh_db *db)
     return 0;
 }
 
-/* After a request (sh_req_defer), on a worker that is past the first entry of
- * PL_DB_HOSTS: moves to an earlier server that is ready again. */
-static void sh_db_failback(sh_req *req, void *arg)
+/* Before the first statement of a request, on a worker that is past the
+ * first entry of PL_DB_HOSTS: moves to an earlier server that is ready again.
+ * Never inside a request that has used the connection (its named locks and
+ * session state are there). */
+static void sh_db_failback(sh_db *db)
 {
-    (void)req;
-    sh_db *db = arg;
-    db->failback_pending = false;
     db->failback_at_us = sh_now_us() + SH_DB_FAILBACK_US;
-    if (db->conn == NULL || db->in_tx || db->current == 0)
-        return;
     MYSQL *conn = NULL;
     int i = sh_db_open_first(db, db->current, &conn);
     if (i < 0)
@@ -414,16 +452,15 @@ static void sh_db_failback(sh_req *req, void *arg)
 /* Makes sure the link is usable before the first statement of a request: a
  * socket that is readable while we expect nothing means the server closed it
  * (restart, timeout), so we reconnect before sending anything. */
-static int sh_db_ready(sh_req *req, sh_db *db)
+static int sh_db_ready(sh_db *db)
 {
     if (db == NULL) {
         sh_db_last_unavailable = true;
         return -1;
     }
-    if (db->current > 0 && !db->failback_pending && db->conn != NULL && sh_now_us() >= db->failback_at_us) {
-        db->failback_pending = true;
-        sh_req_defer(req, sh_db_failback, db);
-    }
+    if (db->current > 0 && db->conn != NULL && !db->checked && !db->in_tx && !db->broken &&
+        sh_now_us() >= db->failback_at_us)
+        sh_db_failback(db);
     if (db->broken) {
         if (db->in_tx) {
             /* never continue a transaction on a new connection */
@@ -599,7 +636,7 @@ int sh_db_query(sh_req *req, int stmt, sh_result *res, const char *types, ...)
     if (res == NULL)
         res = &ignored;
     memset(res, 0, sizeof(*res));
-    if (sh_db_ready(req, db) != 0)
+    if (sh_db_ready(db) != 0)
         return -1;
     if (stmt < 0 || stmt >= db->nstmts)
         return sh_db_fail(db, 0, "unknown statement id", "");
@@ -658,7 +695,7 @@ int sh_db_begin(sh_req *req)
         db->nested++; /* lives in the outer transaction */
         return 0;
     }
-    if (sh_db_ready(req, db) != 0)
+    if (sh_db_ready(db) != 0)
         return -1;
     if (mysql_query(db->conn, "START TRANSACTION") != 0)
         return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "START TRANSACTION");
@@ -695,7 +732,7 @@ int sh_db_ping(sh_req *req)
 {
     (void)req;
     sh_db *db = sh_db_current;
-    if (sh_db_ready(req, db) != 0)
+    if (sh_db_ready(db) != 0)
         return -1;
     /* sh_db_ready has just seen the connection's socket open (a server that
      * went away closes it); a round trip proves more, but once a second is
