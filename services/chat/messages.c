@@ -59,6 +59,8 @@ static int chat_reply_existing(sh_req *req, const char *client_msg_id)
  * must not hold each post of a room, under its lock, for the whole timeout);
  * also how often the pool looks at marked rooms. */
 #define CHAT_PUBLISH_BACKOFF_US 1000000
+/* A publish that failed this fast without an answer (a dead kept connection) is tried once more. */
+#define CHAT_PUBLISH_QUICK_US 200000
 
 static int64_t chat_publish_failed_at; /* this worker's last failure to publish (sh_now_us), 0: none */
 
@@ -70,9 +72,19 @@ static int chat_publish(sh_req *req, const char *room, const sh_row *row)
     const char *json = sh_json_to_string(m, &len);
     long status = 0;
     char *url = sh_arena_sprintf(req->arena, "%s%s", chat_conf.publish_url, room);
-    /* nchan answers 201/202 (subscribers or not): publishing to an empty room is normal */
-    if (sh_http_post_json(req, url, json, len, &status) == 0 && status >= 200 && status <= 299)
-        return 0;
+    /* nchan answers 201/202 (subscribers or not): publishing to an empty room is normal. A kept
+     * connection that is dead at once (its front stopped) is tried again on a new one, which finds
+     * a front that answers; a subscriber skips a message it has, were it delivered twice. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int64_t t0 = sh_now_us();
+        if (sh_http_post_json(req, url, json, len, &status) == 0) {
+            if (status >= 200 && status <= 299)
+                return 0;
+            break;
+        }
+        if (sh_now_us() - t0 > CHAT_PUBLISH_QUICK_US)
+            break;
+    }
     chat_publish_failed_at = sh_now_us();
     sh_log_msgf(SH_LOG_WARN, "publish_failed",
                 "message %lld is stored; room %s's live subscribers will be made to read it from history "
