@@ -13,9 +13,12 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 : "${PL_ROOT:=$(dirname -- "$(dirname -- "$here")")}"
 export PL_ROOT
 
+# Namespaces are the machine's: one run at a time (another waits, up to 10 minutes).
+exec 8>/run/lock/pilotlight-multihost.lock
+flock -w 600 8 || { echo "multihost: another run holds /run/lock/pilotlight-multihost.lock" >&2; exit 1; }
 if ! ip netns add plmh-probe 2>/dev/null; then
   echo "multihost: SKIPPED: no network namespaces here ('ip netns add' failed: not root, or no netns support)"
   exit 0
 fi
 ip netns del plmh-probe
-exec timeout --kill-after=30 600 /usr/bin/python3 "$here/multihost.py"
+timeout --kill-after=30 600 /usr/bin/python3 "$here/multihost.py" 8>&-
