@@ -144,6 +144,10 @@ EOF
 * `PL_TEST_SLOT` (`0`–`9`, default `0`): which isolated stack `test`,
   `soak` and `bench` use: `var/test-N` / `var/bench-N`, every port shifted
   by N×100 (see [operations](operations.md#the-test-stack)).
+* `PL_UPSTREAM_<SVC>` (nginx): that service's pools, space-separated
+  `host:port` (pools on other hosts) or `unix:/path` entries, instead of the
+  local pools' sockets (or, in compose, the service's name); read by
+  `nginx/render.sh` (see [beyond one machine](scaling-out.md#fronts)).
 * `PL_SCALE_<SVC>`: how many pools of that service `up` runs (`up --scale
   SVC=N` sets it); later commands keep the last `up`'s scale (see
   [operations](operations.md#scaling-a-service-local)).

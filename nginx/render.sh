@@ -10,6 +10,11 @@
 #   render.sh OUT_DIR --resolve PORT                     each service by its own name
 #                                 at PORT, resolved at request time (PL_RESOLVER, PL_RESOLVER_VALID)
 #
+# Either way, a service whose PL_UPSTREAM_<SVC> is set (space-separated
+# host:port and unix:/path entries: its pools on other hosts) gets exactly
+# those servers instead (no --servers needed for it), and PL_NCHAN_REDIS_URL
+# puts the live chat channels in Redis (several fronts share them).
+#
 # In: the templates beside this script (PL_NGINX_SRC): pilotlight.conf.tmpl
 # and every *.conf, with {{NAME}} placeholders; the service list
 # (PL_SERVICES_FILE, default services/list beside this nginx/ directory); the
@@ -19,10 +24,12 @@
 # PL_TLS_CERT_FILE and PL_TLS_KEY_FILE (both required: callers make a
 # self-signed pair with nginx/self-signed.sh); PL_OPENAPI_FILE, the OpenAPI
 # document the build made (optional: without it /api/openapi.json is 404).
-# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, openapi.json, and two
-# generated from the service list: upstreams.conf (http level: `upstream` or
-# resolver, and the $pl_up_<svc> every fastcgi_pass names) and
-# api_services.conf (the /api/<svc> locations, included by api.conf); and
+# Out: OUT_DIR/nginx.conf, the *.conf files, errors/, openapi.json, and
+# generated: upstreams.conf (http level: `upstream` or resolver, the
+# $pl_up_<svc> every fastcgi_pass names, the FastCGI timeouts and retries,
+# and Redis's upstream when there is one), api_services.conf (the /api/<svc>
+# locations, included by api.conf), nchan_store.conf (where nchan keeps
+# channels, included by its two locations: shared memory, or Redis) and
 # cors_maps.conf from PL_CORS_ORIGINS. Every value is checked before
 # it goes into the config; exit status 1 with a message when one is wrong.
 set -euo pipefail
@@ -31,6 +38,8 @@ readonly NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 readonly HEADERS_MORE_MODULE=/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so
 readonly SAFE_VALUE='^[A-Za-z0-9_./:@+ -]+$'   # nothing that could end a directive or a sed expression
 readonly SERVICE_NAME='^[a-z][a-z0-9]{0,30}$'
+readonly UPSTREAM_SERVER='^(unix:/[A-Za-z0-9_./@+-]+|[A-Za-z0-9_.-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5})$'
+readonly REDIS_URL='^(rediss?://)?([A-Za-z0-9_.+-]*:[A-Za-z0-9_.+-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?(/[0-9]{1,2})?$'
 
 die() { printf 'render.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -56,6 +65,14 @@ check_settings() {
     die "PL_HSTS_MAX_AGE must be a number of seconds, not '$PL_HSTS_MAX_AGE'"
   [[ $PL_NCHAN_SHM_SIZE =~ ^[1-9][0-9]*[kKmM]$ ]] ||
     die "PL_NCHAN_SHM_SIZE must be a size like 64m, not '$PL_NCHAN_SHM_SIZE'"
+  local t url
+  for t in PL_UPSTREAM_CONNECT_TIMEOUT PL_UPSTREAM_READ_TIMEOUT; do
+    [[ ${!t} =~ ^[1-9][0-9]{0,4}(ms|s|m)?$ ]] || die "$t must be a time like 2s or 500ms, not '${!t}'"
+  done
+  for url in $PL_NCHAN_REDIS_URL; do
+    [[ $url =~ $REDIS_URL ]] ||
+      die "PL_NCHAN_REDIS_URL: '$url' is not redis://[user:password@]host[:port][/db] (or host:port)"
+  done
   [[ -n ${PL_TLS_CERT_FILE:-} && -n ${PL_TLS_KEY_FILE:-} ]] || die "PL_TLS_CERT_FILE and PL_TLS_KEY_FILE are required"
   [[ -f $NCHAN_MODULE ]] || die "$NCHAN_MODULE is missing (package libnginx-mod-nchan)"
   [[ -f $HEADERS_MORE_MODULE ]] ||
@@ -153,51 +170,118 @@ sed_args() {
   done
 }
 
-# upstreams_servers SVC...: upstreams.conf from the --servers of each service.
+# upstream_var SVC: the name of its PL_UPSTREAM_<SVC> variable.
+upstream_var() { printf 'PL_UPSTREAM_%s' "${1^^}"; }
+
+# upstream_block NAME ADDR...: an upstream, one server per pool. A server
+# that refused or timed out is left alone for 5 s (the zone shares that among
+# nginx's workers); its requests go on to the next (fastcgi_next_upstream in
+# upstreams_common), then nginx tries it again.
+upstream_block() {
+  local name=$1 addr
+  shift
+  printf 'upstream %s {\n    zone pl_up_%s 64k;\n' "$name" "$name"
+  for addr in "$@"; do
+    printf '    server %s max_fails=1 fail_timeout=5s;\n' "$addr"
+  done
+  printf '}\n'
+}
+
+# upstream_map SVC [STATUS_UPSTREAM]: the $pl_up_<svc> every fastcgi_pass of
+# the service names: its upstream, and for _status and _metrics the pools'
+# masters' upstream when there is one.
 # shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
+upstream_map() {
+  printf 'map $uri $pl_up_%s {\n' "$1"
+  [[ -z ${2:-} ]] || printf '    /api/%s/_status %s;\n    /api/%s/_metrics %s;\n' "$1" "$2" "$1" "$2"
+  printf '    default %s;\n}\n' "$1"
+}
+
+# upstreams_common: what every upstream shares, and Redis's when there is one.
+# A request is passed on to the next server when the connection failed or
+# timed out, or when the server timed out before answering an idempotent
+# request (GET, HEAD...): never a POST, PATCH or DELETE that a server may have
+# begun (nginx's default without non_idempotent), which fails as a JSON 502
+# or 504 instead. A server on a host that vanished is given up on after the
+# connect timeout; a request it held, after the read timeout.
+upstreams_common() {
+  local url
+  printf 'fastcgi_connect_timeout %s;\nfastcgi_read_timeout %s;\n' "$PL_UPSTREAM_CONNECT_TIMEOUT" \
+    "$PL_UPSTREAM_READ_TIMEOUT"
+  printf 'fastcgi_next_upstream error timeout;\n'
+  [[ -n $PL_NCHAN_REDIS_URL ]] || return 0
+  # nchan's channels in Redis: every front sharing it delivers what any front
+  # published. Reconnect within about 2 s of Redis's return; a command Redis
+  # does not answer in 2 s drops the connection.
+  printf '# live chat channels in Redis (PL_NCHAN_REDIS_URL)\nupstream pl_nchan_redis {\n'
+  for url in $PL_NCHAN_REDIS_URL; do printf '    nchan_redis_server %s;\n' "$url"; done
+  printf '    nchan_redis_connect_timeout 2s;\n    nchan_redis_command_timeout 2s;\n'
+  printf '    nchan_redis_reconnect_delay 500ms;\n    nchan_redis_reconnect_delay_max 2s;\n}\n'
+}
+
+# upstreams_servers SVC...: upstreams.conf from the --servers of each service
+# (or its PL_UPSTREAM_<SVC>).
 upstreams_servers() {
-  local svc addr
+  local svc var addrs
   printf '# made by nginx/render.sh: one server per pool of a service\n'
+  upstreams_common
   for svc in "$@"; do
-    printf 'upstream %s {\n' "$svc"
-    for addr in ${SERVERS[$svc]//,/ }; do
-      # a pool that stopped is skipped for a while (its requests go on to
-      # the others: a refused connection is retried on the next server)
-      printf '    server %s max_fails=1 fail_timeout=5s;\n' "$addr"
-    done
-    printf '}\n'
+    var=$(upstream_var "$svc")
+    if [[ -n ${!var:-} ]]; then
+      read -ra addrs <<<"${!var}"
+      upstream_block "$svc" "${addrs[@]}"
+      upstream_map "$svc"
+      continue
+    fi
+    IFS=, read -ra addrs <<<"${SERVERS[$svc]}"
+    upstream_block "$svc" "${addrs[@]}"
     if [[ -n ${STATUS[$svc]:-} ]]; then
       # _status and _metrics go to the pools' masters, which answer them
       # from the scoreboard without waking a worker (--status)
-      printf 'upstream %s_status {\n' "$svc"
-      for addr in ${STATUS[$svc]//,/ }; do
-        printf '    server %s max_fails=1 fail_timeout=5s;\n' "$addr"
-      done
-      printf '}\nmap $uri $pl_up_%s {\n    /api/%s/_status %s_status;\n    /api/%s/_metrics %s_status;\n' \
-        "$svc" "$svc" "$svc" "$svc" "$svc"
-      printf '    default %s;\n}\n' "$svc"
+      IFS=, read -ra addrs <<<"${STATUS[$svc]}"
+      upstream_block "${svc}_status" "${addrs[@]}"
+      upstream_map "$svc" "${svc}_status"
     else
-      printf 'map $uri $pl_up_%s {\n    default %s;\n}\n' "$svc" "$svc"
+      upstream_map "$svc"
     fi
   done
 }
 
-# upstreams_resolve PORT SVC...: upstreams.conf naming each service's host.
-# A variable in fastcgi_pass makes nginx resolve the name per request
-# (cached for PL_RESOLVER_VALID) instead of once at start, so a scaled or
-# replaced container is found. A container that is gone stays in nginx's
-# answer for up to PL_RESOLVER_VALID, and its address answers nothing (no
-# refusal): a short connect timeout sends the request on to the next one.
+# upstreams_resolve PORT SVC...: upstreams.conf naming each service's host
+# (or its PL_UPSTREAM_<SVC>). A variable in fastcgi_pass makes nginx resolve
+# the name per request (cached for PL_RESOLVER_VALID) instead of once at
+# start, so a scaled or replaced container is found. A container that is
+# gone stays in nginx's answer for up to PL_RESOLVER_VALID, and its address
+# answers nothing (no refusal): the connect timeout
+# (PL_UPSTREAM_CONNECT_TIMEOUT) sends the request on to the next one.
 # shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
 upstreams_resolve() {
-  local port=$1 svc
+  local port=$1 svc var addrs
   shift
   printf '# made by nginx/render.sh: services by name through the resolver\n'
   printf 'resolver %s valid=%s ipv6=off;\nresolver_timeout 2s;\n' "$PL_RESOLVER" "$PL_RESOLVER_VALID"
-  printf 'fastcgi_connect_timeout 1s;\n'
+  upstreams_common
   for svc in "$@"; do
-    printf 'map $uri $pl_up_%s {\n    default %s:%s;\n}\n' "$svc" "$svc" "$port"
+    var=$(upstream_var "$svc")
+    if [[ -n ${!var:-} ]]; then
+      read -ra addrs <<<"${!var}"
+      upstream_block "$svc" "${addrs[@]}"
+      upstream_map "$svc"
+    else
+      printf 'map $uri $pl_up_%s {\n    default %s:%s;\n}\n' "$svc" "$svc" "$port"
+    fi
   done
+}
+
+# nchan_store: what the two nchan locations include: Redis, or nothing (each
+# nginx's shared memory).
+nchan_store() {
+  printf '# made by nginx/render.sh: where nchan keeps the live channels\n'
+  if [[ -n $PL_NCHAN_REDIS_URL ]]; then
+    printf 'nchan_redis_pass pl_nchan_redis;\n'
+  else
+    printf '# (this nginx'"'"'s shared memory: PL_NCHAN_REDIS_URL is empty)\n'
+  fi
 }
 
 # api_services SVC...: each service's /api/<svc> prefix to its pool.
@@ -218,7 +302,7 @@ declare -A STATUS   # --status: service name -> its pools' status sockets
 declare -a SERVICES SED
 
 main() {
-  local out=${1:-} port='' svc f list
+  local out=${1:-} port='' svc f list var addr
   SERVERS=() STATUS=() SERVICES=() SED=()
   [[ -n $out && $out != -* ]] || die "usage: render.sh OUT_DIR (--servers SVC=ADDR[,ADDR...]... | --resolve PORT)"
   shift
@@ -260,9 +344,17 @@ main() {
       [[ ${STATUS[$svc]} =~ ^[A-Za-z0-9_./:@+,-]+$ ]] || die "--status $svc: bad address '${STATUS[$svc]}'"
     done
     for svc in "${SERVICES[@]}"; do
-      [[ -n ${SERVERS[$svc]:-} ]] || die "no --servers for $svc (every service of $list needs its pools)"
+      var=$(upstream_var "$svc")
+      [[ -n ${SERVERS[$svc]:-} || -n ${!var:-} ]] ||
+        die "no --servers for $svc (every service of $list needs its pools)"
     done
   fi
+  for svc in "${SERVICES[@]}"; do
+    var=$(upstream_var "$svc")
+    for addr in ${!var:-}; do
+      [[ $addr =~ $UPSTREAM_SERVER ]] || die "$var: '$addr' is not host:port or unix:/path"
+    done
+  done
   sed_args
   mkdir -p "$out/errors"
   sed "${SED[@]}" "$src/pilotlight.conf.tmpl" >"$out/nginx.conf"
@@ -283,6 +375,7 @@ main() {
   if [[ -n ${PL_OPENAPI_FILE:-} ]]; then
     cp "$PL_OPENAPI_FILE" "$out/openapi.json"
   fi
+  nchan_store >"$out/nchan_store.conf"
 }
 
 main "$@"

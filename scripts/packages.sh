@@ -8,6 +8,8 @@ readonly APT_PACKAGES=(
   nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter mariadb-server mariadb-client
   wrk curl openssl libfcgi-bin jq procps shellcheck logrotate clang-format python3 python3-pytest python3-requests python3-websocket python3-nacl python3-aiosmtpd python3-jsonschema python3-hypothesis
   docker-compose chromium
+  # the several-hosts test: Redis, Galera (rsync state transfers), network namespaces
+  redis-server galera-4 rsync iproute2
 )
 # only for the containers suite (tests/containers/run.sh): rootful podman with
 # runc and netavark/aardvark-dns (compose service names), debootstrap for the

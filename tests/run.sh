@@ -1,6 +1,7 @@
 # tests/run.sh: `./pilotlight test`: the sanitizer unit tests and pl-migrate's
 # (no stack), then the whole suite against the slot's throw-away stack: the
-# integration and browser suites, the service list, shell script and compose checks; the
+# integration and browser suites, the several-hosts test (its own hosts), the
+# service list, shell script and compose checks; the
 # stack stopped after (unless --keep), one summary, exit status 1 if any step
 # failed.
 # Sourced by ./pilotlight (test_run), after its option parsing.
@@ -66,6 +67,13 @@ integration_tests() {
 
 browser_tests() {
   bash "$PL_ROOT/tests/browser/run.sh"
+}
+
+# multihost_tests: Pilotlight on several hosts on this machine (network
+# namespaces; tests/multihost), with the stack's build; skipped (ok) only
+# where the kernel has no network namespaces.
+multihost_tests() {
+  PL_BUILD_DIR=$PL_BUILD_DIR PL_VAR=$PL_VAR bash "$PL_ROOT/tests/multihost/run.sh"
 }
 
 # service_list_check: every service of services/list has its code, its
@@ -199,6 +207,7 @@ test_run() {
   step "OpenAPI document" openapi_check
   step "integration tests" integration_tests
   step "browser tests" browser_tests
+  step "several hosts" multihost_tests
   step "service list" service_list_check
   step "shell scripts" shell_check
   step "docker-compose config" compose_check

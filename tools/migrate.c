@@ -199,7 +199,7 @@ static int mig_configure(mig_run *r)
         return -1;
     }
     if (sh_config_load(sh_db_conf_rows, &c->db, err, sizeof(err)) != 0 ||
-        sh_config_load(mig_conf_rows, c, err, sizeof(err)) != 0) {
+        sh_db_config_check(&c->db, err, sizeof(err)) != 0 || sh_config_load(mig_conf_rows, c, err, sizeof(err)) != 0) {
         mig_err("%s", err);
         return -1;
     }
@@ -462,6 +462,20 @@ static int mig_connect(mig_run *r)
         return -1;
     }
     const char *sock = c->db.socket;
+    if (c->db.hosts != NULL) {
+        /* a cluster: the first node that answers (DDL replicates to the others) */
+        sh_db_host hosts[SH_DB_MAX_HOSTS];
+        char err[256];
+        int n = sh_db_hosts_parse(c->db.hosts, (unsigned)c->db.port, hosts, SH_DB_MAX_HOSTS, err, sizeof(err));
+        for (int i = 0; i < n; i++) {
+            if (mysql_real_connect(r->db, hosts[i].host, c->admin_user, c->admin_password, NULL, hosts[i].port, NULL,
+                                   CLIENT_MULTI_STATEMENTS) != NULL)
+                return 0;
+            mig_err("cannot connect to the database at %s:%u as %s: %s", hosts[i].host, hosts[i].port, c->admin_user,
+                    mysql_error(r->db));
+        }
+        return -1;
+    }
     if (mysql_real_connect(r->db, sock ? NULL : c->db.host, c->admin_user, c->admin_password, NULL,
                            sock ? 0 : (unsigned)c->db.port, sock, CLIENT_MULTI_STATEMENTS) != NULL)
         return 0;

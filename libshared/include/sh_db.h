@@ -3,6 +3,16 @@
  * prepared on first use and only bound and executed per request. Results are
  * read whole into the request's arena. A lost server shows as 503
  * database_unavailable, and the next request reconnects by itself.
+ *
+ * Several servers (PL_DB_HOSTS, a Galera cluster's nodes): a worker uses the
+ * first one in the list that accepts it and is ready (a Galera node that is
+ * Synced), moves on to the next when it cannot connect, and moves back to an
+ * earlier one when it is ready again (looked at before the first statement of
+ * a request, at most once a second): so every worker of every service writes
+ * through the same node, except in the moments a node goes or comes back. A failure that a
+ * fresh run of the request may cure (a deadlock or a Galera certification
+ * conflict, a connection lost inside a transaction) is counted
+ * (sh_db_conflicts): the dispatcher runs the handler again.
  * Layer 2 of libshared (db); see docs/architecture.md. */
 #ifndef SH_DB_H
 #define SH_DB_H
@@ -14,6 +24,7 @@ typedef struct sh_db sh_db;
 
 typedef struct {
     const char *socket; /* unix socket path, or NULL to use host/port */
+    const char *hosts;  /* "host[:port] host[:port]..." (PL_DB_HOSTS), or NULL to use host/port */
     const char *host;
     int64_t port;
     const char *name; /* schema */
@@ -21,11 +32,28 @@ typedef struct {
     const char *password;
     int64_t connect_timeout_ms;
     int64_t query_timeout_ms;
+    int64_t retries; /* runs again of a request after a conflict (PL_DB_RETRIES) */
 } sh_db_config;
 
 /* The PL_DB_* settings as config rows over an sh_db_config: the one place their
  * names, defaults and bounds are written (services and pl-migrate load them). */
 extern const sh_conf_row sh_db_conf_rows[];
+
+/* One server of PL_DB_HOSTS. */
+#define SH_DB_MAX_HOSTS 16
+typedef struct {
+    char host[256];
+    unsigned port;
+} sh_db_host;
+
+/* Parses a PL_DB_HOSTS list (entries host, host:port or [v6]:port, separated
+ * by spaces or commas; the port defaults to default_port) into out. Returns the
+ * number of entries (at least 1), or -1 with the reason in err. */
+int sh_db_hosts_parse(const char *spec, unsigned default_port, sh_db_host *out, int max, char *err, size_t errlen);
+/* The checks of the loaded PL_DB_* settings that no single row can make (a
+ * host list that parses; a socket and a host list are not both given): 0, or
+ * -1 with the reason in err. Call after sh_config_load(sh_db_conf_rows, ...). */
+int sh_db_config_check(const sh_db_config *cfg, char *err, size_t errlen);
 
 /* One row: column values as NUL-terminated strings in the arena (NULL for SQL NULL). */
 typedef struct {
@@ -83,6 +111,16 @@ void sh_db_rollback(sh_req *req);
 
 /* The MySQL error number of the last failure (ER_DUP_ENTRY = 1062...). */
 unsigned sh_db_errno(void);
+/* Counters over the worker's life, for the dispatcher to tell whether a
+ * request may be run again: failures a new run may cure (a deadlock, a Galera
+ * certification conflict, a connection lost inside a transaction before its
+ * COMMIT), and writes committed (a COMMIT, or a statement outside a
+ * transaction that changed rows). A request whose run saw a conflict and
+ * committed nothing changed nothing. */
+unsigned sh_db_conflicts(void);
+unsigned sh_db_commits(void);
+/* PL_DB_RETRIES of the worker's handle (0 without one). */
+int sh_db_retries(void);
 /* True when the last failure was the server being unreachable. */
 bool sh_db_unavailable(void);
 /* Answers the last failure: 503 database_unavailable or 500 internal_error. */

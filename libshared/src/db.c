@@ -7,16 +7,23 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define D(field) offsetof(sh_db_config, field)
 const sh_conf_row sh_db_conf_rows[] = {
     {"PL_DB_SOCKET", SH_CONF_STRING, D(socket), NULL, 0, 0, NULL, 0, "MySQL unix socket (used instead of host/port)"},
+    {"PL_DB_HOSTS", SH_CONF_STRING, D(hosts), NULL, 0, 0, NULL, 0,
+     "several MySQL servers (a Galera cluster's nodes), in order of preference: host[:port] entries separated by "
+     "spaces or commas; every worker uses the first that is ready and moves on when it fails (used instead of "
+     "host/port)"},
     {"PL_DB_HOST", SH_CONF_STRING, D(host), "127.0.0.1", 0, 0, NULL, 0, "MySQL host"},
     {"PL_DB_PORT", SH_CONF_INT, D(port), "3306", 1, 65535, NULL, 0, "MySQL port"},
     {"PL_DB_NAME", SH_CONF_STRING, D(name), NULL, 0, 0, NULL, 0, "schema (default: the service name)"},
@@ -26,6 +33,9 @@ const sh_conf_row sh_db_conf_rows[] = {
      "MySQL connect timeout"},
     {"PL_DB_QUERY_TIMEOUT_MS", SH_CONF_INT, D(query_timeout_ms), "10000", 1, 600000, NULL, 0,
      "MySQL read/write timeout"},
+    {"PL_DB_RETRIES", SH_CONF_INT, D(retries), "3", 0, 10, NULL, 0,
+     "a request whose transaction failed on a deadlock or a Galera certification conflict (or lost its "
+     "connection before COMMIT) and committed nothing is run again, up to this many times"},
     SH_CONF_END,
 };
 #undef D
@@ -39,6 +49,10 @@ typedef struct {
 
 struct sh_db {
     const sh_db_config *cfg;
+    sh_db_host hosts[SH_DB_MAX_HOSTS]; /* PL_DB_HOSTS, in order of preference */
+    int nhosts;                        /* 0: PL_DB_SOCKET or PL_DB_HOST/PL_DB_PORT */
+    int current;                       /* the entry of hosts connected to */
+    int64_t failback_at_us;            /* when to look at the entries before current again */
     MYSQL *conn;
     sh_db_stmt *stmts;
     int nstmts;
@@ -57,10 +71,20 @@ struct sh_db {
 
 /* How long a health check trusts a server that answered (see sh_db_ping). */
 #define SH_DB_PING_INTERVAL_US 1000000
+/* How often a worker that moved past the first usable server of PL_DB_HOSTS
+ * looks, before the first statement of a request, whether an earlier one is
+ * ready again: every worker converges on the same node within about this. */
+#define SH_DB_FAILBACK_US 1000000
+/* A server of PL_DB_HOSTS that does not take a TCP connection within this is
+ * passed over without waiting PL_DB_CONNECT_TIMEOUT_MS for it (a host that
+ * vanished answers nothing; one whose server stopped refuses at once). */
+#define SH_DB_REACH_MS 200
 
 static sh_db *sh_db_current;
 static unsigned sh_db_last_errno;
 static bool sh_db_last_unavailable;
+static unsigned sh_db_conflict_count; /* see sh_db_conflicts */
+static unsigned sh_db_commit_count;   /* see sh_db_commits */
 
 sh_db *sh_db_worker(void) { return sh_db_current; }
 void sh_db_set_worker(sh_db *db) { sh_db_current = db; }
@@ -68,11 +92,107 @@ unsigned sh_db_errno(void) { return sh_db_last_errno; }
 bool sh_db_in_transaction(void) { return sh_db_current != NULL && sh_db_current->in_tx; }
 int sh_db_nested(void) { return sh_db_current != NULL && sh_db_current->in_tx ? sh_db_current->nested : 0; }
 bool sh_db_unavailable(void) { return sh_db_last_unavailable; }
+unsigned sh_db_conflicts(void) { return sh_db_conflict_count; }
+unsigned sh_db_commits(void) { return sh_db_commit_count; }
+int sh_db_retries(void) { return sh_db_current != NULL ? (int)sh_db_current->cfg->retries : 0; }
+
+/* One entry of a host list: host, host:port or [v6]:port, into *h. */
+static int sh_db_host_parse(const char *s, size_t len, unsigned default_port, sh_db_host *h, char *err, size_t errlen)
+{
+    const char *host = s, *port = NULL;
+    size_t hlen = len;
+    if (len > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (close == NULL || (close + 1 < s + len && close[1] != ':')) {
+            snprintf(err, errlen, "PL_DB_HOSTS: '%.*s' is not [address] or [address]:port", (int)len, s);
+            return -1;
+        }
+        host = s + 1;
+        hlen = (size_t)(close - host);
+        port = close + 1 < s + len ? close + 2 : NULL;
+    } else {
+        const char *colon = memchr(s, ':', len);
+        if (colon != NULL) {
+            hlen = (size_t)(colon - s);
+            port = colon + 1;
+        }
+    }
+    bool ok = hlen > 0 && hlen < sizeof(h->host);
+    for (size_t i = 0; ok && i < hlen; i++)
+        ok = (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z') ||
+             (host[i] >= '0' && host[i] <= '9') || host[i] == '.' || host[i] == '-' || host[i] == '_' ||
+             (s[0] == '[' && host[i] == ':');
+    if (!ok) {
+        snprintf(err, errlen, "PL_DB_HOSTS: '%.*s' is not a host name or address", (int)len, s);
+        return -1;
+    }
+    memcpy(h->host, host, hlen);
+    h->host[hlen] = '\0';
+    h->port = default_port;
+    if (port != NULL) {
+        size_t plen = (size_t)(s + len - port);
+        unsigned v = 0;
+        ok = plen > 0 && plen <= 5;
+        for (size_t i = 0; ok && i < plen; i++) {
+            ok = port[i] >= '0' && port[i] <= '9';
+            v = v * 10 + (unsigned)(port[i] - '0');
+        }
+        if (!ok || v == 0 || v > 65535) {
+            snprintf(err, errlen, "PL_DB_HOSTS: '%.*s' has no valid port (1-65535)", (int)len, s);
+            return -1;
+        }
+        h->port = v;
+    }
+    return 0;
+}
+
+int sh_db_hosts_parse(const char *spec, unsigned default_port, sh_db_host *out, int max, char *err, size_t errlen)
+{
+    int n = 0;
+    const char *p = spec != NULL ? spec : "";
+    for (;;) {
+        p += strspn(p, " ,\t");
+        if (*p == '\0')
+            break;
+        size_t len = strcspn(p, " ,\t");
+        if (n == max) {
+            snprintf(err, errlen, "PL_DB_HOSTS: more than %d servers", max);
+            return -1;
+        }
+        if (sh_db_host_parse(p, len, default_port, &out[n], err, errlen) != 0)
+            return -1;
+        n++;
+        p += len;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "PL_DB_HOSTS names no server");
+        return -1;
+    }
+    return n;
+}
+
+int sh_db_config_check(const sh_db_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->hosts == NULL)
+        return 0;
+    if (cfg->socket != NULL) {
+        snprintf(err, errlen, "PL_DB_SOCKET and PL_DB_HOSTS exclude each other: give one");
+        return -1;
+    }
+    sh_db_host hosts[SH_DB_MAX_HOSTS];
+    return sh_db_hosts_parse(cfg->hosts, (unsigned)cfg->port, hosts, SH_DB_MAX_HOSTS, err, errlen) < 0 ? -1 : 0;
+}
 
 sh_db *sh_db_create(const sh_db_config *cfg)
 {
     sh_db *db = sh_xcalloc(1, sizeof(*db));
     db->cfg = cfg;
+    if (cfg->hosts != NULL) {
+        char err[256];
+        db->nhosts = sh_db_hosts_parse(cfg->hosts, (unsigned)cfg->port, db->hosts, SH_DB_MAX_HOSTS, err, sizeof(err));
+        if (db->nhosts < 0) /* sh_db_config_check refused it at start */
+            sh_fatal("%s", err);
+    }
     return db;
 }
 
@@ -140,20 +260,30 @@ static bool sh_db_is_connection_error(unsigned err)
     case ER_CON_COUNT_ERROR:
     case ER_SERVER_SHUTDOWN:
     case ER_CONNECTION_KILLED:
+    case ER_UNKNOWN_COM_ERROR: /* Galera: this node left the cluster's primary component ("WSREP has not
+                                  yet prepared node for application use"): go to another */
     case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */ return true;
     default: return err >= 2000 && err < 3000; /* client library errors: the link is unusable */
     }
 }
 
-/* Records a failure; a connection failure drops the link so the next use reconnects. */
+/* Records a failure; a connection failure drops the link so the next use
+ * reconnects. A deadlock (InnoDB's, or a Galera certification conflict, which
+ * MariaDB reports as one) and a connection lost inside a transaction (not on
+ * its COMMIT, whose outcome is then unknown) are conflicts: nothing of the
+ * transaction stays, and running the request again may succeed. */
 static int sh_db_fail(sh_db *db, unsigned err, const char *msg, const char *sql)
 {
     sh_db_last_errno = err;
     sh_db_last_unavailable = sh_db_is_connection_error(err);
+    if (err == ER_LOCK_DEADLOCK || (sh_db_last_unavailable && db != NULL && db->in_tx))
+        sh_db_conflict_count++;
     if (sh_db_last_unavailable) {
         sh_log_msgf(SH_LOG_WARN, "db_unavailable", "MySQL error %u: %s", err, msg);
         if (db != NULL)
             db->broken = true; /* statements may still be in use up the stack */
+    } else if (err == ER_LOCK_DEADLOCK) {
+        sh_log_msgf(SH_LOG_WARN, "db_conflict", "MySQL error %u: %s", err, msg);
     } else if (err != ER_DUP_ENTRY) {
         sh_logline l; /* a lock wait given up is a contention, not a fault */
         sh_log_begin(&l, err == ER_LOCK_WAIT_TIMEOUT ? SH_LOG_WARN : SH_LOG_ERROR, "db_error");
@@ -165,12 +295,16 @@ static int sh_db_fail(sh_db *db, unsigned err, const char *msg, const char *sql)
     return -1;
 }
 
-static int sh_db_connect(sh_db *db)
+/* Opens a connection to one server (host and port, or the socket): the
+ * connection, or NULL with sh_db_last_errno set and the failure logged. */
+static MYSQL *sh_db_open(const sh_db_config *c, const char *host, unsigned port)
 {
-    const sh_db_config *c = db->cfg;
     MYSQL *conn = mysql_init(NULL);
-    if (conn == NULL)
-        return sh_db_fail(db, CR_OUT_OF_MEMORY, "mysql_init failed", "");
+    if (conn == NULL) {
+        sh_db_last_errno = CR_OUT_OF_MEMORY;
+        sh_db_last_unavailable = true;
+        return NULL;
+    }
     unsigned connect_s = (unsigned)((c->connect_timeout_ms + 999) / 1000);
     unsigned query_s = (unsigned)((c->query_timeout_ms + 999) / 1000);
     my_bool no = 0;
@@ -182,8 +316,8 @@ static int sh_db_connect(sh_db *db)
     mysql_options(conn, MYSQL_INIT_COMMAND,
                   "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
                   "NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
-    if (mysql_real_connect(conn, c->socket ? NULL : c->host, c->user, c->password, c->name,
-                           c->socket ? 0 : (unsigned)c->port, c->socket, CLIENT_FOUND_ROWS) == NULL) {
+    if (mysql_real_connect(conn, c->socket ? NULL : host, c->user, c->password, c->name, c->socket ? 0 : port,
+                           c->socket, CLIENT_FOUND_ROWS) == NULL) {
         unsigned err = mysql_errno(conn);
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", mysql_error(conn));
@@ -192,14 +326,133 @@ static int sh_db_connect(sh_db *db)
         /* Any failure to connect (refused, access denied, unknown schema) is the
          * dependency being unavailable from the request's point of view. */
         sh_db_last_unavailable = true;
-        sh_log_msgf(SH_LOG_WARN, "db_unavailable", "connect failed (%u): %s", err, msg);
-        return -1;
+        sh_log_msgf(SH_LOG_WARN, "db_unavailable", "connect to %s failed (%u): %s", c->socket ? c->socket : host, err,
+                    msg);
+        return NULL;
+    }
+    return conn;
+}
+
+/* Whether a server of PL_DB_HOSTS may take requests: a Galera node only when
+ * it is Synced (a joiner, a donor or a node outside the primary component is
+ * skipped); any other server (@@wsrep_on 0, or unknown: MySQL) always. */
+static bool sh_db_node_ready(MYSQL *conn, const char *host)
+{
+    bool ready = false;
+    if (mysql_query(conn, "SELECT @@wsrep_on") != 0)
+        return mysql_errno(conn) == ER_UNKNOWN_SYSTEM_VARIABLE; /* not a MariaDB with Galera */
+    MYSQL_RES *r = mysql_store_result(conn);
+    MYSQL_ROW row = r != NULL ? mysql_fetch_row(r) : NULL;
+    bool galera = row != NULL && row[0] != NULL && strcmp(row[0], "1") == 0;
+    mysql_free_result(r);
+    if (row == NULL)
+        return false;
+    if (!galera)
+        return true;
+    if (mysql_query(conn, "SHOW STATUS LIKE 'wsrep_local_state'") == 0 && (r = mysql_store_result(conn)) != NULL) {
+        row = mysql_fetch_row(r);
+        ready = row != NULL && row[1] != NULL && strcmp(row[1], "4") == 0; /* 4: Synced */
+        mysql_free_result(r);
+    }
+    if (!ready)
+        sh_log_msgf(SH_LOG_WARN, "db_node_not_ready", "%s is not a Synced Galera node: skipped", host);
+    return ready;
+}
+
+/* Whether host:port takes a TCP connection within SH_DB_REACH_MS. */
+static bool sh_db_reachable(const sh_db_host *h)
+{
+    char port[8];
+    snprintf(port, sizeof(port), "%u", h->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+    if (getaddrinfo(h->host, port, &hints, &res) != 0)
+        return false;
+    bool ok = false;
+    for (struct addrinfo *a = res; a != NULL && !ok; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+            ok = true;
+        } else if (errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t len = sizeof(err);
+            ok = poll(&p, 1, SH_DB_REACH_MS) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+/* Connects to the first of hosts[0..upto) that accepts and is ready (each but
+ * the last of the list only when it is reachable at once): its index with
+ * *out set, or -1. */
+static int sh_db_open_first(sh_db *db, int upto, MYSQL **out)
+{
+    for (int i = 0; i < upto; i++) {
+        if (i < db->nhosts - 1 && !sh_db_reachable(&db->hosts[i])) {
+            sh_log_msgf(SH_LOG_WARN, "db_unavailable", "%s:%u does not answer: skipped", db->hosts[i].host,
+                        db->hosts[i].port);
+            sh_db_last_errno = CR_CONN_HOST_ERROR;
+            sh_db_last_unavailable = true;
+            continue;
+        }
+        MYSQL *conn = sh_db_open(db->cfg, db->hosts[i].host, db->hosts[i].port);
+        if (conn == NULL)
+            continue;
+        if (sh_db_node_ready(conn, db->hosts[i].host)) {
+            *out = conn;
+            return i;
+        }
+        mysql_close(conn);
+        sh_db_last_errno = CR_CONNECTION_ERROR;
+        sh_db_last_unavailable = true;
+    }
+    return -1;
+}
+
+static int sh_db_connect(sh_db *db)
+{
+    const sh_db_config *c = db->cfg;
+    MYSQL *conn = NULL;
+    if (db->nhosts == 0) {
+        if ((conn = sh_db_open(c, c->host, (unsigned)c->port)) == NULL)
+            return -1;
+        sh_log_msg(SH_LOG_INFO, "db_connect", "connected");
+    } else {
+        int i = sh_db_open_first(db, db->nhosts, &conn);
+        if (i < 0)
+            return -1;
+        db->current = i;
+        db->failback_at_us = sh_now_us() + SH_DB_FAILBACK_US;
+        sh_log_msgf(i == 0 ? SH_LOG_INFO : SH_LOG_WARN, "db_connect", "connected to %s:%u (entry %d of PL_DB_HOSTS)",
+                    db->hosts[i].host, db->hosts[i].port, i + 1);
     }
     db->conn = conn;
     db->checked = true;
     db->alive_at_us = sh_now_us();
-    sh_log_msg(SH_LOG_INFO, "db_connect", "connected");
     return 0;
+}
+
+/* Before the first statement of a request, on a worker that is past the
+ * first entry of PL_DB_HOSTS: moves to an earlier server that is ready again.
+ * Never inside a request that has used the connection (its named locks and
+ * session state are there). */
+static void sh_db_failback(sh_db *db)
+{
+    db->failback_at_us = sh_now_us() + SH_DB_FAILBACK_US;
+    MYSQL *conn = NULL;
+    int i = sh_db_open_first(db, db->current, &conn);
+    if (i < 0)
+        return;
+    sh_db_disconnect(db);
+    db->conn = conn;
+    db->current = i;
+    db->alive_at_us = sh_now_us();
+    sh_log_msgf(SH_LOG_INFO, "db_failback", "back on %s:%u (entry %d of PL_DB_HOSTS)", db->hosts[i].host,
+                db->hosts[i].port, i + 1);
 }
 
 /* Makes sure the link is usable before the first statement of a request: a
@@ -211,6 +464,9 @@ static int sh_db_ready(sh_db *db)
         sh_db_last_unavailable = true;
         return -1;
     }
+    if (db->current > 0 && db->conn != NULL && !db->checked && !db->in_tx && !db->broken &&
+        sh_now_us() >= db->failback_at_us)
+        sh_db_failback(db);
     if (db->broken) {
         if (db->in_tx) {
             /* never continue a transaction on a new connection */
@@ -422,6 +678,8 @@ int sh_db_query(sh_req *req, int stmt, sh_result *res, const char *types, ...)
     res->insert_id = mysql_stmt_insert_id(st->stmt);
     if (res->affected_rows == (uint64_t)-1)
         res->affected_rows = 0;
+    if (!db->in_tx && res->affected_rows > 0 && mysql_stmt_field_count(st->stmt) == 0)
+        sh_db_commit_count++; /* a write outside a transaction: committed */
     return sh_db_fetch_all(db, st, req->arena, res);
 }
 
@@ -484,6 +742,7 @@ int sh_db_commit(sh_req *req)
     db->non_commit = 0;
     if (mysql_commit(db->conn) != 0)
         return sh_db_fail(db, mysql_errno(db->conn), mysql_error(db->conn), "COMMIT");
+    sh_db_commit_count++;
     for (int i = 0; i < hooks; i++)
         db->on_commit[i].fn(db->on_commit[i].arg);
     return 0;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #define P(field) offsetof(sh_dispatch_config, field)
 const sh_conf_row sh_dispatch_conf_rows[] = {
@@ -159,6 +160,71 @@ static int sh_check_body(sh_req *req)
     return 0;
 }
 
+/* The handler (through sh_idem_run), run again after a conflict. Its reply is
+ * captured, not sent, so that a run that failed on a deadlock or a Galera
+ * certification conflict (sh_db_conflicts) and committed nothing
+ * (sh_db_commits) can be dropped and the request run again from the start:
+ * up to PL_DB_RETRIES times, after a short random pause. The checks before the
+ * handler (route, budget, rate limit, authentication, input) are not run
+ * again. A handler that invoked another service before its conflict invokes
+ * it again: invocations are reads or safe to repeat. */
+static int sh_dispatch_run(sh_req *req)
+{
+    void *fcgi = req->fcgi;
+    sh_buf *capture = req->capture, *capture_head = req->capture_head;
+    sh_buf head, body;
+    sh_buf_init(&head, req->arena, 512);
+    sh_buf_init(&body, req->arena, 1024);
+    size_t mark = req->headers.arena != NULL ? req->headers.len : 0;
+    int retries = sh_db_retries();
+    req->fcgi = NULL;
+    req->capture = &body;
+    req->capture_head = &head;
+    for (int attempt = 0;; attempt++) {
+        unsigned conflicts = sh_db_conflicts(), commits = sh_db_commits();
+        sh_idem_run(req);
+        if (sh_db_conflicts() == conflicts || sh_db_commits() != commits || attempt >= retries)
+            break;
+        if (sh_db_in_transaction())
+            sh_db_rollback(req);
+        sh_logline l;
+        sh_log_begin(&l, SH_LOG_WARN, "db_retry");
+        sh_log_str(&l, "request_id", req->request_id);
+        sh_log_str(&l, "handler", req->route->name);
+        sh_log_int(&l, "attempt", attempt + 2);
+        sh_log_int(&l, "mysql_errno", sh_db_errno());
+        sh_log_end(&l);
+        /* forget the answer, pause 1-10 ms times the attempt, and run it again */
+        head.len = body.len = 0;
+        req->responded = false;
+        req->status = 0;
+        req->error_code = NULL;
+        req->has_cache_control = false;
+        if (req->headers.arena != NULL)
+            req->headers.len = mark;
+        unsigned char r = 0;
+        if (getrandom(&r, 1, 0) != 1)
+            r = 0;
+        struct timespec pause = {0, (long)(attempt + 1) * (1000000L + (long)(r % 10) * 1000000L)};
+        nanosleep(&pause, NULL);
+    }
+    req->fcgi = fcgi;
+    req->capture = capture;
+    req->capture_head = capture_head;
+    if (fcgi != NULL) {
+        FCGX_Stream *out = ((FCGX_Request *)fcgi)->out;
+        if (FCGX_PutStr(head.data, (int)head.len, out) < 0 ||
+            (body.len > 0 && FCGX_PutStr(body.data, (int)body.len, out) < 0))
+            sh_log_msg(SH_LOG_WARN, "write_failed", "the client went away before the response was sent");
+    } else {
+        if (capture_head != NULL)
+            sh_buf_append(capture_head, head.data, head.len);
+        if (capture != NULL && body.len > 0)
+            sh_buf_append(capture, body.data, body.len);
+    }
+    return req->status;
+}
+
 /* Who a rate limit counts: the user of a valid token, else the address. */
 static const char *sh_dispatch_caller(sh_req *req)
 {
@@ -215,7 +281,7 @@ int sh_dispatch(sh_req *req, const sh_router *router)
         if (rc != 0)
             return rc;
     }
-    rc = sh_idem_run(req);
+    rc = sh_dispatch_run(req);
     if (!req->responded) {
         sh_log_msgf(SH_LOG_ERROR, "no_reply", "handler %s returned %d without answering", req->route->name, rc);
         return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");

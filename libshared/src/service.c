@@ -476,6 +476,8 @@ static int sh_load_config(const sh_service *svc, char *err, size_t errlen)
         sh_conf.db.user = svc->name;
     if (sh_conf.db.password == NULL)
         sh_conf.db.password = "";
+    if (sh_db_config_check(&sh_conf.db, err, errlen) != 0)
+        return -1;
     sh_pool_config *p = &sh_conf.pool;
     if (p->mode == SH_POOL_DYNAMIC &&
         (p->min_spare > p->max_spare || p->max_spare > p->max_children || p->start_children > p->max_children)) {

@@ -1,6 +1,8 @@
 /* chat.h: what the chat service's files share. Messages are committed to MySQL,
- * then published in id order to the room's nchan channel; live subscribers
- * connect to nginx (nchan), which asks this service to authorize them. */
+ * then published in id order to the room's nchan channel (when nchan cannot
+ * take one, the room's live subscribers are made to reconnect and read
+ * history instead); live subscribers connect to nginx (nchan), which asks
+ * this service to authorize them. */
 #ifndef CHAT_H
 #define CHAT_H
 
@@ -36,6 +38,12 @@ enum {
     CHAT_ROOM_MESSAGES_DELETE,
     CHAT_ROOM_TICKETS_DELETE,
     CHAT_USER_TICKETS_DELETE,
+    CHAT_RESYNC_GET,
+    CHAT_RESYNC_ADD,
+    CHAT_RESYNC_DUE,
+    CHAT_RESYNC_RESET,
+    CHAT_RESYNC_DONE,
+    CHAT_RESYNC_ROOMS,
     CHAT_STMT_COUNT
 };
 
@@ -65,5 +73,8 @@ int chat_ticket_create(sh_req *req);
 int chat_live_authorize(sh_req *req);
 int chat_live_close(sh_req *req);
 int chat_user_anonymise(sh_req *req);
+/* The pool's wake (sh_pool_wake_at): closes the live subscriptions of the
+ * rooms whose delivery was interrupted, once it works again. */
+void chat_on_wake(sh_req *req);
 
 #endif

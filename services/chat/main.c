@@ -46,6 +46,12 @@ static const char *const chat_sql[CHAT_STMT_COUNT] = {
     [CHAT_ROOM_MESSAGES_DELETE] = "DELETE FROM messages WHERE room = ?",
     [CHAT_ROOM_TICKETS_DELETE] = "DELETE FROM live_tickets WHERE room = ?",
     [CHAT_USER_TICKETS_DELETE] = "DELETE FROM live_tickets WHERE user_id = ?",
+    [CHAT_RESYNC_GET] = "SELECT due_at IS NOT NULL, due_at <= NOW(6) FROM live_resync WHERE room = ?",
+    [CHAT_RESYNC_ADD] = "INSERT IGNORE INTO live_resync (room, first_message_id) VALUES (?, ?)",
+    [CHAT_RESYNC_DUE] = "UPDATE live_resync SET due_at = NOW(6) + INTERVAL ? SECOND WHERE room = ?",
+    [CHAT_RESYNC_RESET] = "UPDATE live_resync SET due_at = NULL WHERE room = ?",
+    [CHAT_RESYNC_DONE] = "DELETE FROM live_resync WHERE room = ?",
+    [CHAT_RESYNC_ROOMS] = "SELECT room FROM live_resync ORDER BY room LIMIT 50",
 };
 
 static const sh_param chat_room_param[] = {SH_PATH_STR("room", 64), SH_RULE_END};
@@ -94,6 +100,7 @@ static const sh_service chat_service = {
     .config_rows = chat_config_rows,
     .config = &chat_conf,
     .worker_init = chat_worker_init,
+    .on_wake = chat_on_wake,
 };
 
 int main(int argc, char **argv) { return sh_service_main(argc, argv, &chat_service); }

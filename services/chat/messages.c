@@ -1,8 +1,10 @@
-/* messages.c: posting (store, then publish in order), history, and live
+/* messages.c: posting (store, then publish in order; when that fails, the
+ * room's subscribers are made to read history), history, and live
  * subscription tickets with their authorizer. */
 #include "chat.h"
 #include "sh_codec.h"
 #include "sh_log.h"
+#include "sh_pool.h"
 
 #include <mysqld_error.h>
 #include <sodium.h>
@@ -40,18 +42,145 @@ static int chat_reply_existing(sh_req *req, const char *client_msg_id)
     return chat_reply_message(req, 200, &r.rows[0]);
 }
 
-static void chat_publish(sh_req *req, const char *room, const sh_row *row)
+/* When live delivery fails (nchan, or the Redis several fronts share, is
+ * unreachable), a message is stored all the same, but subscribers that stayed
+ * connected may miss it, and with Redis they may also miss what was published
+ * while their front was reconnecting (nchan 1.3.6 does not always catch up).
+ * So a room whose delivery was interrupted is marked (live_resync): nothing
+ * more is published live in it; once the publisher answers again its channel
+ * is deleted, which closes its subscriptions on every front (410 / a close
+ * frame), and deleted again CHAT_RESYNC_SETTLE_S later for the fronts that
+ * reconnected to Redis in between; then the mark goes. Every client
+ * reconnects and reads history after the last message it has, which is the
+ * last one delivered to it, so nothing is missed and nothing comes twice. */
+#define CHAT_RESYNC_SETTLE_S 5
+/* How long a worker that could not publish marks the rooms it posts in
+ * without trying (a publisher that hangs, as nchan waiting for Redis does,
+ * must not hold each post of a room, under its lock, for the whole timeout);
+ * also how often the pool looks at marked rooms. */
+#define CHAT_PUBLISH_BACKOFF_US 1000000
+/* A publish that failed this fast without an answer (a dead kept connection) is tried once more. */
+#define CHAT_PUBLISH_QUICK_US 200000
+
+static int64_t chat_publish_failed_at; /* this worker's last failure to publish (sh_now_us), 0: none */
+
+/* Publishes one stored message to its room's channel: 0, or -1 (logged). */
+static int chat_publish(sh_req *req, const char *room, const sh_row *row)
 {
     json_object *m = sh_req_own(req, chat_message_json(row));
     size_t len;
     const char *json = sh_json_to_string(m, &len);
     long status = 0;
     char *url = sh_arena_sprintf(req->arena, "%s%s", chat_conf.publish_url, room);
-    /* nchan answers 201/202 (subscribers or not): publishing to an empty room is normal */
-    if (sh_http_post_json(req, url, json, len, &status) != 0 || status < 200 || status > 299)
-        sh_log_msgf(SH_LOG_WARN, "publish_failed",
-                    "message %lld is stored but was not delivered live (nchan status %ld)",
-                    (long long)sh_row_int(row, 0), status);
+    /* nchan answers 201/202 (subscribers or not): publishing to an empty room is normal. A kept
+     * connection that is dead at once (its front stopped) is tried again on a new one, which finds
+     * a front that answers; a subscriber skips a message it has, were it delivered twice. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int64_t t0 = sh_now_us();
+        if (sh_http_post_json(req, url, json, len, &status) == 0) {
+            if (status >= 200 && status <= 299)
+                return 0;
+            break;
+        }
+        if (sh_now_us() - t0 > CHAT_PUBLISH_QUICK_US)
+            break;
+    }
+    chat_publish_failed_at = sh_now_us();
+    sh_log_msgf(SH_LOG_WARN, "publish_failed",
+                "message %lld is stored; room %s's live subscribers will be made to read it from history "
+                "(nchan status %ld)",
+                (long long)sh_row_int(row, 0), room, status);
+    return -1;
+}
+
+/* Marks a room whose live delivery was interrupted (first_id: the first
+ * message it missed, 0 when not known), and has this pool's wake look at it.
+ * After a lost connection the next statement connects again (to another
+ * node of a cluster). */
+static void chat_mark(sh_req *req, const char *room, int64_t first_id)
+{
+    if (sh_db_query(req, chat_stmt[CHAT_RESYNC_ADD], NULL, "si", room, first_id) != 0)
+        sh_log_msgf(SH_LOG_WARN, "resync_failed", "room %s: message %lld may be stored but not delivered live", room,
+                    (long long)first_id);
+    sh_pool_wake_at(sh_wall_us() + CHAT_PUBLISH_BACKOFF_US);
+}
+
+/* Delivers a new message live, under the room's lock (so subscribers get ids
+ * in ascending order): unless its room's delivery is interrupted, or this
+ * publish fails, which marks the room. Either way this pool's wake will look
+ * at the room (the pool that marked it may be gone). */
+static void chat_deliver(sh_req *req, const char *room, const sh_row *row)
+{
+    sh_result marked;
+    bool backing_off = chat_publish_failed_at != 0 && sh_now_us() - chat_publish_failed_at < CHAT_PUBLISH_BACKOFF_US;
+    if (sh_db_query(req, chat_stmt[CHAT_RESYNC_GET], &marked, "s", room) != 0)
+        return; /* the database went after the insert: stored, neither published nor marked (as when a worker
+                   dies between the two) */
+    if (marked.nrows == 0 && !backing_off && chat_publish(req, room, row) == 0)
+        return;
+    if (marked.nrows == 0)
+        chat_mark(req, room, sh_row_int(row, 0));
+    else
+        sh_pool_wake_at(sh_wall_us() + CHAT_PUBLISH_BACKOFF_US);
+}
+
+/* One step for a marked room, under its lock: 0 when it is back to live
+ * delivery, 1 while it is not. */
+static int chat_resync(sh_req *req, const char *room)
+{
+    sh_result r;
+    if (sh_db_query(req, chat_stmt[CHAT_RESYNC_GET], &r, "s", room) != 0)
+        return 1;
+    if (r.nrows == 0)
+        return 0;
+    bool closed_once = sh_row_int(&r.rows[0], 0) != 0, due = sh_row_int(&r.rows[0], 1) != 0;
+    if (closed_once && !due)
+        return 1;
+    long status = 0;
+    char *url = sh_arena_sprintf(req->arena, "%s%s", chat_conf.publish_url, room);
+    /* 200: its subscriptions are closed; 404: it had none */
+    if (sh_http_send(req, "DELETE", url, NULL, 0, &status, NULL) != 0 || (status != 200 && status != 404)) {
+        /* failing again after the first close: both closes are needed again */
+        if (closed_once && sh_db_query(req, chat_stmt[CHAT_RESYNC_RESET], NULL, "s", room) == 0)
+            sh_log_msgf(SH_LOG_WARN, "resync_again", "room %s: the publisher failed again (%ld)", room, status);
+        return 1;
+    }
+    if (!closed_once) {
+        if (sh_db_query(req, chat_stmt[CHAT_RESYNC_DUE], NULL, "is", (int64_t)CHAT_RESYNC_SETTLE_S, room) != 0)
+            return 1;
+        sh_log_msgf(SH_LOG_INFO, "resync_closed", "room %s: live subscriptions closed, to read history", room);
+        return 1;
+    }
+    if (sh_db_query(req, chat_stmt[CHAT_RESYNC_DONE], NULL, "s", room) != 0)
+        return 1;
+    sh_log_msgf(SH_LOG_INFO, "resync_done", "room %s: live subscriptions closed again; live delivery resumes", room);
+    return 0;
+}
+
+void chat_on_wake(sh_req *req)
+{
+    sh_result rooms;
+    if (sh_db_query(req, chat_stmt[CHAT_RESYNC_ROOMS], &rooms, "") != 0) {
+        sh_pool_wake_at(sh_wall_us() + 5 * CHAT_PUBLISH_BACKOFF_US);
+        return;
+    }
+    bool waiting = rooms.nrows == 50; /* CHAT_RESYNC_ROOMS's LIMIT: more rooms than that */
+    for (int i = 0; i < rooms.nrows; i++) {
+        const char *room = sh_row_str(&rooms.rows[i], 0);
+        char *lock = sh_arena_sprintf(req->arena, "pl_chat:%s", room);
+        sh_result got;
+        if (sh_db_query(req, chat_stmt[CHAT_ROOM_LOCK], &got, "si", lock, (int64_t)1) != 0 || got.nrows != 1 ||
+            sh_row_int(&got.rows[0], 0) != 1) {
+            waiting = true;
+            continue;
+        }
+        if (chat_resync(req, room) != 0)
+            waiting = true;
+        if (sh_db_query(req, chat_stmt[CHAT_ROOM_UNLOCK], NULL, "s", lock) != 0)
+            sh_log_msg(SH_LOG_WARN, "room_unlock_failed", "RELEASE_LOCK failed; the connection's end releases it");
+    }
+    if (waiting)
+        sh_pool_wake_at(sh_wall_us() + CHAT_PUBLISH_BACKOFF_US);
 }
 
 int chat_message_post(sh_req *req)
@@ -85,11 +214,15 @@ int chat_message_post(sh_req *req)
     int status;
     if (sh_db_query(req, chat_stmt[CHAT_MSG_INSERT], &ins, "sisSs", room, req->auth.user_id, name, body->s, body->len,
                     client_msg_id) != 0) {
+        bool lost = sh_db_unavailable(); /* the insert may have committed all the same */
         status = sh_db_errno() == ER_DUP_ENTRY ? chat_reply_existing(req, client_msg_id) : sh_db_reply_error(req);
+        if (lost)
+            chat_mark(req, room, 0);
     } else if (sh_db_query(req, chat_stmt[CHAT_MSG_BY_ID], &row, "i", (int64_t)ins.insert_id) != 0 || row.nrows != 1) {
         status = sh_db_reply_error(req);
+        chat_mark(req, room, (int64_t)ins.insert_id); /* stored, and nobody told live */
     } else {
-        chat_publish(req, room, &row.rows[0]);
+        chat_deliver(req, room, &row.rows[0]);
         status = chat_reply_message(req, 201, &row.rows[0]);
     }
     sh_result unlocked;

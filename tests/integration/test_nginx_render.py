@@ -129,3 +129,52 @@ def test_every_listed_service_needs_its_pools(base):
     r = subprocess.run(["bash", str(RENDER), str(base / "bad-out"), "--servers", f"{SERVICES[0]}=unix:/x.sock"],
                        env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and f"no --servers for {SERVICES[1]}" in r.stderr, r.stderr
+
+
+def render_env(base, **extra):
+    return dict(os.environ, PL_SERVICES_FILE=str(ROOT / "services" / "list"), PL_NGINX_DIR=str(base / "nginx"),
+                PL_RUN_DIR=str(base / "run"), PL_LOG_DIR=str(base / "log"), PL_WEB_ROOT=str(base / "web"),
+                PL_NGINX_USER="nobody nogroup", PL_TLS_CERT_FILE=str(base / "tls.crt"),
+                PL_TLS_KEY_FILE=str(base / "tls.key"), PL_RESOLVER="127.0.0.11", PL_RESOLVER_VALID="5s", **extra)
+
+
+@pytest.mark.parametrize("mode", ["local", "compose"])
+def test_pools_on_other_hosts_and_redis_for_several_fronts(base, mode):
+    """PL_UPSTREAM_<SVC> lists a service's pools on other hosts (it needs no
+    --servers then, and wins over --resolve); PL_NCHAN_REDIS_URL puts both
+    nchan locations' channels in Redis. The config passes nginx -t."""
+    svc, others = SERVICES[1], [s for s in SERVICES if s != SERVICES[1]]
+    env = render_env(base, **{f"PL_UPSTREAM_{svc.upper()}": "10.77.9.1:9001 10.77.9.2:9001 unix:/run/x.sock",
+                              "PL_NCHAN_REDIS_URL": "redis://10.77.9.3:6379/0"})
+    args = ([a for s in others for a in ("--servers", f"{s}=unix:{base}/run/{s}.sock")] if mode == "local"
+            else ["--resolve", "9000"])
+    r = subprocess.run(["bash", str(RENDER), str(base / "nginx"), *args], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    up = (base / "nginx" / "upstreams.conf").read_text()
+    block = up[up.index(f"upstream {svc} {{"):]
+    block = block[:block.index("}")]
+    assert [line.strip() for line in block.splitlines()[1:]] == [
+        f"zone pl_up_{svc} 64k;",
+        "server 10.77.9.1:9001 max_fails=1 fail_timeout=5s;",
+        "server 10.77.9.2:9001 max_fails=1 fail_timeout=5s;",
+        "server unix:/run/x.sock max_fails=1 fail_timeout=5s;"]
+    assert "fastcgi_connect_timeout 1s;" in up and "fastcgi_next_upstream error timeout;" in up
+    assert "nchan_redis_server redis://10.77.9.3:6379/0;" in up
+    assert (base / "nginx" / "nchan_store.conf").read_text().splitlines()[-1] == "nchan_redis_pass pl_nchan_redis;"
+    conf = (base / "nginx" / "nginx.conf").read_text()
+    assert conf.count(f"include {base}/nginx/nchan_store.conf;") == 2  # the subscriber's and the publisher's
+    r = nginx_t(base)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("var,value,why", [
+    ("PL_UPSTREAM_PROJECTS", "10.0.0.1:9001 10.0.0.2", "is not host:port or unix:/path"),
+    ("PL_UPSTREAM_PROJECTS", "10.0.0.1:9001;", "is not host:port or unix:/path"),
+    ("PL_NCHAN_REDIS_URL", "redis://a b;c", "is not redis://"),
+    ("PL_UPSTREAM_READ_TIMEOUT", "10 s", "must be a time"),
+])
+def test_bad_upstream_settings_are_refused(base, var, value, why):
+    r = subprocess.run(["bash", str(RENDER), str(base / "bad-out"), "--resolve", "9000"],
+                       env=render_env(base, **{var: value}), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and why in r.stderr, (r.returncode, r.stderr)
