@@ -21,6 +21,7 @@ Settings (environment): PL_BENCH_SECONDS (4, one wrk run), PL_BENCH_TRIALS
 responder's processes and every pool's max_children).
 """
 import json
+import math
 import os
 import shutil
 import signal
@@ -74,9 +75,13 @@ SERVICES = ("accounts", "projects", "chat")
 # environment is dropped except what stack_bench chose (the stack's place), so a
 # stray setting (e.g. test's cheap password hashing) cannot skew a figure.
 KEEP = ("PL_VAR", "PL_HTTP_PORT", "PL_HTTPS_PORT", "PL_INTERNAL_PORT", "PL_MARIADB_PORT", "PL_HTTP_BIND",
-        "PL_INTERNAL_BIND", "PL_TLS_CERT_FILE", "PL_TLS_KEY_FILE", "PL_BUILD_DIR", "PL_TEST_SLOT")
+        "PL_INTERNAL_BIND", "PL_TLS_CERT_FILE", "PL_TLS_KEY_FILE", "PL_BUILD_DIR", "PL_TEST_SLOT",
+        "PL_MAIL_SINK_PORT", "PL_LOG_ROTATE_CRON")
 STACK_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PL_") or k in KEEP}
 STACK_ENV.update({
+    # the bench reads no web page: nginx serves an empty directory, and
+    # nothing is built with npm
+    "PL_WEB_ROOT": os.path.join(VAR, "web"),
     "PL_POOL_MODE": "ondemand",
     "PL_MAX_CHILDREN": str(WORKERS),
     "PL_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS),
@@ -239,6 +244,7 @@ def fresh_var():
                     os.unlink(path)
     os.makedirs(os.path.join(VAR, "nginx", "bench.d"), exist_ok=True)
     os.makedirs(os.path.join(VAR, "log"), exist_ok=True)
+    os.makedirs(os.path.join(VAR, "web"), exist_ok=True)
     STACK_LOG = os.path.join(VAR, "log", "bench-stack.log")
 
 
@@ -462,12 +468,12 @@ def cold_starts(token, project_id):
 
 
 def pct(vals, p):
-    """Nearest-rank percentile."""
+    """Nearest-rank percentile: the smallest value with at least p % of the
+    values at or below it."""
     if not vals:
         return None
     s = sorted(vals)
-    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
-    return s[k]
+    return s[max(1, min(len(s), math.ceil(p * len(s) / 100))) - 1]
 
 
 def pwhash_settings():
