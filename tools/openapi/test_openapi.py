@@ -17,6 +17,7 @@ import openapi  # noqa: E402
 ROUTES = {"service": "things", "routes": [
     {"method": "GET", "pattern": "/api/things/health", "handler": "health", "flags": []},
     {"method": "GET", "pattern": "/api/things/_status", "handler": "status", "flags": ["internal"]},
+    {"method": "GET", "pattern": "/api/things/admin/status", "handler": "admin_status", "flags": ["auth", "admin"]},
     {"method": "GET", "pattern": "/api/things/{id}", "handler": "thg_get", "flags": ["auth"],
      "params": [{"name": "id", "in": "path", "type": "id", "required": True}]},
     {"method": "PATCH", "pattern": "/api/things/{id}", "handler": "thg_update", "flags": ["json", "auth", "admin"],
@@ -64,7 +65,7 @@ class Generator(unittest.TestCase):
     def test_a_document_from_the_table_and_the_entries(self):
         doc = self.build()
         self.assertEqual(doc["info"]["version"], "1.2.3")
-        self.assertEqual(set(doc["paths"]), {"/api/things/health", "/api/things/{id}"})
+        self.assertEqual(set(doc["paths"]), {"/api/things/health", "/api/things/admin/status", "/api/things/{id}"})
         item = doc["paths"]["/api/things/{id}"]
         self.assertEqual(set(item), {"get", "head", "patch"})
         patch = item["patch"]
