@@ -353,6 +353,7 @@ int acc_password_reset(sh_req *req);
 int acc_mfa_enrol(sh_req *req);
 int acc_mfa_confirm(sh_req *req);
 int acc_mfa_disable(sh_req *req);
+int acc_mfa_recovery_codes(sh_req *req);
 int acc_users_list(sh_req *req);
 int acc_user_get(sh_req *req);
 int acc_user_update(sh_req *req);

@@ -297,6 +297,8 @@ static const sh_route acc_routes[] = {
                      &acc_code_rate),
     SH_ROUTE_LIMITED("POST", "/api/accounts/me/mfa/disable", acc_mfa_disable, SH_AUTH | SH_JSON, NULL,
                      acc_confirm_fields, &acc_code_rate),
+    SH_ROUTE_LIMITED("POST", "/api/accounts/me/mfa/recovery-codes", acc_mfa_recovery_codes, SH_AUTH | SH_JSON, NULL,
+                     acc_confirm_fields, &acc_code_rate),
     SH_ROUTE_LIMITED("POST", "/api/accounts/email/verify", acc_email_verify, SH_JSON, NULL, acc_token_fields,
                      &acc_code_rate),
     SH_ROUTE_LIMITED("POST", "/api/accounts/email/verify/resend", acc_email_verify_resend, SH_AUTH, NULL, NULL,

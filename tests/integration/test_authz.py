@@ -236,6 +236,10 @@ TABLE = {
         {"auth", "json"},
         addressed(as_throwaway("POST", "/api/accounts/me/mfa/disable", {"current_password": "x"}), 6),
         authed((409, "mfa_not_enabled"), (409, "mfa_not_enabled"), (409, "mfa_not_enabled"))),
+    ("POST", "/api/accounts/me/mfa/recovery-codes"): (
+        {"auth", "json"},
+        addressed(as_throwaway("POST", "/api/accounts/me/mfa/recovery-codes", {"current_password": "x"}), 11),
+        authed((409, "mfa_not_enabled"), (409, "mfa_not_enabled"), (409, "mfa_not_enabled"))),
     ("POST", "/api/accounts/email/verify"): (
         {"json"}, addressed(lambda c, w: req("POST", "/api/accounts/email/verify", {"token": "x" * 43}), 7),
         everyone((422, "token_unknown"))),
