@@ -46,7 +46,7 @@ ARG NODE_EXTRA_CA_CERTS=
 WORKDIR /src/web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
-COPY web/index.html web/vite.config.js ./
+COPY web/index.html web/api-reference.html web/vite.config.js ./
 COPY web/public public
 COPY web/src src
 RUN npm run build && mkdir -p /out && cp -r dist/. /out/
@@ -76,5 +76,7 @@ RUN apt-get update \
 COPY nginx /usr/share/pilotlight/nginx
 COPY services/list /usr/share/pilotlight/services/list
 COPY --from=web /out /usr/share/pilotlight/web
+# the OpenAPI document the build made, served at /api/openapi.json
+COPY --from=build /build/tools/openapi/openapi.json /usr/share/pilotlight/openapi.json
 EXPOSE 8080 8443 8081
 ENTRYPOINT ["/bin/sh", "/usr/share/pilotlight/nginx/compose/entrypoint.sh"]

@@ -270,6 +270,13 @@ char *acc_ott_issue(sh_req *req, int64_t user_id, const char *purpose, const cha
 int acc_ott_take_or_reply(sh_req *req, const char *token, const char *const *purposes, const char *field, acc_ott *out);
 /* Marks a taken token used. 0, or -1 (database error, or used meanwhile). */
 int acc_ott_use(sh_req *req, int64_t id);
+/* In a transaction: the user's unused tokens of each of the NULL-ended
+ * purposes expire now (their next use answers token_expired). 0 or -1. */
+int acc_ott_expire(sh_req *req, int64_t user_id, const char *const *purposes);
+/* What a new password (changed or reset) ends: the reset links mailed for the
+ * old one, the address changes asked for with it (by whoever knew it), and
+ * the MFA tickets of logins it began. */
+extern const char *const acc_ott_ended_by_new_password[];
 
 /* --- credentials.c: checking a user's secrets, every wrong answer counted ---------------- */
 

@@ -217,6 +217,11 @@ def test_every_service_answers_health_through_nginx():
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "ok" and r.json()["database"] == "ok", r.text
     assert len(containers("projects")) == 3
+    # the image's OpenAPI document, and the reference page that reads it
+    r = api.get("/api/openapi.json")
+    assert r.status_code == 200 and r.json()["openapi"].startswith("3.1"), r.text[:200]
+    assert set(f"/api/{svc}/health" for svc in SERVICES) <= set(r.json()["paths"])
+    assert api.get("/api-reference").status_code == 200
     for svc in (*SERVICES, "db", "nginx"):
         for c in containers(svc):
             assert health(c) == "healthy", (svc, c)

@@ -254,3 +254,32 @@ def test_new_recovery_codes_replace_every_old_one():
     assert second_step(api, ticket(api, user), recovery_code=new[0]).status_code == 200
     r = api.post(path, {"current_password": user.password, "code": codes.next()}, token=user.token)
     assert r.status_code == 200 and not set(r.json()["recovery_codes"]) & set(new), r.text
+
+
+def test_a_ticket_ends_with_the_password_and_with_every_session():
+    # A ticket stands for a password checked: a new password (changed or
+    # reset) and "log out everywhere" end the logins half done before them.
+    from conftest import DEFAULT_PASSWORD
+    for how in ("change", "reset", "everywhere"):
+        api = client()
+        user = signup_login(api)
+        codes, _ = enable(api, user)
+        t = ticket(api, user)
+        new = f"another long passphrase ({how})"
+        if how == "change":
+            r = api.patch("/api/accounts/me", {"password": new, "current_password": DEFAULT_PASSWORD},
+                          token=user.token)
+            assert r.status_code == 200, r.text
+        elif how == "reset":
+            assert api.post("/api/accounts/password/forgot", {"email": user.email}).status_code == 202
+            m = wait_mail(user.email, "Reset your Pilotlight password")
+            token = re.search(r"/reset-password\?token=([A-Za-z0-9_-]+)", m.get_body(("plain",)).get_content())[1]
+            r = api.post("/api/accounts/password/reset", {"token": token, "password": new})
+            assert r.status_code == 204, r.text
+        else:
+            assert api.delete("/api/accounts/me/sessions", token=user.token).status_code == 204
+        assert_error(second_step(api, t, code=codes.next()), 422, "token_expired")
+        # a login begun afterwards works
+        user.password = new if how != "everywhere" else DEFAULT_PASSWORD
+        r = second_step(api, ticket(api, user), code=codes.next())
+        assert r.status_code == 200, r.text
