@@ -315,6 +315,9 @@ TABLE = {
     ("POST", "/api/chat/users/{id}/anonymise"): (
         {"internal", "json"}, lambda c, w: req("POST", f"/api/chat/users/{c.owner.id}/anonymise", {"project_ids": []}),
         INTERNAL),
+    # a room that was never used: erasing it is harmless
+    ("DELETE", "/api/chat/rooms/{room}"): (
+        {"internal"}, lambda c, w: req("DELETE", "/api/chat/rooms/project-999999999"), INTERNAL),
 }
 
 
