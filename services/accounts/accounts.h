@@ -277,6 +277,9 @@ int acc_ott_expire(sh_req *req, int64_t user_id, const char *const *purposes);
  * old one, the address changes asked for with it (by whoever knew it), and
  * the MFA tickets of logins it began. */
 extern const char *const acc_ott_ended_by_new_password[];
+/* What disabling an account ends: every link and ticket mailed or handed
+ * out before (enabled again, the user asks anew). */
+extern const char *const acc_ott_ended_by_disable[];
 
 /* --- credentials.c: checking a user's secrets, every wrong answer counted ---------------- */
 
