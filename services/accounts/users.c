@@ -213,8 +213,10 @@ int acc_user_update(sh_req *req)
     if (disabled->present) {
         if (sh_db_query(req, acc_stmt[ACC_USER_SET_DISABLED], NULL, "bi", (int)disabled->i, id) != 0)
             return sh_db_reply_error(req);
-        /* a disabled user's tokens stop working everywhere, those of this very second too */
+        /* a disabled user's tokens stop working everywhere, those of this very second too, and
+         * so do the links and tickets handed out before */
         if (disabled->i && (sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", id) != 0 ||
+                            acc_ott_expire(req, id, acc_ott_ended_by_disable) != 0 ||
                             acc_revoke(req, id, NULL, (int64_t)time(NULL) + 1) != 0))
             return sh_db_reply_error(req);
     }

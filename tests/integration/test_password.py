@@ -188,3 +188,23 @@ def test_a_new_password_cancels_an_address_change_asked_for_with_the_old_one():
         assert_error(intruder.post("/api/accounts/email/verify", {"token": link}), 422, "token_expired")
         r = owner.post("/api/accounts/login", {"email": user.email, "password": new})
         assert r.status_code == 200 and r.json()["user"]["email"] == user.email, r.text
+
+
+def test_disabling_an_account_ends_the_links_mailed_before(admin):
+    """A reset link and an address-change link mailed before an admin
+    disabled the account are expired, also once it is enabled again."""
+    api = client()
+    user = signup_login(api)
+    theirs = unique_email("moving")
+    r = api.post("/api/accounts/me/email", {"email": theirs, "current_password": user.password}, token=user.token)
+    assert r.status_code == 202, r.text
+    change = link_token(wait_mail(theirs, "Confirm your new email"), "/verify-email")
+    assert forgot(api, user.email).status_code == 202
+    link = link_token(wait_mail(user.email, RESET), "/reset-password")
+    for disabled in (True, False):
+        r = api.patch(f"/api/accounts/users/{user.id}", {"disabled": disabled}, token=admin.token)
+        assert r.status_code == 200, r.text
+    assert_error(reset(api, link, "a passphrase of the intruder"), 422, "token_expired")
+    assert_error(api.post("/api/accounts/email/verify", {"token": change}), 422, "token_expired")
+    r = api.post("/api/accounts/login", {"email": user.email, "password": user.password})
+    assert r.status_code == 200 and r.json()["user"]["email"] == user.email, r.text
