@@ -2,7 +2,7 @@
 // a blip while a room opens, offline with a pending message, a long gap in a
 // room that was empty, the lobby's count after a blip and after a visit, a
 // user disabled or logged out elsewhere, rate limits and server errors in
-// human words.
+// human words, a ?next= to another host.
 import assert from 'node:assert/strict';
 import { ADMIN, accountMenu, adminToken, apiCall, expectText, newProject, newUser, scenario, shot, sleep, until } from './lib.mjs';
 
@@ -119,6 +119,27 @@ scenario('the lobby badge: a blip on its first read counts nothing old, and what
   // and a message that is new still counts
   await apiCall('POST', '/api/chat/rooms/lobby/messages', { token: other.token, body: { body: `Really new ${Date.now()}` } });
   await expectText(nav.locator('.count-badge'), '1');
+});
+
+scenario('a ?next= that the browser reads as another host falls back to the projects', async (open) => {
+  const user = await newUser('next');
+  const { page, context } = await open();
+  let left = null;
+  await context.route((url) => url.hostname.endsWith('evil.example'), (route) => {
+    left = route.request().url();
+    return route.fulfill({ status: 200, contentType: 'text/plain', body: 'elsewhere' });
+  });
+  for (const next of ['/%5Cevil.example/x', '/%09/evil.example']) {
+    await page.goto(`/login?next=${next}`);
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/projects$/);
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    assert.equal(left, null, 'never another host');
+    await accountMenu(page, 'Log out');
+    await page.waitForURL(/\/login\?reason=logout/);
+  }
 });
 
 scenario('a user disabled in another browser is sent to login within 5 s, with the reason', async (open) => {
