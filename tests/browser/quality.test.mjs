@@ -123,6 +123,10 @@ scenario('the admin’s System page draws each pool live from admin/status', asy
   assert.ok(asked.every((p) => /^\/api\/(accounts|projects|chat)\/admin\/status$/.test(p)), 'only the public admin route is asked');
   assert.ok(!asked.some((p) => p.includes('/_status')));
   await shot(admin.page, 'admin-system', { fullPage: false });
+  // at 320 px too: the update interval's long option shrinks to the window
+  await admin.page.setViewportSize({ width: 320, height: 640 });
+  await admin.page.locator('[data-service="chat"] .chart canvas').first().waitFor();
+  await noSideScroll(admin.page, '/admin/system at 320 px');
 });
 
 scenario('figures: a stranger’s first load, and the parts loaded on demand', async (open) => {
