@@ -321,7 +321,7 @@ export default function ChatRoom({ room, title, className = '' }) {
                     {authorName(r.m)}, {clock(r.d)}:
                   </span>
                 )}
-                <p className="message-body">
+                <p className="message-body" dir="auto">
                   <MessageText text={r.m.body} />
                 </p>
               </li>
@@ -336,7 +336,7 @@ export default function ChatRoom({ room, title, className = '' }) {
                   {p.state === 'failed' ? 'Not sent' : p.state === 'sending' ? 'Sending…' : 'Waiting to send'}
                 </span>
               </div>
-              <p className="message-body">{p.body}</p>
+              <p className="message-body" dir="auto">{p.body}</p>
               {p.error && <p className="field-error">{p.error}</p>}
               {p.state === 'failed' && (
                 <div className="pending-actions">
@@ -364,6 +364,7 @@ export default function ChatRoom({ room, title, className = '' }) {
         </label>
         <textarea
           id={`compose-${room}`}
+          dir="auto"
           rows={1}
           value={text}
           placeholder={isDenied ? 'You cannot write in this room' : 'Write a message…'}
