@@ -135,7 +135,7 @@ export default function ProjectsPage() {
               {list.slice(0, shown).map((p) => (
                 <li key={p.id} className="card project-item">
                   <div className="project-item-main">
-                    <Link to={`/projects/${p.id}`} className="project-link">
+                    <Link to={`/projects/${p.id}`} className="project-link" dir="auto">
                       {p.name}
                     </Link>
                     {user.primary_project_id === p.id && (
@@ -143,7 +143,7 @@ export default function ProjectsPage() {
                         <Star aria-hidden="true" size={12} /> Primary
                       </span>
                     )}
-                    {p.description && <p className="muted clamp">{p.description}</p>}
+                    {p.description && <p className="muted clamp" dir="auto">{p.description}</p>}
                   </div>
                   <div className="project-item-side">
                     <StateBadge state={p.state} />

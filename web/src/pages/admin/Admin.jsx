@@ -318,7 +318,7 @@ export function AdminProjectsPage() {
           return (
             <li key={p.id} className="card admin-row" data-project-id={p.id}>
               <div className="admin-row-head">
-                <Link to={`/projects/${p.id}`} className="project-link">
+                <Link to={`/projects/${p.id}`} className="project-link" dir="auto">
                   {p.name}
                 </Link>
                 <StateBadge state={p.state} />
