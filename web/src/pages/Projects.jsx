@@ -86,8 +86,17 @@ export default function ProjectsPage() {
   );
   return (
     <section className="page">
-      <PageHeader title="Projects" subtitle={data ? `${all.length} project${all.length === 1 ? '' : 's'}` : null} actions={newButton} />
+      <PageHeader
+        title="Projects"
+        subtitle={data ? `${all.length}${data.complete ? '' : '+'} project${all.length === 1 ? '' : 's'}` : null}
+        actions={newButton}
+      />
       <FormError>{error}</FormError>
+      {data && !data.complete && (
+        <p className="muted small" role="status">
+          Showing your {all.length} oldest projects: search and sorting see only these.
+        </p>
+      )}
       {isPending && <Loading />}
       {data && all.length === 0 && (
         <EmptyState icon={FolderKanban} title="No projects yet." action={newButton}>
