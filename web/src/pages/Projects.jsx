@@ -11,7 +11,7 @@ import { FormError, useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
 import { toast } from '../components/toast.js';
-import { EmptyState, Loading, PageHeader, StateBadge } from '../components/UI.jsx';
+import { EmptyState, Loading, PageHeader, ShowMore, StateBadge } from '../components/UI.jsx';
 import { SORTS, ago, readAll, searchAndSort } from '../lib/lists.js';
 import { useTitle } from '../lib/store.js';
 import { useSession } from '../session.jsx';
@@ -162,13 +162,7 @@ export default function ProjectsPage() {
               ))}
             </ul>
           )}
-          {list.length > shown && (
-            <div className="more">
-              <button type="button" className="btn" onClick={() => setShown((n) => n + SHOW)}>
-                Show more ({list.length - shown} left)
-              </button>
-            </div>
-          )}
+          <ShowMore total={list.length} shown={shown} onMore={() => setShown((n) => n + SHOW)} />
         </>
       )}
       {creating && <NewProjectDialog onClose={() => setCreating(false)} />}
