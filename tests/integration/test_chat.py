@@ -377,6 +377,14 @@ def test_forbidden_and_unknown_rooms_are_refused(api, alice, bob, admin, project
         assert_refused(live_path(room, access_token=alice.token), 404, "room_not_found")
     assert_error(requests.get(BASE_URL + live_path("lobby", access_token=alice.token), timeout=5), 400,
                  "not_a_subscriber")
+    # another method is 405 with Allow, as on every route (it was 400 not_a_subscriber, or
+    # 401 with a subscriber's Accept)
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        for accept in ({}, {"Accept": "text/event-stream"}):
+            r = requests.request(method, BASE_URL + live_path("lobby", access_token=alice.token), headers=accept,
+                                 timeout=5)
+            assert_error(r, 405, "method_not_allowed")
+            assert r.headers["Allow"] == "GET, HEAD"
 
 
 # --- posting -----------------------------------------------------------------------------
