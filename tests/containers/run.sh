@@ -43,9 +43,38 @@ export CONTAINERS_CONF=$CT_DIR/containers.conf DOCKER_HOST=unix://$CT_DIR/podman
 export COMPOSE_FILE=$PL_ROOT/docker-compose.yml COMPOSE_PROJECT_NAME=$CT_PROJECT
 export PL_HTTP_PORT=$CT_HTTP_PORT PL_HTTPS_PORT=$CT_HTTPS_PORT PL_HTTP_BIND=127.0.0.1
 export COMPOSE_HTTP_TIMEOUT=300 # podman answers some calls slowly under load
+# the links in mail point at this stack (test_compose.py checks it)
+export PL_PUBLIC_URL=https://127.0.0.1:$CT_HTTPS_PORT
 unset PL_TLS_CERT_FILE PL_TLS_KEY_FILE PL_TLS_REDIRECT PL_RESOLVER
+unset PL_SMTP_URL PL_SMTP_USER PL_SMTP_PASSWORD_FILE PL_MAIL_FROM
 
 FIGURES=()
+CT_CHILD= # the pid of what bounded() runs now
+
+# bounded SECONDS CMD...: CMD under timeout(1), waited for in the background
+# so that Ctrl-C or a TERM stops it at once. In the foreground it would not:
+# timeout puts CMD in a process group of its own, which the terminal's
+# Ctrl-C does not reach, and bash runs a trap only once the foreground
+# command has ended (a build or the tests went on for minutes).
+bounded() {
+  local rc=0
+  timeout "$@" &
+  CT_CHILD=$!
+  wait "$CT_CHILD" || rc=$?
+  CT_CHILD=
+  return "$rc"
+}
+
+# ct_interrupted: Ctrl-C or TERM: what bounded() runs (timeout's process
+# group: the command and its children) stopped, then ct_finish.
+ct_interrupted() {
+  if [[ -n $CT_CHILD ]]; then
+    kill -TERM -- "-$CT_CHILD" 2>/dev/null || kill -TERM "$CT_CHILD" 2>/dev/null || true
+    wait "$CT_CHILD" 2>/dev/null || true
+    CT_CHILD=
+  fi
+  exit 130
+}
 
 # elapsed SINCE: seconds since SINCE ($SECONDS-style start), for the figures.
 elapsed() { printf '%s' $((SECONDS - $1)); }
@@ -147,21 +176,21 @@ main() {
   rm -rf "$CT_DIR"/*.log "$CT_DIR/logs" "$CT_DIR/figures.jsonl" "$CT_DIR/service.image"
   ct_conf >"$CONTAINERS_CONF"
   trap ct_finish EXIT
-  trap 'exit 130' INT TERM
+  trap ct_interrupted INT TERM
   engine_up
   compose_down # what an interrupted run left
 
   t=$SECONDS
   missing=$(ct_missing_base_images | tr '\n' ' ')
-  timeout 900 "$PL_ROOT/scripts/containers.sh" base-images
+  bounded 900 "$PL_ROOT/scripts/containers.sh" base-images
   FIGURES+=("base images: $(elapsed "$t") s (${missing:+made here: }${missing:-all cached})")
   t=$SECONDS
-  timeout 1200 "$PL_ROOT/scripts/containers.sh" build "$CT_DIR/build.log"
+  bounded 1200 "$PL_ROOT/scripts/containers.sh" build "$CT_DIR/build.log"
   FIGURES+=("images built: $(elapsed "$t") s (podman build, service and nginx targets)")
   $PODMAN image inspect -f '{{.Id}}' "$CT_IMAGE_PREFIX/service:latest" >"$CT_DIR/service.image"
 
   t=$SECONDS
-  timeout 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
+  bounded 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
     { tail_log "$CT_DIR/compose.log"; die "docker-compose up failed"; }
   wait_nginx_healthy 120 || die "nginx is not healthy 120 s after docker-compose up"
   FIGURES+=("compose up --scale projects=3 to nginx healthy: $(elapsed "$t") s")
@@ -170,7 +199,7 @@ main() {
   t=$SECONDS
   PL_CT_URL=https://127.0.0.1:$CT_HTTPS_PORT PL_CT_HTTP_URL=http://127.0.0.1:$CT_HTTP_PORT \
     PL_CT_CA=$CT_DIR/ca.crt PL_CT_FIGURES=$CT_DIR/figures.jsonl PL_CT_DIR=$CT_DIR \
-    timeout 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers" "$@" || rc=$?
+    bounded 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers" "$@" || rc=$?
   FIGURES+=("tests: $(elapsed "$t") s")
   if [[ -s $CT_DIR/figures.jsonl ]]; then
     mapfile -t -O "${#FIGURES[@]}" FIGURES <"$CT_DIR/figures.jsonl"

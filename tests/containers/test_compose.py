@@ -261,6 +261,15 @@ def test_db_healthcheck_needs_the_password():
     assert r.returncode != 0, "the db healthcheck passed with a wrong password"
 
 
+def test_mail_links_point_at_the_published_https_port():
+    """accounts' PL_PUBLIC_URL (the base of the links in mail) is the stack's
+    own address, and no SMTP setting is invented when none is given."""
+    (acc,) = containers("accounts")
+    env = dict(e.split("=", 1) for e in json.loads(inspect(acc, "{{json .Config.Env}}")))
+    assert env.get("PL_PUBLIC_URL") == URL, env.get("PL_PUBLIC_URL")
+    assert "PL_SMTP_URL" not in env and "PL_MAIL_FROM" not in env, env
+
+
 def test_the_mysql_8_override_is_a_valid_compose_file():
     """docker/mysql-8.0.yml (not run here: no registry) at least merges."""
     out = compose("-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker/mysql-8.0.yml"), "config").stdout
