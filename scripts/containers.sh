@@ -39,7 +39,11 @@ if [[ -z ${PL_BUILD_CA_FILE+set} ]]; then
   PL_BUILD_CA_FILE=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
   [[ -r $PL_BUILD_CA_FILE ]] || PL_BUILD_CA_FILE=
 fi
-readonly CT_IMAGE_PREFIX=docker.io/pilotlight   # the compose file's pilotlight/<target>:latest
+readonly CT_IMAGE_PREFIX=docker.io/pilotlight   # the compose file's pilotlight/<target>:${PL_IMAGE_TAG:-latest}
+# the images' tag, as the compose file reads it: a test run (or a second
+# stack on one host) builds and runs its own, and never swaps another's
+: "${PL_IMAGE_TAG:=latest}"
+export PL_IMAGE_TAG
 readonly CT_TARGETS=(service nginx)             # the Dockerfile's targets, one image each
 
 # ct_full_name IMAGE: IMAGE as the Docker API names it (docker.io/library/debian:bookworm).
@@ -196,15 +200,17 @@ ct_base_images() {
   rm -rf "$tmp"
 }
 
-# ct_build [LOG]: pilotlight/service and pilotlight/nginx from the Dockerfile
-# (layers cached by podman: a build with nothing changed takes seconds).
+# ct_build [LOG]: pilotlight/service and pilotlight/nginx, tagged
+# PL_IMAGE_TAG, from the Dockerfile (layers cached by podman: a build with
+# nothing changed takes seconds).
 ct_build() {
   local log=${1:-/dev/stderr} target image before args=(--pull=false)
+  [[ $PL_IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "PL_IMAGE_TAG '$PL_IMAGE_TAG' is not an image tag"
   if [[ -n $PL_BUILD_CA_FILE ]]; then
     args+=(-v "$PL_BUILD_CA_FILE:/run/pilotlight-build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/pilotlight-build-ca.crt)
   fi
   for target in "${CT_TARGETS[@]}"; do
-    image=$CT_IMAGE_PREFIX/$target:latest
+    image=$CT_IMAGE_PREFIX/$target:$PL_IMAGE_TAG
     before=$(podman image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
     podman build "${args[@]}" --target "$target" -t "$image" "$PL_ROOT" >>"$log" 2>&1 || {
       [[ $log == /dev/stderr ]] || tail_log "$log"

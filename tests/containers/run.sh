@@ -36,6 +36,9 @@ if ((PL_TEST_SLOT == 0)); then
 else
   readonly CT_DIR=$PL_ROOT/var/containers-$PL_TEST_SLOT CT_PROJECT=pilotlight-test-$PL_TEST_SLOT
 fi
+# images of this slot's own (the compose file's PL_IMAGE_TAG): a run never
+# swaps the images of another slot's run or of an operator's stack
+export PL_IMAGE_TAG=test-$PL_TEST_SLOT
 readonly CT_ENGINE_PID=$CT_DIR/podman.pid CT_WATCH_PID=$CT_DIR/watch.pid
 readonly PODMAN=/usr/bin/podman BASH_EXE=/usr/bin/bash
 
@@ -110,11 +113,11 @@ compose_down() {
   $PODMAN network rm -f "${CT_PROJECT}_default" >/dev/null 2>&1 || true
 }
 
-# images_restore: pilotlight/service:latest back to what was built (the roll
+# images_restore: pilotlight/service:$PL_IMAGE_TAG back to what was built (the roll
 # test tagged a new one), the test's rolled images removed.
 images_restore() {
   [[ -s $CT_DIR/service.image ]] || return 0
-  $PODMAN tag "$(<"$CT_DIR/service.image")" "$CT_IMAGE_PREFIX/service:latest" || true
+  $PODMAN tag "$(<"$CT_DIR/service.image")" "$CT_IMAGE_PREFIX/service:$PL_IMAGE_TAG" || true
   $PODMAN images -q --filter label=pilotlight.test.roll=1 | sort -u | xargs -r $PODMAN rmi -f >/dev/null 2>&1 || true
 }
 
@@ -187,7 +190,7 @@ main() {
   t=$SECONDS
   bounded 1200 "$PL_ROOT/scripts/containers.sh" build "$CT_DIR/build.log"
   FIGURES+=("images built: $(elapsed "$t") s (podman build, service and nginx targets)")
-  $PODMAN image inspect -f '{{.Id}}' "$CT_IMAGE_PREFIX/service:latest" >"$CT_DIR/service.image"
+  $PODMAN image inspect -f '{{.Id}}' "$CT_IMAGE_PREFIX/service:$PL_IMAGE_TAG" >"$CT_DIR/service.image"
 
   t=$SECONDS
   bounded 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||

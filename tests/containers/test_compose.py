@@ -32,6 +32,7 @@ CA = os.environ["PL_CT_CA"]
 FIGURES = pathlib.Path(os.environ["PL_CT_FIGURES"])
 ROOT = pathlib.Path(os.environ["PL_ROOT"])
 PROJECT = os.environ["COMPOSE_PROJECT_NAME"]
+SERVICE_IMAGE = f"docker.io/pilotlight/service:{os.environ.get('PL_IMAGE_TAG', 'latest')}"  # this run's own tag
 SERVICES = ("accounts", "projects", "chat")
 PASSWORD = "correct horse battery staple"
 LOAD_CLIENTS = 8  # concurrent clients of every load below: at most this many requests are in flight
@@ -369,13 +370,13 @@ def test_a_new_projects_image_rolls_out_with_no_failed_request():
     ctx = pathlib.Path(os.environ["PL_CT_DIR"]) / "roll"
     ctx.mkdir(exist_ok=True)
     (ctx / "Containerfile").write_text(
-        "FROM docker.io/pilotlight/service:latest\n"
+        f"FROM {SERVICE_IMAGE}\n"
         "LABEL pilotlight.test.roll=1\n"
         "USER root\n"
         f"RUN printf '\\nrolled {uuid.uuid4().hex}' >>/usr/local/bin/pl-projects\n"
         "USER pilotlight\n")
-    podman("build", "-q", "--pull=false", "-t", "docker.io/pilotlight/service:latest", str(ctx), timeout=300)
-    new_image = inspect("docker.io/pilotlight/service:latest", "{{.Id}}")
+    podman("build", "-q", "--pull=false", "-t", SERVICE_IMAGE, str(ctx), timeout=300)
+    new_image = inspect(SERVICE_IMAGE, "{{.Id}}")
     assert new_image not in old.values()
 
     with Load([get_health, get_project, patch_project]) as load:
