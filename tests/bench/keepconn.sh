@@ -15,7 +15,10 @@ secs=${1:-4} conns=${2:-64} port=${3:-28395}
 for b in pl-fcgi-bare pl-http-keepalive; do
   [[ -x $build/$b ]] || { echo "keepconn: $build/$b is missing (ninja -C build)" >&2; exit 1; }
 done
-command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "keepconn: needs wrk and nginx" >&2; exit 1; }
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  echo "keepconn: needs wrk and nginx" >&2
+  exit 1
+fi
 dir=$(mktemp -d /tmp/pl-keepconn.XXXXXX)
 chmod 755 "$dir"  # nginx's workers (not root) reach the sockets
 mkdir -p "$dir/logs"
@@ -40,7 +43,7 @@ http {
 CONF
 pids=()
 cleanup() {
-  [[ -f $dir/nginx.pid ]] && kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+  if [[ -f $dir/nginx.pid ]]; then kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
   sleep 0.5
   rm -rf "$dir"
@@ -51,7 +54,15 @@ setsid "$build/pl-http-keepalive" "unix:$dir/http.sock" 4 >"$dir/logs/http.log" 
 nginx -p "$dir" -c "$dir/nginx.conf"
 for _ in $(seq 50); do [[ -S $dir/bare.sock && -S $dir/http.sock && -f $dir/nginx.pid ]] && break; sleep 0.1; done
 ngx=$(cat "$dir/nginx.pid")
-ticks() { local t=0 p; for p in $ngx $(pgrep -P "$ngx"); do set -- $(cut -d' ' -f14,15 "/proc/$p/stat"); t=$((t + $1 + $2)); done; echo $t; }
+# nginx's CPU so far (utime + stime of its master and workers), in clock ticks
+ticks() {
+  local t=0 p u s
+  for p in $ngx $(pgrep -P "$ngx"); do
+    read -r u s < <(cut -d' ' -f14,15 "/proc/$p/stat")
+    t=$((t + u + s))
+  done
+  echo "$t"
+}
 hz=$(getconf CLK_TCK)
 echo "keepconn: nginx 2 workers; responders 4 processes each; wrk -t2 -c$conns -d${secs}s; load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-34s %10s %10s %10s %14s  %s\n" "" "req/s" "p50" "p99" "nginx us/req" "errors"
