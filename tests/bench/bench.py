@@ -39,6 +39,7 @@ earlier run, shown beside this one's targets), PL_BENCH_PHASES (which
 phases, default all), PL_BENCH_TREE (another checkout whose runner and build
 are measured, e.g. an older commit's: the "before" of a comparison).
 """
+import calendar
 import json
 import math
 import os
@@ -707,6 +708,9 @@ def cold_starts(token, project_id):
                 continue
             res[label]["cold"].append(cold)
             res[label]["warm"].append(warm)
+    master = pidfile("projects")
+    for label, part in (("health", "/health"), ("get project", "/api/projects/%d" % project_id)):
+        res[label]["worker"] = cold_breakdown("projects", master, part)
     return res
 
 
@@ -736,10 +740,63 @@ def operator_cold(token, project_id):
                 res[label]["ms"].append(ms)
             else:
                 res[label]["bad"] += 1
+    res["worker"] = cold_breakdown("projects", pidfile("projects"), "/api/projects/%d" % project_id)
     n = len(res["get project"]["ms"])
     say("operator cold start: %d trials, GET {id} p50 %s ms, worst %s ms" %
         (n, fmt(pct(res["get project"]["ms"], 50), "%.2f"), fmt(pct(res["get project"]["ms"], 100), "%.2f")))
     return res
+
+
+def cold_breakdown(svc, master, path_part):
+    """Where a cold start's time goes inside the worker, from the pool's log
+    (every tree's workers write these lines): for each worker MASTER forked
+    (worker_spawn, logged when fork returns) whose first request was a GET
+    of a path containing PATH_PART: fork -> the request read (its line's
+    time minus duration_us), the request read -> db_connect (the worker's
+    first MariaDB connection, made in the request), db_connect -> the reply
+    (the first statement: prepare, execute, the answer), and the next
+    request to the same worker. Medians, ms; None if nothing matched."""
+    def when(line):
+        # 2026-11-29T22:33:40.012678Z, UTC
+        return calendar.timegm(time.strptime(line["time"][:19], "%Y-%m-%dT%H:%M:%S")) + \
+            float("0." + line["time"][20:26])
+    spawns, dbc, reqs = {}, {}, {}
+    try:
+        with open(os.path.join(LOGDIR, "%s.log" % svc), errors="replace") as f:
+            for raw in f:
+                try:
+                    e = json.loads(raw)
+                except ValueError:
+                    continue
+                ev = e.get("event")
+                if ev == "worker_spawn" and e.get("pid") == master and e.get("workers") == 1:
+                    spawns[e["worker_pid"]] = when(e)
+                elif ev == "db_connect":
+                    dbc.setdefault(e.get("pid"), when(e))
+                elif ev == "request" and e.get("pid") in spawns and len(reqs.setdefault(e["pid"], [])) < 2:
+                    reqs[e["pid"]].append(e)
+    except (OSError, KeyError, ValueError):
+        return None
+    parts = {"fork_to_read": [], "connect": [], "first_statement": [], "in_worker": [], "warm": []}
+    for pid, forked in spawns.items():
+        r = reqs.get(pid) or []
+        if not r or r[0].get("method") != "GET" or path_part not in r[0].get("path", ""):
+            continue
+        end, dur = when(r[0]), r[0]["duration_us"] / 1e6
+        start = end - dur
+        parts["fork_to_read"].append((start - forked) * 1000)
+        parts["in_worker"].append((end - forked) * 1000)
+        db = dbc.get(pid)
+        if db is not None and start <= db <= end:
+            parts["connect"].append((db - start) * 1000)
+            parts["first_statement"].append((end - db) * 1000)
+        if len(r) > 1 and r[1].get("path") == r[0].get("path"):
+            parts["warm"].append(r[1]["duration_us"] / 1000)
+    if not parts["in_worker"]:
+        return None
+    out = {k: statistics.median(v) if v else None for k, v in parts.items()}
+    out["n"] = len(parts["in_worker"])
+    return out
 
 
 def default_idle_timeout_ms():
@@ -1225,6 +1282,7 @@ def report(res, before):
             print("  %-14s %8s %8s %8s %8s %9s %4d" % (label, fmt(c50, "%.2f"), fmt(c99, "%.2f"), fmt(w50, "%.2f"),
                                                      fmt(w99, "%.2f"), fmt(ratio(c50, w50), "%.1f"), v["bad"]))
         print("  (cold: fork from the master + the worker's first DB connection; warm: the next request to it)")
+        print_breakdown([(label, v.get("worker")) for label, v in cold.items()])
         print()
     op = res.get("operator")
     if op:
@@ -1241,6 +1299,7 @@ def report(res, before):
                                                  fmt(max(ms) if ms else None, "%.2f"), op[label]["bad"]))
         print("  (waited %.0f s a trial for every pool to be idle)" % statistics.mean(op["waited_s"])
               if op["waited_s"] else "")
+        print_breakdown([("get project", op.get("worker"))])
         print()
     an = res.get("anatomy")
     if an:
@@ -1298,6 +1357,22 @@ def report(res, before):
     for note in NOTES:
         print("note: " + note)
     print("bench: figures in %s; done in %.0f s" % (res["meta"]["json"], time.time() - started))
+
+
+def print_breakdown(rows):
+    """cold_breakdown()'s medians, one line per request."""
+    rows = [(label, b) for label, b in rows if b]
+    if not rows:
+        return
+    print("  inside the worker, from the pool's log (medians, ms; from fork returning in the master):")
+    print("  %-14s %6s %11s %9s %10s %10s %9s" % ("request", "trials", "fork->read", "DB conn", "1st stmt",
+                                                 "in worker", "warm req"))
+    for label, b in rows:
+        print("  %-14s %6d %11s %9s %10s %10s %9s" % (
+            label, b["n"], fmt(b["fork_to_read"], "%.2f"), fmt(b["connect"], "%.2f"),
+            fmt(b["first_statement"], "%.2f"), fmt(b["in_worker"], "%.2f"), fmt(b["warm"], "%.2f")))
+    print("  (DB conn: the request read -> the worker's first MariaDB connection made; 1st stmt: then its first")
+    print("   statement, prepared and run, and the answer; warm req: the next request to it, in the worker)")
 
 
 def print_anatomy(an):
