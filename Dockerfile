@@ -46,7 +46,7 @@ ARG NODE_EXTRA_CA_CERTS=
 WORKDIR /src/web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
-COPY web/index.html web/vite.config.js ./
+COPY web/index.html web/api-reference.html web/vite.config.js ./
 COPY web/public public
 COPY web/src src
 RUN npm run build && mkdir -p /out && cp -r dist/. /out/
