@@ -10,6 +10,8 @@
 #                                         docker-compose.yml start from, locally
 #   scripts/containers.sh build [LOG [PREFIX [TAG]]]  the pilotlight images,
 #                                         with podman build
+#   scripts/containers.sh make-redis [IMAGE]  redis:7 (docker/redis/), or
+#                                         under another name
 #   scripts/containers.sh watch [PROJECT] keep running: the containers'
 #                                         healthchecks (what systemd timers do
 #                                         elsewhere), fixed bridge MAC addresses
@@ -303,8 +305,9 @@ ct_main() {
   base-images) ct_base_images ;;
   build) ct_build "${2:-/dev/stderr}" "${3:-}" "${4:-}" ;;
   watch) ct_watch "${2:-}" ;;
+  make-redis) ct_make_redis redis:7 "${2:-}" ;;
   *)
-    echo "usage: scripts/containers.sh conf | base-images | build [LOG [PREFIX [TAG]]] | watch [PROJECT]" >&2
+    echo "usage: scripts/containers.sh conf | base-images | build [LOG [PREFIX [TAG]]] | watch [PROJECT] | make-redis [IMAGE]" >&2
     exit 2
     ;;
   esac

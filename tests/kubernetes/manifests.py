@@ -23,6 +23,8 @@
       * podman 4.3 writes a Secret's base64 text into the files of a secret
         volume instead of its bytes: each Secret becomes a ConfigMap of its
         decoded content, mounted the same way (items kept);
+      * podman 4.3 publishes every containerPort on the host: the ports are
+        left out (pods reach each other on the network; plan.json has them);
       * every name gets PREFIX, so that nothing collides with another run.
       Services, autoscalers, budgets, network policies and namespaces are
       left out: podman has none (`check` validates them).
@@ -296,6 +298,7 @@ def podman(path, outdir, prefix):
             for ref in c.get("envFrom", []):
                 if "configMapRef" in ref:
                     ref["configMapRef"]["name"] = prefix + ref["configMapRef"]["name"]
+        ports = {c["name"]: c.pop("ports", []) for c in spec.get("containers", [])}
         claims = []
         for v in spec.get("volumes", []):
             if "configMap" in v:
@@ -321,11 +324,17 @@ def podman(path, outdir, prefix):
             obj = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"name": pods(w)[0], "labels": tmpl.get("metadata", {}).get("labels", {})},
                    "spec": spec}
-        (out / f"{name}.yaml").write_text(yaml.safe_dump_all(claims + [obj], sort_keys=False))
+        # the ConfigMaps it names go in its file: podman's --configmap
+        # files serve environment variables, not volumes
+        names = {ref["configMapRef"]["name"] for c in spec.get("containers", []) for ref in c.get("envFrom", [])
+                 if "configMapRef" in ref}
+        names |= {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
+        mine = [c for c in configmaps if c["metadata"]["name"] in names]
+        (out / f"{name}.yaml").write_text(yaml.safe_dump_all(mine + claims + [obj], sort_keys=False))
         plan["workloads"][name] = {
             "kind": w["kind"], "file": str(out / f"{name}.yaml"), "pods": pods(w),
             "claims": [c["metadata"]["name"] for c in claims],
-            "containers": [{"name": c["name"], "readinessProbe": c.get("readinessProbe"),
+            "containers": [{"name": c["name"], "ports": ports[c["name"]], "readinessProbe": c.get("readinessProbe"),
                             "livenessProbe": c.get("livenessProbe")} for c in spec["containers"]],
         }
     plan["services"] = service_pods
