@@ -189,7 +189,34 @@ def test_signup_project_and_a_chat_message_live_on_both_fronts():
     figure("chat message posted through front 1, received on front 2 (WebSocket)", seconds=round(across, 3))
 
 
-def test_the_migrations_job_ran_each_service_once():
+def test_a_database_outage_fails_readiness_but_not_liveness():
+    """The services' probes: with MariaDB stopped every service pod is
+    unready (out of its Service) but alive (the kubelet restarts nothing);
+    once it is back they are ready again by themselves."""
+    db = PLAN.workload("mariadb")["pods"][0]
+    podman("pod", "stop", "-t", "10", db, timeout=60)
+    try:
+        for svc in SERVICES:
+            w = PLAN.workload(svc)
+            c = w["containers"][0]
+            for pod in w["pods"]:
+                assert not PLAN.probe(pod, c, c["readinessProbe"])[0], f"{pod} ready without its database"
+                ok, what = PLAN.probe(pod, c, c["livenessProbe"])
+                assert ok, f"{pod} not alive without its database: {what}"
+    finally:
+        podman("pod", "start", db, timeout=60)
+    started = time.monotonic()
+    deadline = started + 90
+    while not all(PLAN.ready(svc) for svc in SERVICES):
+        assert time.monotonic() < deadline, "the services were not ready again 90 s after MariaDB came back"
+        time.sleep(1)
+    figure("services ready again after MariaDB's pod started", seconds=round(time.monotonic() - started, 1))
+    for front in FRONTS:
+        r = call(front, "GET", "/api/projects/health")
+        assert r.status_code == 200, r.text
+
+
+def test_the_migrations_job_migrated_every_service():
     w = PLAN.workload("pl-migrate")
     logs = podman("logs", f"{w['pods'][0]}-{w['containers'][0]['name']}").stdout + \
         podman("logs", f"{w['pods'][0]}-{w['containers'][0]['name']}").stderr
