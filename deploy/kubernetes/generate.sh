@@ -39,7 +39,8 @@ metadata:
   labels:
 $(labels "$svc" 4)
 spec:
-  replicas: 2 # the HorizontalPodAutoscaler below takes over from here
+  # no replicas: the HorizontalPodAutoscaler below owns them (a value here
+  # would be put back by every apply)
   selector:
     matchLabels:
 $(labels "$svc" 6)

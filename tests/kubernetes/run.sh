@@ -138,9 +138,12 @@ secretGenerator:
     files:
 $(printf '%s\n' "${files[@]}")
 patches:
+  - target: {kind: Deployment, name: nginx}
+    patch: |-
+      - {op: add, path: /spec/replicas, value: 2}
 EOF
   while IFS= read -r f; do
-    printf '  - target: {kind: Deployment, name: %s}\n    patch: |-\n      - {op: replace, path: /spec/replicas, value: 1}\n' "$f"
+    printf '  - target: {kind: Deployment, name: %s}\n    patch: |-\n      - {op: add, path: /spec/replicas, value: 1}\n' "$f"
   done <"$PL_ROOT/services/list" >>"$KB_OVERLAY/kustomization.yaml"
 }
 
