@@ -52,9 +52,11 @@ elapsed() { printf '%s' $((SECONDS - $1)); }
 # kb_pods: this run's pods (their names start with KB_PREFIX).
 kb_pods() { $PODMAN pod ps --format '{{.Name}}' | grep -E "^$KB_PREFIX" || true; }
 
-# kb_down: every pod, volume and ConfigMap volume of this run gone, and its network.
+# kb_down: every pod, volume and ConfigMap volume of this run gone, and its
+# network (and the secrets' container, when an interrupted run left it).
 kb_down() {
   local pods vols
+  $PODMAN rm -f -t 1 "${KB_PREFIX}secrets" >/dev/null 2>&1 || true
   pods=$(kb_pods)
   if [[ -n $pods ]]; then
     # shellcheck disable=SC2086 # one name a word
