@@ -76,5 +76,7 @@ RUN apt-get update \
 COPY nginx /usr/share/pilotlight/nginx
 COPY services/list /usr/share/pilotlight/services/list
 COPY --from=web /out /usr/share/pilotlight/web
+# the OpenAPI document the build made, served at /api/openapi.json
+COPY --from=build /build/tools/openapi/openapi.json /usr/share/pilotlight/openapi.json
 EXPOSE 8080 8443 8081
 ENTRYPOINT ["/bin/sh", "/usr/share/pilotlight/nginx/compose/entrypoint.sh"]

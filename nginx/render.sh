@@ -197,6 +197,17 @@ upstream_map() {
   printf '    default %s;\n}\n' "$1"
 }
 
+# upstream_listed SVC: the service's upstream and map from its
+# PL_UPSTREAM_<SVC> (pools on other hosts); status 1 when that is empty.
+upstream_listed() {
+  local var addrs
+  var=$(upstream_var "$1")
+  [[ -n ${!var:-} ]] || return 1
+  read -ra addrs <<<"${!var}"
+  upstream_block "$1" "${addrs[@]}"
+  upstream_map "$1"
+}
+
 # upstreams_common: what every upstream shares, and Redis's when there is one.
 # A request is passed on to the next server when the connection failed or
 # timed out, or when the server timed out before answering an idempotent
@@ -222,17 +233,11 @@ upstreams_common() {
 # upstreams_servers SVC...: upstreams.conf from the --servers of each service
 # (or its PL_UPSTREAM_<SVC>).
 upstreams_servers() {
-  local svc var addrs
+  local svc addrs
   printf '# made by nginx/render.sh: one server per pool of a service\n'
   upstreams_common
   for svc in "$@"; do
-    var=$(upstream_var "$svc")
-    if [[ -n ${!var:-} ]]; then
-      read -ra addrs <<<"${!var}"
-      upstream_block "$svc" "${addrs[@]}"
-      upstream_map "$svc"
-      continue
-    fi
+    upstream_listed "$svc" && continue
     IFS=, read -ra addrs <<<"${SERVERS[$svc]}"
     upstream_block "$svc" "${addrs[@]}"
     if [[ -n ${STATUS[$svc]:-} ]]; then
@@ -256,20 +261,14 @@ upstreams_servers() {
 # (PL_UPSTREAM_CONNECT_TIMEOUT) sends the request on to the next one.
 # shellcheck disable=SC2016 # $uri and $pl_up_* are nginx variables
 upstreams_resolve() {
-  local port=$1 svc var addrs
+  local port=$1 svc
   shift
   printf '# made by nginx/render.sh: services by name through the resolver\n'
   printf 'resolver %s valid=%s ipv6=off;\nresolver_timeout 2s;\n' "$PL_RESOLVER" "$PL_RESOLVER_VALID"
   upstreams_common
   for svc in "$@"; do
-    var=$(upstream_var "$svc")
-    if [[ -n ${!var:-} ]]; then
-      read -ra addrs <<<"${!var}"
-      upstream_block "$svc" "${addrs[@]}"
-      upstream_map "$svc"
-    else
+    upstream_listed "$svc" ||
       printf 'map $uri $pl_up_%s {\n    default %s:%s;\n}\n' "$svc" "$svc" "$port"
-    fi
   done
 }
 

@@ -8,7 +8,7 @@
 #   scripts/containers.sh conf            a containers.conf for this host (stdout)
 #   scripts/containers.sh base-images     make the images the Dockerfile and
 #                                         docker-compose.yml start from, locally
-#   scripts/containers.sh build [LOG [PREFIX [TAG]]]  the pilotlight images,
+#   scripts/containers.sh build [LOG [PREFIX]]  the pilotlight images (PL_IMAGE_TAG),
 #                                         with podman build
 #   scripts/containers.sh make-redis [IMAGE]  redis:7 (docker/redis/), or
 #                                         under another name
@@ -43,7 +43,11 @@ if [[ -z ${PL_BUILD_CA_FILE+set} ]]; then
   PL_BUILD_CA_FILE=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
   [[ -r $PL_BUILD_CA_FILE ]] || PL_BUILD_CA_FILE=
 fi
-readonly CT_IMAGE_PREFIX=docker.io/pilotlight   # the compose file's pilotlight/<target>:latest
+readonly CT_IMAGE_PREFIX=docker.io/pilotlight   # the compose file's pilotlight/<target>:${PL_IMAGE_TAG:-latest}
+# the images' tag, as the compose file reads it: a test run (or a second
+# stack on one host) builds and runs its own, and never swaps another's
+: "${PL_IMAGE_TAG:=latest}"
+export PL_IMAGE_TAG
 readonly CT_TARGETS=(service nginx)             # the Dockerfile's targets, one image each
 
 # ct_full_name IMAGE: IMAGE as the Docker API names it (docker.io/library/debian:bookworm).
@@ -212,17 +216,18 @@ ct_base_images() {
   rm -rf "$tmp"
 }
 
-# ct_build [LOG [PREFIX [TAG]]]: pilotlight/service and pilotlight/nginx
-# from the Dockerfile (layers cached by podman: a build with nothing changed
-# takes seconds); PREFIX/<target>:TAG names them otherwise (default
-# docker.io/pilotlight/<target>:latest, what the compose file runs).
+# ct_build [LOG [PREFIX]]: pilotlight/service and pilotlight/nginx, tagged
+# PL_IMAGE_TAG, from the Dockerfile (layers cached by podman: a build with
+# nothing changed takes seconds); PREFIX/<target> names them otherwise
+# (default docker.io/pilotlight/<target>, what the compose file runs).
 ct_build() {
-  local log=${1:-/dev/stderr} prefix=${2:-$CT_IMAGE_PREFIX} tag=${3:-latest} target image before args=(--pull=false)
+  local log=${1:-/dev/stderr} prefix=${2:-$CT_IMAGE_PREFIX} target image before args=(--pull=false)
+  [[ $PL_IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "PL_IMAGE_TAG '$PL_IMAGE_TAG' is not an image tag"
   if [[ -n $PL_BUILD_CA_FILE ]]; then
     args+=(-v "$PL_BUILD_CA_FILE:/run/pilotlight-build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/pilotlight-build-ca.crt)
   fi
   for target in "${CT_TARGETS[@]}"; do
-    image=$prefix/$target:$tag
+    image=$prefix/$target:$PL_IMAGE_TAG
     before=$(podman image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
     podman build "${args[@]}" --target "$target" -t "$image" "$PL_ROOT" >>"$log" 2>&1 || {
       [[ $log == /dev/stderr ]] || tail_log "$log"
@@ -303,11 +308,11 @@ ct_main() {
   case $cmd in
   conf) ct_conf ;;
   base-images) ct_base_images ;;
-  build) ct_build "${2:-/dev/stderr}" "${3:-}" "${4:-}" ;;
+  build) ct_build "${2:-/dev/stderr}" "${3:-}" ;;
   watch) ct_watch "${2:-}" ;;
   make-redis) ct_make_redis redis:7 "${2:-}" ;;
   *)
-    echo "usage: scripts/containers.sh conf | base-images | build [LOG [PREFIX [TAG]]] | watch [PROJECT] | make-redis [IMAGE]" >&2
+    echo "usage: scripts/containers.sh conf | base-images | build [LOG [PREFIX]] | watch [PROJECT] | make-redis [IMAGE]" >&2
     exit 2
     ;;
   esac

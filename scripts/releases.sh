@@ -47,6 +47,8 @@ release_make() {
   sum=${sum%% *}
   id=${sum:0:12}
   if [[ -f $base/$id/release.json ]]; then
+    # a kept copy damaged since it was made gets this one, which has its id
+    release_intact "$svc" "$id" || mv -f -- "$tmp/pl-$svc" "$base/$id/pl-$svc"
     rm -rf -- "$tmp"
   else
     built=$(date -u -r "$file" +%Y-%m-%dT%H:%M:%SZ)
@@ -63,6 +65,16 @@ release_make() {
 # release_id_valid ID: it has the shape of a release id (12 hex digits), so
 # it names a release directory and nothing else under releases/<svc>/.
 release_id_valid() { [[ $1 =~ ^[0-9a-f]{12}$ ]]; }
+
+# release_intact SVC ID: the release's binary still has the SHA-256 its
+# release.json records (a copy damaged or edited since is not that release).
+release_intact() {
+  local base want sum
+  base=$(release_base "$1")
+  want=$(jq -r '.sha256 // empty' "$base/$2/release.json" 2>/dev/null) || return 1
+  sum=$(sha256sum <"$base/$2/pl-$1" 2>/dev/null) || return 1
+  [[ -n $want && ${sum%% *} == "$want" ]]
+}
 
 # release_known SVC ID: ID is a kept release of SVC, else the command ends
 # saying which releases there are.
@@ -221,6 +233,8 @@ service_swap() {
   local svc=$1 id=$2 mode=$3 inst rc running=() legacy=()
   SWAP_SVC=$svc SWAP_NEW=$id SWAP_DONE=()
   SWAP_OLD=$(release_live "$svc")
+  release_intact "$svc" "$id" ||
+    die "$svc: release $id is damaged: its pl-$svc no longer has the SHA-256 in its release.json (deploy --binary the file it was made of to mend it): nothing was swapped"
   if ! release_check "$svc" "$id"; then
     release_drop_unused "$svc" "$id"
     die "$svc: release $id refuses the configuration (--check-config, above): nothing was swapped"

@@ -12,6 +12,7 @@ TEST_RESULTS=()
 TEST_FAILED=0
 TEST_KEEP=0       # --keep
 TEST_SANITIZE=0   # --sanitize
+TEST_STACK_ONLY=0 # --stack-only
 STEP_RC=0
 # the test stack's PL_CORS_ORIGINS (test_cors.py reads it from the environment)
 readonly TEST_CORS_ORIGINS="https://app.pilotlight.test http://127.0.0.1:5173"
@@ -211,6 +212,12 @@ test_run() {
     export LSAN_OPTIONS="exitcode=0"
   fi
   stack_write_env # with this suite's settings too
+  if ((TEST_STACK_ONLY)); then
+    # the stack alone, left up, for one suite run by hand against it
+    stack_up
+    say "the test stack is up: $HTTP_URL; its settings: $PL_VAR/test.env (stop it: PL_VAR=$PL_VAR ./pilotlight down)"
+    return 0
+  fi
   trap test_finish EXIT
   trap 'exit 130' INT TERM
   step "unit tests (sanitizers)" unit_tests

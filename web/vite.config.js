@@ -30,6 +30,10 @@ export default defineConfig({
     assetsDir: 'assets', // hashed names: nginx caches /assets/ for good
     sourcemap: false,
     assetsInlineLimit: 0, // no data: URIs; every asset is a file
+    // no modulepreload polyfill: with two entries it is a chunk of its own, one
+    // more request in a stranger's first load, for browsers that have had
+    // <link rel="modulepreload"> for years (one without it just preloads less)
+    modulePreload: { polyfill: false },
     // Swagger UI is one chunk of about 1.6 MB, which only the API reference page loads
     chunkSizeWarningLimit: 2000,
     rollupOptions: {

@@ -46,8 +46,8 @@ int sh_idem_register(sh_db *db);
 int sh_idem_run(sh_req *req);
 
 /* The key of an Idempotency-Key header value: a bare key, or an RFC 8941
- * sf-string ("..."); 1 to SH_IDEM_KEY_MAX characters of 0x20-0x7E, no '"' or
- * '\\'. Returns it in req's arena, or NULL when malformed. Pure. */
+ * sf-string ("..."); 1 to SH_IDEM_KEY_MAX characters of 0x21-0x7E (visible
+ * ASCII: no space), no '"' or '\\'. Returns it in req's arena, or NULL when malformed. Pure. */
 const char *sh_idem_parse_key(sh_req *req, const char *header);
 
 #endif

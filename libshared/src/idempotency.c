@@ -65,8 +65,10 @@ const char *sh_idem_parse_key(sh_req *req, const char *header)
     }
     if (len == 0 || len > SH_IDEM_KEY_MAX)
         return NULL;
+    /* visible ASCII only: no space either, which the key's column (ascii_bin,
+     * PAD SPACE) would ignore at the end, so that "k " would be the key "k" */
     for (size_t i = 0; i < len; i++)
-        if (header[i] < 0x20 || header[i] > 0x7e || header[i] == '"' || header[i] == '\\')
+        if (header[i] <= 0x20 || header[i] > 0x7e || header[i] == '"' || header[i] == '\\')
             return NULL;
     return sh_arena_strndup(req->arena, header, len);
 }

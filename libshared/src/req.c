@@ -209,7 +209,11 @@ int sh_reply_raw(sh_req *req, int status, const char *content_type, const char *
         sh_buf_puts(&head, "Cache-Control: no-store\r\n");
     if (req->headers.arena != NULL)
         sh_buf_append(&head, req->headers.data, req->headers.len);
-    sh_buf_printf(&head, "Content-Length: %zu\r\n\r\n", len);
+    /* none on a 204 or 304 (RFC 9110 §8.6: a 304's would have to be the
+     * 200's length, which a 304 does not compute) */
+    if (status != 204 && status != 304)
+        sh_buf_printf(&head, "Content-Length: %zu\r\n", len);
+    sh_buf_puts(&head, "\r\n");
     if (req->head)
         len = 0; /* HEAD: the GET's headers, Content-Length included, and no body */
     if (req->held != NULL) {

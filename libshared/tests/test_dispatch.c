@@ -385,6 +385,9 @@ static void test_preconditions(void)
     /* a 304 names the current ETag and has no body */
     run(&r, NULL, "REQUEST_METHOD=GET", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_NONE_MATCH=\"5\"", NULL);
     CHECK(r.status == 304 && r.body.len == 0 && strstr(r.head.data, "ETag: \"5\"\r\n") != NULL);
+    CHECK(strstr(r.head.data, "Content-Length:") == NULL); /* RFC 9110 §8.6: not 0, the 200's or none */
+    run(&r, NULL, "REQUEST_METHOD=HEAD", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_NONE_MATCH=\"5\"", NULL);
+    CHECK(r.status == 304 && r.body.len == 0 && strstr(r.head.data, "Content-Length:") == NULL);
     run(&r, NULL, "REQUEST_METHOD=PATCH", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_MATCH=\"5\"", NULL);
     CHECK(r.json && json_object_get_boolean(json_object_object_get(r.json, "if_match")));
     run(&r, NULL, "REQUEST_METHOD=PATCH", "DOCUMENT_URI=/api/t/versioned", "HTTP_IF_MATCH=5", NULL);

@@ -34,6 +34,12 @@ PL_HTTP_BIND=0.0.0.0 PL_INTERNAL_BIND=0.0.0.0
 : "${PL_WEB_ROOT:=/usr/share/pilotlight/web}" "${PL_NGINX_USER:=www-data www-data}"
 : "${PL_SERVICE_PORT:=9000}" "${PL_RESOLVER:=}" "${PL_RESOLVER_VALID:=5s}"
 : "${PL_RESOLV_CONF:=/etc/resolv.conf}" "${PL_TLS_REDIRECT:=1}"
+# the image's OpenAPI document, unless PL_OPENAPI_FILE names another (empty:
+# /api/openapi.json is 404, as outside the image with --check)
+if [ -z "${PL_OPENAPI_FILE+set}" ]; then
+  PL_OPENAPI_FILE=
+  [ ! -r /usr/share/pilotlight/openapi.json ] || PL_OPENAPI_FILE=/usr/share/pilotlight/openapi.json
+fi
 # shellcheck source-path=SCRIPTDIR source=../defaults.env
 . "$src/defaults.env"
 : "${PL_HTTPS_REDIRECT_PORT:=$PL_HTTPS_PORT}"
@@ -60,7 +66,7 @@ if [ -z "$PL_TLS_CERT_FILE" ] || [ -z "$PL_TLS_KEY_FILE" ]; then
   fi
 fi
 
-export PL_HTTP_BIND PL_INTERNAL_BIND PL_WEB_ROOT PL_NGINX_USER PL_RESOLVER PL_RESOLVER_VALID
+export PL_HTTP_BIND PL_INTERNAL_BIND PL_WEB_ROOT PL_NGINX_USER PL_RESOLVER PL_RESOLVER_VALID PL_OPENAPI_FILE
 export PL_TLS_CERT_FILE PL_TLS_KEY_FILE PL_NGINX_SRC="$src" PL_NGINX_DIR="$dir" PL_RUN_DIR="$run" PL_LOG_DIR="$log"
 bash "$src/render.sh" "$dir" --resolve "$PL_SERVICE_PORT"
 

@@ -106,6 +106,7 @@ enum {
     ACC_REVOCATION_INSERT,
     ACC_REVOCATIONS_AFTER,
     ACC_REVOCATIONS_LAST,
+    ACC_REVOCATIONS_PURGE,
     ACC_REVOCATION_PENDING,
     ACC_STMT_COUNT
 };
@@ -269,6 +270,16 @@ char *acc_ott_issue(sh_req *req, int64_t user_id, const char *purpose, const cha
 int acc_ott_take_or_reply(sh_req *req, const char *token, const char *const *purposes, const char *field, acc_ott *out);
 /* Marks a taken token used. 0, or -1 (database error, or used meanwhile). */
 int acc_ott_use(sh_req *req, int64_t id);
+/* In a transaction: the user's unused tokens of each of the NULL-ended
+ * purposes expire now (their next use answers token_expired). 0 or -1. */
+int acc_ott_expire(sh_req *req, int64_t user_id, const char *const *purposes);
+/* What a new password (changed or reset) ends: the reset links mailed for the
+ * old one, the address changes asked for with it (by whoever knew it), and
+ * the MFA tickets of logins it began. */
+extern const char *const acc_ott_ended_by_new_password[];
+/* What disabling an account ends: every link and ticket mailed or handed
+ * out before (enabled again, the user asks anew). */
+extern const char *const acc_ott_ended_by_disable[];
 
 /* --- credentials.c: checking a user's secrets, every wrong answer counted ---------------- */
 
@@ -352,6 +363,7 @@ int acc_password_reset(sh_req *req);
 int acc_mfa_enrol(sh_req *req);
 int acc_mfa_confirm(sh_req *req);
 int acc_mfa_disable(sh_req *req);
+int acc_mfa_recovery_codes(sh_req *req);
 int acc_users_list(sh_req *req);
 int acc_user_get(sh_req *req);
 int acc_user_update(sh_req *req);

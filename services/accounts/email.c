@@ -168,7 +168,7 @@ int acc_email_change(sh_req *req)
     char *notice = sh_arena_sprintf(req->arena,
                                     "Someone signed in to your Pilotlight account asked to change its address to "
                                     "%s. It changes only once the link mailed there is followed. If this was not "
-                                    "you, change your password now.",
+                                    "you, change your password now: that also cancels the change.",
                                     email);
     if (acc_verify_mail_queue(req, id, email, ACC_OTT_CHANGE_EMAIL) != 0 ||
         acc_notice_queue(req, st.email, "Your Pilotlight address is about to change", notice) != 0 ||

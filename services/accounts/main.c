@@ -181,6 +181,8 @@ static const char *const acc_sql[ACC_STMT_COUNT] = {
     [ACC_REVOCATIONS_AFTER] = "SELECT id, user_id, COALESCE(family_id, ''), not_before FROM revocations "
                               "WHERE id > ? AND not_before > UNIX_TIMESTAMP() - ? ORDER BY id LIMIT ?",
     [ACC_REVOCATIONS_LAST] = "SELECT COALESCE(MAX(id), 0) FROM revocations",
+    [ACC_REVOCATIONS_PURGE] = "DELETE FROM revocations WHERE created_at < NOW(6) - INTERVAL 1 DAY "
+                              "AND not_before < UNIX_TIMESTAMP() - ? LIMIT 1000",
     [ACC_REVOCATION_PENDING] = "SELECT COALESCE(MAX(not_before), 0) FROM revocations WHERE user_id = ? "
                                "AND (family_id IS NULL OR family_id = ?) AND not_before > UNIX_TIMESTAMP()",
 };
@@ -294,6 +296,8 @@ static const sh_route acc_routes[] = {
     SH_ROUTE_LIMITED("POST", "/api/accounts/me/mfa/confirm", acc_mfa_confirm, SH_AUTH | SH_JSON, NULL, acc_code_fields,
                      &acc_code_rate),
     SH_ROUTE_LIMITED("POST", "/api/accounts/me/mfa/disable", acc_mfa_disable, SH_AUTH | SH_JSON, NULL,
+                     acc_confirm_fields, &acc_code_rate),
+    SH_ROUTE_LIMITED("POST", "/api/accounts/me/mfa/recovery-codes", acc_mfa_recovery_codes, SH_AUTH | SH_JSON, NULL,
                      acc_confirm_fields, &acc_code_rate),
     SH_ROUTE_LIMITED("POST", "/api/accounts/email/verify", acc_email_verify, SH_JSON, NULL, acc_token_fields,
                      &acc_code_rate),

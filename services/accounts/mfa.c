@@ -107,6 +107,36 @@ int acc_mfa_confirm(sh_req *req)
     return acc_reply_user_row(req, st.id, o);
 }
 
+/* POST me/mfa/recovery-codes: 10 new recovery codes in place of every old
+ * one (used or not), for the password and a code or a recovery code; a
+ * notice is mailed. The delete and the inserts are one transaction (a
+ * deadlock between two users' gap locks is run again by the dispatcher):
+ * a failure leaves the old codes. */
+int acc_mfa_recovery_codes(sh_req *req)
+{
+    acc_auth_state st;
+    int rc = acc_auth_state_or_reply(req, req->auth.user_id, &st);
+    if (rc != 0)
+        return rc;
+    if (!st.mfa_enabled)
+        return sh_reply_error(req, 409, "mfa_not_enabled", "Two-factor authentication is off.");
+    if ((rc = acc_password_check_or_reply(req, &st, "current_password")) != 0 ||
+        (rc = acc_mfa_check_or_reply(req, &st, 403)) != 0)
+        return rc;
+    json_object *codes = sh_req_own(req, json_object_new_array());
+    if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_RECOVERY_DELETE], NULL, "i", st.id) != 0 ||
+        acc_recovery_codes_new(req, st.id, codes) != 0 ||
+        acc_notice_queue(req, st.email, "New recovery codes",
+                         "New two-factor recovery codes were just made for your Pilotlight account; the old ones "
+                         "no longer work. If this was not you, reset your password now.") != 0 ||
+        sh_db_commit(req) != 0)
+        return sh_db_reply_error(req);
+    sh_log_msgf(SH_LOG_INFO, "mfa_recovery_codes_renewed", "user %lld", (long long)st.id);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "recovery_codes", json_object_get(codes));
+    return acc_reply_user_row(req, st.id, o);
+}
+
 /* Turns MFA off for user_id and tells them. In the caller's transaction. */
 static int acc_mfa_clear(sh_req *req, int64_t user_id, const char *email, const char *how)
 {

@@ -59,3 +59,17 @@ int acc_ott_use(sh_req *req, int64_t id)
         return -1;
     return r.affected_rows == 1 ? 0 : -1;
 }
+
+const char *const acc_ott_ended_by_new_password[] = {ACC_OTT_RESET_PASSWORD, ACC_OTT_CHANGE_EMAIL, ACC_OTT_MFA_LOGIN,
+                                                     NULL};
+
+const char *const acc_ott_ended_by_disable[] = {ACC_OTT_VERIFY_EMAIL, ACC_OTT_CHANGE_EMAIL, ACC_OTT_RESET_PASSWORD,
+                                                ACC_OTT_MFA_LOGIN, NULL};
+
+int acc_ott_expire(sh_req *req, int64_t user_id, const char *const *purposes)
+{
+    for (int i = 0; purposes[i] != NULL; i++)
+        if (sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE], NULL, "is", user_id, purposes[i]) != 0)
+            return -1;
+    return 0;
+}

@@ -84,12 +84,13 @@ int acc_password_reset(sh_req *req)
         return sh_reply_error(req, 500, "internal_error", "The request failed on the server.");
     if (sh_db_begin(req) != 0 || (rc = acc_ott_take_or_reply(req, token, purposes, "token", &t)) != 0)
         return rc != 0 ? rc : sh_db_reply_error(req);
-    /* every session ends; the lockout is lifted; the address is proven */
+    /* every session ends, and the links and tickets of the old password; the
+     * lockout is lifted; the address is proven */
     if (acc_ott_use(req, t.id) != 0 ||
         sh_db_query(req, acc_stmt[ACC_USER_SET_PASSWORD], NULL, "si", hash, t.user_id) != 0 ||
         sh_db_query(req, acc_stmt[ACC_USER_LOGIN_OK], NULL, "i", t.user_id) != 0 ||
         sh_db_query(req, acc_stmt[ACC_USER_SET_VERIFIED], NULL, "is", t.user_id, st.email) != 0 ||
-        sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE], NULL, "is", t.user_id, ACC_OTT_RESET_PASSWORD) != 0 ||
+        acc_ott_expire(req, t.user_id, acc_ott_ended_by_new_password) != 0 ||
         sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", t.user_id) != 0 ||
         sh_db_query(req, acc_stmt[ACC_SESSION_END_USER], NULL, "i", t.user_id) != 0 ||
         acc_revoke(req, t.user_id, NULL, (int64_t)time(NULL) + 1) != 0 ||

@@ -74,6 +74,15 @@ static void acc_revoke_live(sh_req *req, void *arg)
                     (long long)user_id, res.error ? res.error : "unexpected status");
 }
 
+/* After the answer: entries no token can need any more (a day old, and past
+ * keep_s) go, at most 1,000 a revocation, so the table holds about a day's. */
+static void acc_revocations_purge(sh_req *req, void *arg)
+{
+    (void)arg;
+    if (sh_db_query(req, acc_stmt[ACC_REVOCATIONS_PURGE], NULL, "i", acc_revocations_keep_s()) != 0)
+        sh_log_msg(SH_LOG_WARN, "revocations_purge_failed", "old revocations stay until the next revocation");
+}
+
 int acc_revoke(sh_req *req, int64_t user_id, const char *session_id, int64_t not_before)
 {
     if (sh_db_query(req, acc_stmt[ACC_REVOCATION_INSERT], NULL, "isi", user_id, session_id, not_before) != 0)
@@ -85,5 +94,6 @@ int acc_revoke(sh_req *req, int64_t user_id, const char *session_id, int64_t not
     int64_t *arg = sh_arena_alloc(req->arena, sizeof(*arg));
     *arg = user_id;
     sh_req_defer(req, acc_revoke_live, arg);
+    sh_req_defer(req, acc_revocations_purge, NULL);
     return 0;
 }

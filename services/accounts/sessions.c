@@ -322,9 +322,11 @@ int acc_session_end(sh_req *req)
 int acc_sessions_end_all(sh_req *req)
 {
     int64_t user_id = req->auth.user_id;
+    static const char *const tickets[] = {ACC_OTT_MFA_LOGIN, NULL}; /* a login half done is a session to be */
     if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", user_id) != 0 ||
         sh_db_query(req, acc_stmt[ACC_SESSION_END_USER], NULL, "i", user_id) != 0 ||
-        acc_revoke(req, user_id, NULL, (int64_t)time(NULL) + 1) != 0 || sh_db_commit(req) != 0)
+        acc_ott_expire(req, user_id, tickets) != 0 || acc_revoke(req, user_id, NULL, (int64_t)time(NULL) + 1) != 0 ||
+        sh_db_commit(req) != 0)
         return sh_db_reply_error(req);
     acc_log_session(req, SH_LOG_INFO, "sessions_ended", user_id, NULL);
     acc_refresh_cookie(req, NULL);

@@ -143,11 +143,12 @@ int acc_me_update(sh_req *req)
         (primary->is_null ? sh_db_query(req, acc_stmt[ACC_USER_SET_PRIMARY_PROJECT], NULL, "ni", id)
                           : sh_db_query(req, acc_stmt[ACC_USER_SET_PRIMARY_PROJECT], NULL, "ii", primary->i, id)) != 0)
         return sh_db_reply_error(req);
-    /* a new password ends every other session, and the links mailed for the old one */
+    /* a new password ends every other session, and the links and tickets of the
+     * old one (a pending address change too) */
     if (new_hash != NULL &&
         (sh_db_query(req, acc_stmt[ACC_USER_SET_PASSWORD], NULL, "si", new_hash, id) != 0 ||
          acc_sessions_end_others(req, id, req->auth.session_id) != 0 ||
-         sh_db_query(req, acc_stmt[ACC_OTT_EXPIRE], NULL, "is", id, ACC_OTT_RESET_PASSWORD) != 0 ||
+         acc_ott_expire(req, id, acc_ott_ended_by_new_password) != 0 ||
          acc_notice_queue(req, st.email, "Your Pilotlight password was changed",
                           "The password of your Pilotlight account was just changed, and every other session "
                           "was signed out. If you did not do this, reset your password now.") != 0))
@@ -212,8 +213,10 @@ int acc_user_update(sh_req *req)
     if (disabled->present) {
         if (sh_db_query(req, acc_stmt[ACC_USER_SET_DISABLED], NULL, "bi", (int)disabled->i, id) != 0)
             return sh_db_reply_error(req);
-        /* a disabled user's tokens stop working everywhere, those of this very second too */
+        /* a disabled user's tokens stop working everywhere, those of this very second too, and
+         * so do the links and tickets handed out before */
         if (disabled->i && (sh_db_query(req, acc_stmt[ACC_RT_REVOKE_USER], NULL, "i", id) != 0 ||
+                            acc_ott_expire(req, id, acc_ott_ended_by_disable) != 0 ||
                             acc_revoke(req, id, NULL, (int64_t)time(NULL) + 1) != 0))
             return sh_db_reply_error(req);
     }

@@ -73,6 +73,7 @@ int chat_ticket_create(sh_req *req);
 int chat_live_authorize(sh_req *req);
 int chat_live_close(sh_req *req);
 int chat_user_anonymise(sh_req *req);
+int chat_room_erase(sh_req *req);
 /* The pool's wake (sh_pool_wake_at): closes the live subscriptions of the
  * rooms whose delivery was interrupted, once it works again. */
 void chat_on_wake(sh_req *req);

@@ -2,7 +2,8 @@
  * invokes): the user's messages stay in their rooms without an author
  * (author_id 0, CHAT_DELETED_AUTHOR_NAME), their live tickets go, and so do
  * the rooms of the user's projects, which nobody can open any more: their
- * messages (everyone's) and tickets. Safe to call again. */
+ * messages (everyone's) and tickets. Safe to call again. And erasing one
+ * project's room, when projects deletes the project. */
 #include "chat.h"
 #include "sh_log.h"
 
@@ -56,5 +57,34 @@ int chat_user_anonymise(sh_req *req)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "anonymised", json_object_new_int64((int64_t)anon.affected_rows));
     json_object_object_add(o, "deleted", json_object_new_int64((int64_t)deleted));
+    return sh_reply_json(req, 200, o);
+}
+
+/* DELETE /api/chat/rooms/{room} (internal; projects calls it once it deleted
+ * the project): a project room's messages and live tickets go in one
+ * transaction, then its live subscriptions are closed (nchan deletes the
+ * channel; a failure there is logged: nobody can open the room again, and
+ * what a connected subscriber could still get is nothing). {"deleted": n}
+ * (messages). Safe to call again. Only project rooms: anything else, the
+ * lobby too, is 404 room_not_found. */
+int chat_room_erase(sh_req *req)
+{
+    const char *room = sh_param_str(req, "room");
+    int64_t project_id;
+    if (!chat_room_name_parse(room, &project_id) || project_id == 0)
+        return sh_reply_error(req, 404, "room_not_found", "Only a project's room can be erased.");
+    sh_result gone;
+    if (sh_db_begin(req) != 0 || sh_db_query(req, chat_stmt[CHAT_ROOM_MESSAGES_DELETE], &gone, "s", room) != 0 ||
+        sh_db_query(req, chat_stmt[CHAT_ROOM_TICKETS_DELETE], NULL, "s", room) != 0 || sh_db_commit(req) != 0)
+        return sh_db_reply_error(req);
+    long status = 0;
+    char *url = sh_arena_sprintf(req->arena, "%s%s", chat_conf.publish_url, room);
+    if (sh_http_send(req, "DELETE", url, NULL, 0, &status, NULL) != 0 || (status >= 300 && status != 404))
+        sh_log_msgf(SH_LOG_WARN, "room_close_failed", "room %s erased; its live subscriptions stay open (%ld)", room,
+                    status);
+    sh_log_msgf(SH_LOG_INFO, "room_erased", "room %s: %llu messages deleted", room,
+                (unsigned long long)gone.affected_rows);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "deleted", json_object_new_int64((int64_t)gone.affected_rows));
     return sh_reply_json(req, 200, o);
 }

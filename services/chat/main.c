@@ -84,6 +84,8 @@ static const sh_route chat_routes[] = {
     /* accounts, when it deletes a user: their messages lose their author, their projects' rooms go */
     SH_ROUTE("POST", "/api/chat/users/{id}/anonymise", chat_user_anonymise, SH_INTERNAL | SH_JSON, chat_user_param,
              NULL),
+    /* projects, when it deletes a project: the project's room goes */
+    SH_ROUTE("DELETE", "/api/chat/rooms/{room}", chat_room_erase, SH_INTERNAL, chat_room_param, NULL),
     SH_ROUTE_END,
 };
 

@@ -145,6 +145,20 @@ int prj_project_update(sh_req *req)
     return prj_reply_project(req, 200, &after.rows[0]);
 }
 
+/* After the answer: the deleted project's chat room goes (its messages and
+ * tickets; chat closes its live subscriptions). A failure is logged: the
+ * room stays, closed to everyone (no project, no reader), until the owner's
+ * account is deleted. */
+static void prj_room_erase(sh_req *req, void *arg)
+{
+    int64_t id = *(int64_t *)arg;
+    char *path = sh_arena_sprintf(req->arena, "/api/chat/rooms/project-%lld", (long long)id);
+    sh_invoke_result res;
+    if (sh_invoke(req, "DELETE", path, NULL, &res) != 0 || res.status != 200)
+        sh_log_msgf(SH_LOG_WARN, "room_erase_failed", "project %lld deleted; its chat room stays (%s)", (long long)id,
+                    res.error ? res.error : "unexpected status");
+}
+
 int prj_project_delete(sh_req *req)
 {
     int64_t id = sh_param_int(req, "id", 0);
@@ -170,5 +184,8 @@ int prj_project_delete(sh_req *req)
         sh_log_msgf(SH_LOG_WARN, "primary_clear_failed",
                     "project %lld deleted; clearing the primary pointer failed (%s)", (long long)id,
                     res.error ? res.error : "unexpected status");
+    int64_t *arg = sh_arena_alloc(req->arena, sizeof(*arg));
+    *arg = id;
+    sh_req_defer(req, prj_room_erase, arg);
     return sh_reply_empty(req, 204);
 }

@@ -1,8 +1,8 @@
 // accounts.test.mjs: every account page against the accounts lifecycle API:
 // confirm an address from its mailed link, forgot and reset a password,
 // settings (profile, email, password, sessions), two-factor authentication
-// (enrol with the QR code's secret, log in with a recovery code), deleting an
-// account (its lobby messages then read "Deleted user").
+// (enrol with the QR code's secret, log in with a recovery code, new recovery
+// codes), deleting an account (its lobby messages then read "Deleted user").
 import assert from 'node:assert/strict';
 import {
   ADMIN,
@@ -131,7 +131,7 @@ scenario('settings: name, email change by link, password, sessions with “log o
   assert.ok(me.status === 200 || me.status === 401);
 });
 
-scenario('two-factor: enrol with the QR code’s secret, keep the recovery codes, log in with one, delete the account', async (open) => {
+scenario('two-factor: enrol with the QR code’s secret, keep the recovery codes, log in with one, make new ones, delete the account', async (open) => {
   const user = await newUser('twofa');
   const { page } = await open({ signedInAs: user });
   // a message of this user in the lobby, to see it orphaned after the deletion
@@ -152,6 +152,7 @@ scenario('two-factor: enrol with the QR code’s secret, keep the recovery codes
   const codes = page.getByRole('list', { name: 'Recovery codes' }).locator('code');
   await until(async () => (await codes.count()) === 10, 'ten recovery codes');
   const recovery = (await codes.first().textContent()).trim();
+  const old = (await codes.allTextContents()).map((c) => c.trim());
   const download = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Download' }).click();
   assert.equal((await download).suggestedFilename(), 'pilotlight-recovery-codes.txt');
@@ -172,6 +173,18 @@ scenario('two-factor: enrol with the QR code’s secret, keep the recovery codes
   await page.getByLabel('Recovery code').fill(recovery);
   await page.getByRole('button', { name: 'Verify and log in' }).click();
   await page.waitForURL(/\/projects$/);
+
+  // new recovery codes, with another old one: every old code is replaced
+  await page.goto('/settings/two-factor');
+  await page.getByLabel('Current password').fill(user.password);
+  await page.getByLabel('Code from your app, or a recovery code').fill(old[1]);
+  await page.getByRole('button', { name: 'New recovery codes' }).click();
+  await page.getByRole('alertdialog', { name: 'Make new recovery codes?' }).getByRole('button', { name: 'Make new codes' }).click();
+  await until(async () => (await codes.count()) === 10, 'ten new recovery codes');
+  const renewed = (await codes.allTextContents()).map((c) => c.trim());
+  assert.equal(renewed.filter((c) => old.includes(c)).length, 0, 'the new codes are all new');
+  await page.getByRole('button', { name: 'I have saved them' }).click();
+  await page.getByRole('button', { name: 'Turn off two-factor authentication' }).waitFor();
 
   // delete the account: password and a second factor, confirmed
   await page.goto('/settings/delete-account');

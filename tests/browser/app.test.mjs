@@ -322,11 +322,11 @@ scenario('the lobby falls back to EventSource when WebSockets never open', async
   await shot(a.page, 'lobby');
 });
 
-scenario('chat: links are clickable and safe, days are divided, an author’s messages are grouped', async (open) => {
+scenario('chat: links are clickable and safe, days are divided, an author’s messages are grouped, right-to-left text reads right to left', async (open) => {
   const owner = await newUser('linker');
   const project = await newProject(owner, 'Links');
   const room = `project-${project.id}`;
-  for (const body of ['See https://example.com/docs?a=1 please', 'and javascript:alert(1) is just text', 'third in a row'])
+  for (const body of ['See https://example.com/docs?a=1 please', 'and javascript:alert(1) is just text', 'مرحبا بالعالم!', 'third in a row'])
     assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body } })).status, 201);
   const { page } = await open({ signedInAs: owner });
   await page.goto(`/projects/${project.id}`);
@@ -338,7 +338,14 @@ scenario('chat: links are clickable and safe, days are divided, an author’s me
   assert.equal(await link.getAttribute('target'), '_blank');
   assert.match(await link.getAttribute('rel'), /noopener/);
   await chat.getByRole('separator', { name: 'Today' }).waitFor();
-  assert.equal(await chat.locator('.message-author').count(), 1, 'three messages of one author in a minute: one header');
+  assert.equal(await chat.locator('.message-author').count(), 1, 'four messages of one author in a minute: one header');
+  // each message and the box take their direction from their text (dir="auto"): Arabic from the right, "!" at its end
+  const direction = (loc) => loc.evaluate((el) => getComputedStyle(el).direction);
+  assert.equal(await direction(chat.locator('.message-body', { hasText: 'مرحبا' })), 'rtl');
+  assert.equal(await direction(chat.locator('.message-body', { hasText: 'third in a row' })), 'ltr');
+  const box = chat.getByRole('textbox', { name: 'Message', exact: true });
+  await box.fill('שלום, world?');
+  assert.equal(await direction(box), 'rtl');
 });
 
 scenario('unread messages: a marker in the room, a badge in the nav, a count in the tab title', async (open) => {

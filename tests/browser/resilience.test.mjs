@@ -1,6 +1,8 @@
 // resilience.test.mjs: the client when the network or the session goes away:
-// a blip while a room opens, offline with a pending message, a user disabled
-// or logged out elsewhere, rate limits and server errors in human words.
+// a blip while a room opens, offline with a pending message, a long gap in a
+// room that was empty, the lobby's count after a blip and after a visit, a
+// user disabled or logged out elsewhere, rate limits and server errors in
+// human words, a ?next= to another host.
 import assert from 'node:assert/strict';
 import { ADMIN, accountMenu, adminToken, apiCall, expectText, newProject, newUser, scenario, shot, sleep, until } from './lib.mjs';
 
@@ -61,6 +63,83 @@ scenario('offline then online: the badge says so, a message waits as pending and
   const history = await apiCall('GET', `/api/chat/rooms/${room}/messages`, { token: owner.token });
   assert.equal(history.body.messages.filter((m) => m.body === text).length, 1, 'stored once');
   assert.equal(await chat.locator('.message-body', { hasText: text }).count(), 1, 'shown once');
+});
+
+scenario('a room empty until a long gap offline: the newest messages, and the rest through "Load earlier messages"', async (open) => {
+  const owner = await newUser('emptygap');
+  const project = await newProject(owner, 'Empty gap');
+  const room = `project-${project.id}`;
+  const { page, context } = await open({ signedInAs: owner });
+  await page.goto(`/projects/${project.id}`);
+  const chat = page.locator(`[data-room="${room}"]`);
+  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  await context.setOffline(true);
+  await chat.getByRole('status').filter({ hasText: 'Offline — retrying' }).waitFor();
+  const N = 70;
+  for (let i = 1; i <= N; i++) {
+    const r = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: `gap ${i}` } });
+    assert.equal(r.status, 201);
+  }
+  await context.setOffline(false);
+  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor({ timeout: 20000 });
+  await expectText(chat.locator('.message-body'), `gap ${N}`);
+  const shown = async () =>
+    (await chat.locator('.message-body').allInnerTexts()).filter((t) => t.startsWith('gap ')).map((t) => Number(t.slice(4)));
+  // the newest page came; what was before it must be reachable, not silently missing
+  await chat.getByRole('button', { name: 'Load earlier messages' }).click();
+  await until(async () => (await shown()).length === N, `every message of the gap is shown (${(await shown()).length} of ${N})`, 8000);
+  assert.equal(new Set(await shown()).size, N, 'each once');
+});
+
+scenario('the lobby badge: a blip on its first read counts nothing old, and what was read in the lobby is not counted again', async (open) => {
+  const other = await newUser('talker');
+  for (let i = 0; i < 3; i++) await apiCall('POST', '/api/chat/rooms/lobby/messages', { token: other.token, body: { body: `Old news ${i}` } });
+  const user = await newUser('badge');
+  const { page } = await open({ signedInAs: user });
+  let blips = 0;
+  await page.route(/\/api\/chat\/rooms\/lobby\/messages\?limit=1$/, (route) => (blips++ === 0 ? route.abort('internetdisconnected') : route.continue()));
+  const nav = page.getByRole('navigation', { name: 'Main' }).first();
+  await page.goto('/projects');
+  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  await sleep(2500); // the hub's live connection is open and has read the lobby
+  assert.ok(blips >= 1, 'the first read failed');
+  assert.equal(await nav.locator('.count-badge').count(), 0, 'nothing old is counted as new');
+  assert.doesNotMatch(await page.title(), /^\(\d+\)/);
+
+  await nav.getByRole('link', { name: 'Lobby' }).click();
+  const lobby = page.locator('[data-room="lobby"]');
+  await lobby.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  const seen = `Read in the lobby ${Date.now()}`;
+  await apiCall('POST', '/api/chat/rooms/lobby/messages', { token: other.token, body: { body: seen } });
+  await expectText(lobby.locator('.message-body'), seen);
+  await nav.getByRole('link', { name: 'Projects' }).click();
+  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  await sleep(2500);
+  assert.equal(await nav.locator('.count-badge').count(), 0, 'a message read in the lobby is not new after leaving it');
+  // and a message that is new still counts
+  await apiCall('POST', '/api/chat/rooms/lobby/messages', { token: other.token, body: { body: `Really new ${Date.now()}` } });
+  await expectText(nav.locator('.count-badge'), '1');
+});
+
+scenario('a ?next= that the browser reads as another host falls back to the projects', async (open) => {
+  const user = await newUser('next');
+  const { page, context } = await open();
+  let left = null;
+  await context.route((url) => url.hostname.endsWith('evil.example'), (route) => {
+    left = route.request().url();
+    return route.fulfill({ status: 200, contentType: 'text/plain', body: 'elsewhere' });
+  });
+  for (const next of ['/%5Cevil.example/x', '/%09/evil.example']) {
+    await page.goto(`/login?next=${next}`);
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/projects$/);
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    assert.equal(left, null, 'never another host');
+    await accountMenu(page, 'Log out');
+    await page.waitForURL(/\/login\?reason=logout/);
+  }
 });
 
 scenario('a user disabled in another browser is sent to login within 5 s, with the reason', async (open) => {

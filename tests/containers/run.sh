@@ -39,6 +39,9 @@ if ((PL_TEST_SLOT == 0)); then
 else
   readonly CT_DIR=$PL_ROOT/var/containers-$PL_TEST_SLOT CT_PROJECT=pilotlight-test-$PL_TEST_SLOT
 fi
+# images of this slot's own (the compose file's PL_IMAGE_TAG): a run never
+# swaps the images of another slot's run or of an operator's stack
+export PL_IMAGE_TAG=test-$PL_TEST_SLOT
 readonly CT_ENGINE_PID=$CT_DIR/podman.pid CT_WATCH_PID=$CT_DIR/watch.pid
 readonly PODMAN=/usr/bin/podman BASH_EXE=/usr/bin/bash
 
@@ -47,9 +50,38 @@ export COMPOSE_FILE=$PL_ROOT/docker-compose.yml COMPOSE_PROJECT_NAME=$CT_PROJECT
 export PL_HTTP_PORT=$CT_HTTP_PORT PL_HTTPS_PORT=$CT_HTTPS_PORT PL_HTTP_BIND=127.0.0.1
 export PL_FRONT2_HTTP_PORT=$CT_FRONT2_HTTP_PORT PL_FRONT2_HTTPS_PORT=$CT_FRONT2_HTTPS_PORT
 export COMPOSE_HTTP_TIMEOUT=300 # podman answers some calls slowly under load
+# the links in mail point at this stack (test_compose.py checks it)
+export PL_PUBLIC_URL=https://127.0.0.1:$CT_HTTPS_PORT
 unset PL_TLS_CERT_FILE PL_TLS_KEY_FILE PL_TLS_REDIRECT PL_RESOLVER
+unset PL_SMTP_URL PL_SMTP_USER PL_SMTP_PASSWORD_FILE PL_MAIL_FROM
 
 FIGURES=()
+CT_CHILD= # the pid of what bounded() runs now
+
+# bounded SECONDS CMD...: CMD under timeout(1), waited for in the background
+# so that Ctrl-C or a TERM stops it at once. In the foreground it would not:
+# timeout puts CMD in a process group of its own, which the terminal's
+# Ctrl-C does not reach, and bash runs a trap only once the foreground
+# command has ended (a build or the tests went on for minutes).
+bounded() {
+  local rc=0
+  timeout "$@" &
+  CT_CHILD=$!
+  wait "$CT_CHILD" || rc=$?
+  CT_CHILD=
+  return "$rc"
+}
+
+# ct_interrupted: Ctrl-C or TERM: what bounded() runs (timeout's process
+# group: the command and its children) stopped, then ct_finish.
+ct_interrupted() {
+  if [[ -n $CT_CHILD ]]; then
+    kill -TERM -- "-$CT_CHILD" 2>/dev/null || kill -TERM "$CT_CHILD" 2>/dev/null || true
+    wait "$CT_CHILD" 2>/dev/null || true
+    CT_CHILD=
+  fi
+  exit 130
+}
 
 # elapsed SINCE: seconds since SINCE ($SECONDS-style start), for the figures.
 elapsed() { printf '%s' $((SECONDS - $1)); }
@@ -86,11 +118,11 @@ compose_down() {
   $PODMAN network rm -f "${CT_PROJECT}_default" >/dev/null 2>&1 || true
 }
 
-# images_restore: pilotlight/service:latest back to what was built (the roll
+# images_restore: pilotlight/service:$PL_IMAGE_TAG back to what was built (the roll
 # test tagged a new one), the test's rolled images removed.
 images_restore() {
   [[ -s $CT_DIR/service.image ]] || return 0
-  $PODMAN tag "$(<"$CT_DIR/service.image")" "$CT_IMAGE_PREFIX/service:latest" || true
+  $PODMAN tag "$(<"$CT_DIR/service.image")" "$CT_IMAGE_PREFIX/service:$PL_IMAGE_TAG" || true
   $PODMAN images -q --filter label=pilotlight.test.roll=1 | sort -u | xargs -r $PODMAN rmi -f >/dev/null 2>&1 || true
 }
 
@@ -152,21 +184,21 @@ main() {
   rm -rf "$CT_DIR"/*.log "$CT_DIR/logs" "$CT_DIR/figures.jsonl" "$CT_DIR/service.image"
   ct_conf >"$CONTAINERS_CONF"
   trap ct_finish EXIT
-  trap 'exit 130' INT TERM
+  trap ct_interrupted INT TERM
   engine_up
   compose_down # what an interrupted run left
 
   t=$SECONDS
   missing=$(ct_missing_base_images | tr '\n' ' ')
-  timeout 900 "$PL_ROOT/scripts/containers.sh" base-images
+  bounded 900 "$PL_ROOT/scripts/containers.sh" base-images
   FIGURES+=("base images: $(elapsed "$t") s (${missing:+made here: }${missing:-all cached})")
   t=$SECONDS
-  timeout 1200 "$PL_ROOT/scripts/containers.sh" build "$CT_DIR/build.log"
+  bounded 1200 "$PL_ROOT/scripts/containers.sh" build "$CT_DIR/build.log"
   FIGURES+=("images built: $(elapsed "$t") s (podman build, service and nginx targets)")
-  $PODMAN image inspect -f '{{.Id}}' "$CT_IMAGE_PREFIX/service:latest" >"$CT_DIR/service.image"
+  $PODMAN image inspect -f '{{.Id}}' "$CT_IMAGE_PREFIX/service:$PL_IMAGE_TAG" >"$CT_DIR/service.image"
 
   t=$SECONDS
-  timeout 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
+  bounded 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
     { tail_log "$CT_DIR/compose.log"; die "docker-compose up failed"; }
   wait_nginx_healthy 120 || die "nginx is not healthy 120 s after docker-compose up"
   FIGURES+=("compose up --scale projects=3 to nginx healthy: $(elapsed "$t") s")
@@ -175,20 +207,20 @@ main() {
   t=$SECONDS
   PL_CT_URL=https://127.0.0.1:$CT_HTTPS_PORT PL_CT_HTTP_URL=http://127.0.0.1:$CT_HTTP_PORT \
     PL_CT_CA=$CT_DIR/ca.crt PL_CT_FIGURES=$CT_DIR/figures.jsonl PL_CT_DIR=$CT_DIR \
-    timeout 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers/test_compose.py" "$@" || rc=$?
+    bounded 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers/test_compose.py" "$@" || rc=$?
   FIGURES+=("tests: $(elapsed "$t") s")
 
   # the same stack with docker-compose.multi.yml: Redis, nginx recreated
   # with it, a second front; a message through either is live on the other
   t=$SECONDS
   export COMPOSE_FILE=$COMPOSE_FILE:$PL_ROOT/docker-compose.multi.yml
-  timeout 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
+  bounded 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
     { tail_log "$CT_DIR/compose.log"; die "docker-compose up with docker-compose.multi.yml failed"; }
   wait_nginx_healthy 120 nginx2 || die "nginx2 is not healthy 120 s after docker-compose up with docker-compose.multi.yml"
   FIGURES+=("compose up with docker-compose.multi.yml to nginx2 healthy: $(elapsed "$t") s")
   PL_CT_URL=https://127.0.0.1:$CT_HTTPS_PORT PL_CT_URL2=https://127.0.0.1:$CT_FRONT2_HTTPS_PORT \
     PL_CT_CA=$CT_DIR/ca.crt PL_CT_FIGURES=$CT_DIR/figures.jsonl \
-    timeout 300 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers/test_multi_front.py" || rc=$?
+    bounded 300 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers/test_multi_front.py" || rc=$?
   FIGURES+=("two fronts: $(elapsed "$t") s")
   if [[ -s $CT_DIR/figures.jsonl ]]; then
     mapfile -t -O "${#FIGURES[@]}" FIGURES <"$CT_DIR/figures.jsonl"

@@ -32,6 +32,7 @@ CA = os.environ["PL_CT_CA"]
 FIGURES = pathlib.Path(os.environ["PL_CT_FIGURES"])
 ROOT = pathlib.Path(os.environ["PL_ROOT"])
 PROJECT = os.environ["COMPOSE_PROJECT_NAME"]
+SERVICE_IMAGE = f"docker.io/pilotlight/service:{os.environ.get('PL_IMAGE_TAG', 'latest')}"  # this run's own tag
 SERVICES = ("accounts", "projects", "chat")
 PASSWORD = "correct horse battery staple"
 LOAD_CLIENTS = 8  # concurrent clients of every load below: at most this many requests are in flight
@@ -217,6 +218,11 @@ def test_every_service_answers_health_through_nginx():
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "ok" and r.json()["database"] == "ok", r.text
     assert len(containers("projects")) == 3
+    # the image's OpenAPI document, and the reference page that reads it
+    r = api.get("/api/openapi.json")
+    assert r.status_code == 200 and r.json()["openapi"].startswith("3.1"), r.text[:200]
+    assert set(f"/api/{svc}/health" for svc in SERVICES) <= set(r.json()["paths"])
+    assert api.get("/api-reference").status_code == 200
     for svc in (*SERVICES, "db", "nginx"):
         for c in containers(svc):
             assert health(c) == "healthy", (svc, c)
@@ -254,6 +260,15 @@ def test_db_healthcheck_needs_the_password():
     wrong = check[1].replace(secret, "/tmp/wrong.password")
     r = podman("exec", db, "sh", "-c", f"echo not-the-password >/tmp/wrong.password && {wrong}", check=False)
     assert r.returncode != 0, "the db healthcheck passed with a wrong password"
+
+
+def test_mail_links_point_at_the_published_https_port():
+    """accounts' PL_PUBLIC_URL (the base of the links in mail) is the stack's
+    own address, and no SMTP setting is invented when none is given."""
+    (acc,) = containers("accounts")
+    env = dict(e.split("=", 1) for e in json.loads(inspect(acc, "{{json .Config.Env}}")))
+    assert env.get("PL_PUBLIC_URL") == URL, env.get("PL_PUBLIC_URL")
+    assert "PL_SMTP_URL" not in env and "PL_MAIL_FROM" not in env, env
 
 
 def test_the_mysql_8_override_is_a_valid_compose_file():
@@ -355,13 +370,13 @@ def test_a_new_projects_image_rolls_out_with_no_failed_request():
     ctx = pathlib.Path(os.environ["PL_CT_DIR"]) / "roll"
     ctx.mkdir(exist_ok=True)
     (ctx / "Containerfile").write_text(
-        "FROM docker.io/pilotlight/service:latest\n"
+        f"FROM {SERVICE_IMAGE}\n"
         "LABEL pilotlight.test.roll=1\n"
         "USER root\n"
         f"RUN printf '\\nrolled {uuid.uuid4().hex}' >>/usr/local/bin/pl-projects\n"
         "USER pilotlight\n")
-    podman("build", "-q", "--pull=false", "-t", "docker.io/pilotlight/service:latest", str(ctx), timeout=300)
-    new_image = inspect("docker.io/pilotlight/service:latest", "{{.Id}}")
+    podman("build", "-q", "--pull=false", "-t", SERVICE_IMAGE, str(ctx), timeout=300)
+    new_image = inspect(SERVICE_IMAGE, "{{.Id}}")
     assert new_image not in old.values()
 
     with Load([get_health, get_project, patch_project]) as load:

@@ -236,6 +236,10 @@ TABLE = {
         {"auth", "json"},
         addressed(as_throwaway("POST", "/api/accounts/me/mfa/disable", {"current_password": "x"}), 6),
         authed((409, "mfa_not_enabled"), (409, "mfa_not_enabled"), (409, "mfa_not_enabled"))),
+    ("POST", "/api/accounts/me/mfa/recovery-codes"): (
+        {"auth", "json"},
+        addressed(as_throwaway("POST", "/api/accounts/me/mfa/recovery-codes", {"current_password": "x"}), 11),
+        authed((409, "mfa_not_enabled"), (409, "mfa_not_enabled"), (409, "mfa_not_enabled"))),
     ("POST", "/api/accounts/email/verify"): (
         {"json"}, addressed(lambda c, w: req("POST", "/api/accounts/email/verify", {"token": "x" * 43}), 7),
         everyone((422, "token_unknown"))),
@@ -311,6 +315,9 @@ TABLE = {
     ("POST", "/api/chat/users/{id}/anonymise"): (
         {"internal", "json"}, lambda c, w: req("POST", f"/api/chat/users/{c.owner.id}/anonymise", {"project_ids": []}),
         INTERNAL),
+    # a room that was never used: erasing it is harmless
+    ("DELETE", "/api/chat/rooms/{room}"): (
+        {"internal"}, lambda c, w: req("DELETE", "/api/chat/rooms/project-999999999"), INTERNAL),
 }
 
 

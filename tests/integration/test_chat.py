@@ -377,6 +377,14 @@ def test_forbidden_and_unknown_rooms_are_refused(api, alice, bob, admin, project
         assert_refused(live_path(room, access_token=alice.token), 404, "room_not_found")
     assert_error(requests.get(BASE_URL + live_path("lobby", access_token=alice.token), timeout=5), 400,
                  "not_a_subscriber")
+    # another method is 405 with Allow, as on every route (it was 400 not_a_subscriber, or
+    # 401 with a subscriber's Accept)
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        for accept in ({}, {"Accept": "text/event-stream"}):
+            r = requests.request(method, BASE_URL + live_path("lobby", access_token=alice.token), headers=accept,
+                                 timeout=5)
+            assert_error(r, 405, "method_not_allowed")
+            assert r.headers["Allow"] == "GET, HEAD"
 
 
 # --- posting -----------------------------------------------------------------------------
@@ -674,3 +682,35 @@ def test_tokens_and_tickets_never_reach_the_access_log():
         text = (VAR / "log" / name).read_text(errors="replace")
         leaked = [c for c in CREDENTIALS if len(c) >= 8 and c in text]
         assert not leaked, f"{len(leaked)} credentials in {name}"
+
+
+def test_a_deleted_projects_room_goes_with_it(api, alice, internal):
+    """Deleting a project erases its chat room after the answer: every
+    message of it and its live subscriptions; other rooms keep theirs. The
+    lobby cannot be erased."""
+    r = api.post("/api/projects", {"name": "short-lived"}, token=alice.token)
+    assert r.status_code == 201, r.text
+    proom = f"project-{r.json()['project']['id']}"
+    for i in range(3):
+        post(api, alice, proom, f"note {i}")
+    lobby = stored_count("lobby")
+    ws = websocket.create_connection(WS_BASE + live_path(proom, access_token=alice.token), timeout=5)
+    try:
+        assert api.delete(f"/api/projects/{r.json()['project']['id']}", token=alice.token).status_code == 204
+        wait_until(lambda: stored_count(proom) == 0, timeout=5, interval=0.1, message="the room's messages to go")
+        # its live subscription was closed (a close frame, or the connection ends)
+        ws.settimeout(5)
+        with pytest.raises((websocket.WebSocketConnectionClosedException, websocket.WebSocketTimeoutException,
+                            ConnectionError)):
+            while True:
+                if ws.recv_data_frame(True)[0] == websocket.ABNF.OPCODE_CLOSE:
+                    raise ConnectionError("closed")
+    finally:
+        ws.close()
+    assert stored_count("lobby") >= lobby
+    assert any(ln.get("event") == "room_erased" and proom in ln.get("msg", "") for ln in log_lines("chat"))
+    # asked directly: harmless again, and only project rooms
+    r = internal.delete(f"/api/chat/rooms/{proom}")
+    assert r.status_code == 200 and r.json() == {"deleted": 0}, r.text
+    assert_error(internal.delete("/api/chat/rooms/lobby"), 404, "room_not_found")
+    assert stored_count("lobby") >= lobby

@@ -385,6 +385,31 @@ def test_a_deploy_to_a_stopped_pool_is_live_for_the_next_up(tmp, back_to_build):
     assert release_of("projects") == new
 
 
+def test_a_damaged_release_is_refused_and_a_deploy_of_its_file_mends_it(tmp, back_to_build):
+    """A kept release whose binary changed since it was made (a bad disk, a
+    hand edit) no longer is what its id says: a rollback to it is refused
+    and changes nothing; deploying the file it was made of mends it."""
+    first = release_of("projects")
+    good = changed_binary("projects", tmp)
+    p = pilotlight("deploy", "--binary", str(good), "projects")
+    assert p.returncode == 0, p.stdout + p.stderr
+    made = live_release("projects")
+    p = pilotlight("rollback", "projects")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert release_of("projects") == first == live_release("projects")
+    kept = VAR / "releases" / "projects" / made / "pl-projects"
+    with open(kept, "ab") as f:
+        f.write(b"damaged\n")
+    p = pilotlight("rollback", "projects", made)
+    assert p.returncode != 0 and f"release {made} is damaged" in p.stderr, p.stdout + p.stderr
+    assert "serves" not in p.stdout, p.stdout
+    assert release_of("projects") == first == live_release("projects")
+    p = pilotlight("deploy", "--binary", str(good), "projects")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert release_of("projects") == made == live_release("projects")
+    assert hashlib.sha256(kept.read_bytes()).hexdigest().startswith(made)
+
+
 @pytest.mark.parametrize("bad", ["history", "live", "build", "../projects", "0123456789ab"])
 def test_rollback_refuses_what_is_not_a_kept_release(bad):
     """A rollback to something that is not a kept release's id is refused

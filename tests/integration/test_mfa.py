@@ -222,3 +222,64 @@ def test_codes_are_limited_per_client_address():
     api = client()
     statuses = [second_step(api, "x" * 43, code="123456").status_code for _ in range(40)]
     assert statuses.count(422) >= 20 and 429 in statuses, statuses
+
+
+def test_new_recovery_codes_replace_every_old_one():
+    api = client()
+    user = signup_login(api)
+    path = "/api/accounts/me/mfa/recovery-codes"
+    assert_error(api.post(path, {"current_password": user.password}, token=user.token), 409, "mfa_not_enabled")
+    codes, old = enable(api, user)
+    assert second_step(api, ticket(api, user), recovery_code=old[0]).status_code == 200  # one used
+    hashes = lambda: sorted(r[0] for r in sql(  # noqa: E731
+        f"SELECT code_hash FROM recovery_codes WHERE user_id = {user.id}", "accounts"))
+    before = hashes()
+    # refused: nothing changes
+    assert_error(api.post(path, {"current_password": user.password}, token=user.token), 422, "mfa_code_required")
+    assert_error(api.post(path, {"current_password": "not it", "code": codes.next()}, token=user.token),
+                 403, "wrong_password")
+    assert_error(api.post(path, {"current_password": user.password, "recovery_code": "aaaa-bbbb-cccc-dddd"},
+                          token=user.token), 403, "invalid_mfa_code")
+    assert hashes() == before
+    # with an unused recovery code (a user whose authenticator is gone)
+    r = api.post(path, {"current_password": user.password, "recovery_code": old[1]}, token=user.token)
+    assert r.status_code == 200, r.text
+    new = r.json()["recovery_codes"]
+    assert len(new) == 10 and not set(new) & set(old) and r.json()["user"]["id"] == user.id
+    assert hashes() == sorted(sha256(c.replace("-", "")) for c in new)
+    assert "old ones no longer work" in wait_mail(user.email, "New recovery codes").get_body(
+        preferencelist=("plain",)).get_content()
+    # the old codes are gone, the new ones log in, and so does the authenticator
+    assert_error(second_step(api, ticket(api, user), recovery_code=old[2]), 401, "invalid_mfa_code")
+    assert second_step(api, ticket(api, user), recovery_code=new[0]).status_code == 200
+    r = api.post(path, {"current_password": user.password, "code": codes.next()}, token=user.token)
+    assert r.status_code == 200 and not set(r.json()["recovery_codes"]) & set(new), r.text
+
+
+def test_a_ticket_ends_with_the_password_and_with_every_session():
+    # A ticket stands for a password checked: a new password (changed or
+    # reset) and "log out everywhere" end the logins half done before them.
+    from conftest import DEFAULT_PASSWORD
+    for how in ("change", "reset", "everywhere"):
+        api = client()
+        user = signup_login(api)
+        codes, _ = enable(api, user)
+        t = ticket(api, user)
+        new = f"another long passphrase ({how})"
+        if how == "change":
+            r = api.patch("/api/accounts/me", {"password": new, "current_password": DEFAULT_PASSWORD},
+                          token=user.token)
+            assert r.status_code == 200, r.text
+        elif how == "reset":
+            assert api.post("/api/accounts/password/forgot", {"email": user.email}).status_code == 202
+            m = wait_mail(user.email, "Reset your Pilotlight password")
+            token = re.search(r"/reset-password\?token=([A-Za-z0-9_-]+)", m.get_body(("plain",)).get_content())[1]
+            r = api.post("/api/accounts/password/reset", {"token": token, "password": new})
+            assert r.status_code == 204, r.text
+        else:
+            assert api.delete("/api/accounts/me/sessions", token=user.token).status_code == 204
+        assert_error(second_step(api, t, code=codes.next()), 422, "token_expired")
+        # a login begun afterwards works
+        user.password = new if how != "everywhere" else DEFAULT_PASSWORD
+        r = second_step(api, ticket(api, user), code=codes.next())
+        assert r.status_code == 200, r.text

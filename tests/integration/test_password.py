@@ -161,3 +161,50 @@ def test_changing_the_password_ends_the_other_sessions_only(api):
     assert c.get("/api/projects", token=user.token).status_code == 200
     assert c.post("/api/accounts/refresh", {"refresh_token": user.refresh_token}).status_code == 200
     assert "was just changed" in text_of(wait_mail(user.email, "password was changed"))
+
+
+def test_a_new_password_cancels_an_address_change_asked_for_with_the_old_one():
+    # Someone who knows the password asks to move the account to an address of
+    # theirs; the owner, told by the notice, changes the password (or resets
+    # it): the link mailed to the new address must no longer take the account.
+    for how in ("change", "reset"):
+        owner = client()
+        user = signup_login(owner)
+        intruder = client(agent="intruder/1.0")
+        stolen = intruder.post("/api/accounts/login", {"email": user.email, "password": user.password}).json()
+        theirs = unique_email("theirs")
+        r = intruder.post("/api/accounts/me/email", {"email": theirs, "current_password": user.password},
+                          token=stolen["access_token"])
+        assert r.status_code == 202, r.text
+        assert "cancels the change" in text_of(wait_mail(user.email, "about to change"))
+        link = link_token(wait_mail(theirs, "Confirm your new email"), "/verify-email")
+        new = f"the owner's new passphrase ({how})"
+        if how == "change":
+            r = owner.patch("/api/accounts/me", {"password": new, "current_password": user.password}, token=user.token)
+            assert r.status_code == 200, r.text
+        else:
+            assert forgot(owner, user.email).status_code == 202
+            assert reset(owner, link_token(wait_mail(user.email, RESET), "/reset-password"), new).status_code == 204
+        assert_error(intruder.post("/api/accounts/email/verify", {"token": link}), 422, "token_expired")
+        r = owner.post("/api/accounts/login", {"email": user.email, "password": new})
+        assert r.status_code == 200 and r.json()["user"]["email"] == user.email, r.text
+
+
+def test_disabling_an_account_ends_the_links_mailed_before(admin):
+    """A reset link and an address-change link mailed before an admin
+    disabled the account are expired, also once it is enabled again."""
+    api = client()
+    user = signup_login(api)
+    theirs = unique_email("moving")
+    r = api.post("/api/accounts/me/email", {"email": theirs, "current_password": user.password}, token=user.token)
+    assert r.status_code == 202, r.text
+    change = link_token(wait_mail(theirs, "Confirm your new email"), "/verify-email")
+    assert forgot(api, user.email).status_code == 202
+    link = link_token(wait_mail(user.email, RESET), "/reset-password")
+    for disabled in (True, False):
+        r = api.patch(f"/api/accounts/users/{user.id}", {"disabled": disabled}, token=admin.token)
+        assert r.status_code == 200, r.text
+    assert_error(reset(api, link, "a passphrase of the intruder"), 422, "token_expired")
+    assert_error(api.post("/api/accounts/email/verify", {"token": change}), 422, "token_expired")
+    r = api.post("/api/accounts/login", {"email": user.email, "password": user.password})
+    assert r.status_code == 200 and r.json()["user"]["email"] == user.email, r.text

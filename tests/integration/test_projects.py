@@ -345,6 +345,8 @@ def test_etag_and_if_match(api, owner):
     for have in ('"4"', 'W/"4"', '"1", "4"', "*"):
         r = api.get(f"/api/projects/{pid}", token=owner.token, headers={"If-None-Match": have})
         assert r.status_code == 304 and r.content == b"" and r.headers["ETag"] == '"4"', (have, r.status_code)
+        # RFC 9110 §8.6: a 304's Content-Length would have to be the 200's; none at all
+        assert "Content-Length" not in r.headers, r.headers
     assert api.get(f"/api/projects/{pid}", token=owner.token, headers={"If-None-Match": '"3"'}).status_code == 200
     assert_error(api.patch(f"/api/projects/{pid}", {"name": "x"}, token=owner.token, headers={"If-None-Match": "*"}),
                  412, "version_conflict")
@@ -364,7 +366,9 @@ def test_etag_and_if_match(api, owner):
     assert snapshot(pid) == before
 
     # If-Match on a project that is gone: 404, not 412
-    assert api.delete(f"/api/projects/{pid}", token=owner.token).status_code == 204
+    r = api.delete(f"/api/projects/{pid}", token=owner.token)
+    # RFC 9110 §8.6: a 204 has no Content-Length
+    assert r.status_code == 204 and "Content-Length" not in r.headers, r.headers
     r = api.patch(f"/api/projects/{pid}", {"name": "x"}, token=owner.token, headers={"If-Match": '"4"'})
     assert_error(r, 404, "not_found")
 

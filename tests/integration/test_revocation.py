@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from conftest import BASE_URL, INTERNAL_URL, assert_error, log_lines, wait_until
+from conftest import BASE_URL, INTERNAL_URL, assert_error, log_lines, sql, wait_until
 
 HOST, PORT = BASE_URL.split("//")[1].split(":")
 
@@ -112,3 +112,22 @@ def test_pools_read_the_feed_only_after_a_revocation(make_user, admin, api):
     assert_error(r, 401, "invalid_token")
     assert len(wait_until(lambda: feed_reads(r.headers["X-Request-Id"]) or None, timeout=5,
                           message="the feed read for the first check after the revocation")) == 1
+
+
+def test_revocations_no_token_can_need_are_purged_after_the_next_revocation(make_user, admin, api):
+    """The feed's table does not grow for ever: a revocation more than a day
+    old (and past keep_s) goes after the next revocation's answer; a recent
+    one stays, and so does the new one."""
+    old_user, bob = make_user(), make_user()
+    sql("INSERT INTO revocations (user_id, family_id, not_before, created_at) VALUES "
+        f"({old_user.id}, NULL, UNIX_TIMESTAMP() - 3 * 86400, NOW(6) - INTERVAL 3 DAY), "
+        f"({old_user.id}, NULL, UNIX_TIMESTAMP() - 60, NOW(6) - INTERVAL 60 SECOND)", database="accounts")
+    rows = lambda: [int(r[0]) for r in sql(  # noqa: E731
+        f"SELECT UNIX_TIMESTAMP() - not_before FROM revocations WHERE user_id IN ({old_user.id}, {bob.id})",
+        database="accounts")]
+    assert sorted(rows())[-1] >= 3 * 86400
+    r = api.patch(f"/api/accounts/users/{bob.id}", {"disabled": True}, token=admin.token)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: max(rows()) < 86400, timeout=5, interval=0.1, message="the old revocation to be purged")
+    ages = rows()
+    assert len(ages) == 2 and all(a < 3600 for a in ages), ages  # the recent one and bob's

@@ -101,7 +101,7 @@ kb_finish() {
 # them, and the redis:7 stand-in, under this run's names.
 kb_images() {
   timeout 900 "$PL_ROOT/scripts/containers.sh" base-images
-  timeout 1200 "$PL_ROOT/scripts/containers.sh" build "$KB_DIR/build.log" "$KB_IMAGES" "$KB_TAG"
+  PL_IMAGE_TAG=$KB_TAG timeout 1200 "$PL_ROOT/scripts/containers.sh" build "$KB_DIR/build.log" "$KB_IMAGES"
   $PODMAN image exists "$KB_IMAGES/redis:$KB_TAG" ||
     timeout 600 "$PL_ROOT/scripts/containers.sh" make-redis "$KB_IMAGES/redis:$KB_TAG"
 }

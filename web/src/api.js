@@ -248,6 +248,7 @@ export const accounts = {
   mfaEnrol: (current_password) => api.post('/api/accounts/me/mfa/enrol', { current_password }),
   mfaConfirm: (code) => api.post('/api/accounts/me/mfa/confirm', { code }),
   mfaDisable: (fields) => api.post('/api/accounts/me/mfa/disable', fields),
+  mfaRecoveryCodes: (fields) => api.post('/api/accounts/me/mfa/recovery-codes', fields),
   deleteMe: (fields) => api.post('/api/accounts/me/delete', fields),
   users: (params) => api.get(`/api/accounts/users${qs(params)}`),
   user: (id) => api.get(`/api/accounts/users/${id}`),

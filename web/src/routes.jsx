@@ -7,7 +7,7 @@ import { Navigate, Outlet, ScrollRestoration, createBrowserRouter, useLocation }
 import { ConfirmProvider } from './components/Confirm.jsx';
 import { Loading } from './components/UI.jsx';
 import AppShell from './layout/AppShell.jsx';
-import { SessionProvider, loginPath, useSession } from './session.jsx';
+import { SessionProvider, loginPath, nextPath, useSession } from './session.jsx';
 import { ForgotPasswordPage, LoginPage, ResetPasswordPage, SignupPage, VerifyEmailPage } from './pages/auth/Auth.jsx';
 import NotFoundPage, { NotAllowedPage, RouteError } from './pages/NotFound.jsx';
 
@@ -20,12 +20,6 @@ function Root() {
       </ConfirmProvider>
     </SessionProvider>
   );
-}
-
-function nextPath(search) {
-  const next = new URLSearchParams(search).get('next');
-  // only a path of this site, never another origin
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/projects';
 }
 
 function Home() {

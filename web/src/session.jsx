@@ -23,6 +23,25 @@ export function loginPath(next = window.location.pathname + window.location.sear
   return s ? `/login?${s}` : '/login';
 }
 
+/**
+ * Where ?next= sends a user after logging in or signing up: a path of this
+ * site only. The browser's own URL parser is the judge: "/\evil.example" or
+ * "/<tab>/evil.example", which browsers read as another host (and React
+ * Router then refuses with a page error), fall back to /projects as
+ * "//evil.example" does.
+ */
+export function nextPath(search) {
+  const next = new URLSearchParams(search).get('next');
+  if (!next || !next.startsWith('/')) return '/projects';
+  try {
+    const url = new URL(next, window.location.origin);
+    if (url.origin !== window.location.origin) return '/projects';
+    return url.pathname + url.search + url.hash;
+  } catch {
+    return '/projects';
+  }
+}
+
 function channel() {
   try {
     return typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('pilotlight-session');

@@ -13,7 +13,7 @@ import { chat, randomId } from '../api.js';
 import LoaderButton from '../components/LoaderButton.jsx';
 import { humanError, isTransient } from '../lib/errors.js';
 import { isOnline, onConnectionChange } from '../lib/connection.js';
-import { setUnread } from '../lib/store.js';
+import { lastSeen, setUnread } from '../lib/store.js';
 import { useSession } from '../session.jsx';
 import { CHAT_BODY_MAX } from '../validate.js';
 import { connectLive } from './live.js';
@@ -69,6 +69,8 @@ export default function ChatRoom({ room, title, className = '' }) {
       if (incoming.length === 0) return;
       const fresh = incoming.filter((m) => m.id > lastId.current);
       for (const m of incoming) if (m.id > lastId.current) lastId.current = m.id;
+      // shown here, so not new for the nav's count once the user leaves (LiveHub)
+      lastSeen[room] = Math.max(lastSeen[room] || 0, lastId.current);
       setMessages((old) => merge(old, incoming));
       // a pending message that arrived (live, before its POST answered) is sent
       const mine = new Set(incoming.filter((m) => m.author_id === user.id && m.client_msg_id).map((m) => m.client_msg_id));
@@ -79,7 +81,7 @@ export default function ChatRoom({ room, title, className = '' }) {
         setFirstUnread((id) => id ?? others[0].id);
       }
     },
-    [user.id],
+    [room, user.id],
   );
 
   // the room's unread count shows in the tab title while it is hidden
@@ -100,7 +102,7 @@ export default function ChatRoom({ room, title, className = '' }) {
           deliver(data.messages);
           setHasOlder(data.messages.length === PAGE);
           ready.current = true;
-          stop = connectLive(room, { lastId: () => lastId.current, deliver, status: setStatus });
+          stop = connectLive(room, { lastId: () => lastId.current, deliver, status: setStatus, onOlder: () => setHasOlder(true) });
           return;
         } catch (err) {
           if (!live) return;
@@ -319,7 +321,7 @@ export default function ChatRoom({ room, title, className = '' }) {
                     {authorName(r.m)}, {clock(r.d)}:
                   </span>
                 )}
-                <p className="message-body">
+                <p className="message-body" dir="auto">
                   <MessageText text={r.m.body} />
                 </p>
               </li>
@@ -334,7 +336,7 @@ export default function ChatRoom({ room, title, className = '' }) {
                   {p.state === 'failed' ? 'Not sent' : p.state === 'sending' ? 'Sending…' : 'Waiting to send'}
                 </span>
               </div>
-              <p className="message-body">{p.body}</p>
+              <p className="message-body" dir="auto">{p.body}</p>
               {p.error && <p className="field-error">{p.error}</p>}
               {p.state === 'failed' && (
                 <div className="pending-actions">
@@ -362,6 +364,7 @@ export default function ChatRoom({ room, title, className = '' }) {
         </label>
         <textarea
           id={`compose-${room}`}
+          dir="auto"
           rows={1}
           value={text}
           placeholder={isDenied ? 'You cannot write in this room' : 'Write a message…'}

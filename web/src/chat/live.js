@@ -12,15 +12,18 @@ import { isOnline, onConnectionChange } from '../lib/connection.js';
 
 const MAX_DELAY_MS = 15000;
 const GAP_PAGE = 200;
+const LATEST = 50;
 
 /**
- * connectLive(room, {lastId, deliver, status, onDrop}): starts; returns stop().
- * lastId() gives the newest id the page has; deliver(messages) adds messages;
+ * connectLive(room, {lastId, deliver, status, onDrop, onOlder}): starts;
+ * returns stop(). lastId() gives the newest id the page has (0 or undefined:
+ * none, the room was empty or its first read failed); deliver(messages) adds messages;
  * status(s) with s one of 'connecting', 'live', 'reconnecting', 'offline',
  * 'denied'; onDrop() when the server closed a live connection (the session
- * may have been ended: the caller may check it).
+ * may have been ended: the caller may check it); onOlder() when the page
+ * was given the newest messages only and older ones are there to load.
  */
-export function connectLive(room, { lastId, deliver, status, onDrop }) {
+export function connectLive(room, { lastId, deliver, status, onDrop, onOlder }) {
   let stopped = false;
   let conn = null;
   let timer = null;
@@ -49,10 +52,16 @@ export function connectLive(room, { lastId, deliver, status, onDrop }) {
     try {
       for (;;) {
         const after = lastId();
-        const data = await chat.history(room, after ? { after, limit: GAP_PAGE } : { limit: 50 });
+        const data = await chat.history(room, after ? { after, limit: GAP_PAGE } : { limit: LATEST });
         if (stopped) return;
         deliver(data.messages);
-        if (!after || data.messages.length < GAP_PAGE) return;
+        if (!after) {
+          // no id to read after (the API has no after=0): the newest page,
+          // and what came before it is there to load on demand
+          if (onOlder && data.messages.length === LATEST) onOlder();
+          return;
+        }
+        if (data.messages.length < GAP_PAGE) return;
       }
     } catch {
       // the next message or reconnect fills it

@@ -48,6 +48,18 @@ export function StateBadge({ state }) {
   return <span className={`badge badge-${state}`}>{stateLabel(state)}</span>;
 }
 
+/** "Show more (N left)" under a list shown a page at a time: nothing when all is shown. */
+export function ShowMore({ total, shown, onMore }) {
+  if (total <= shown) return null;
+  return (
+    <div className="more">
+      <button type="button" className="btn" onClick={onMore}>
+        Show more ({total - shown} left)
+      </button>
+    </div>
+  );
+}
+
 export function Loading({ children = 'Loading…' }) {
   return (
     <p className="muted loading-line" role="status">

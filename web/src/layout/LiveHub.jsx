@@ -30,13 +30,18 @@ export default function LiveHub() {
           const data = await chat.history(ROOM, { limit: 1 });
           lastSeen[ROOM] = data.messages.length ? data.messages[data.messages.length - 1].id : 0;
         } catch {
-          lastSeen[ROOM] = 0;
+          // no baseline yet: the live connection's first read sets it (below)
         }
       }
       if (!live) return;
       stop = connectLive(ROOM, {
         lastId: () => lastSeen[ROOM],
         deliver: (messages) => {
+          if (lastSeen[ROOM] === undefined) {
+            // the first read failed: what the lobby holds now is not new
+            lastSeen[ROOM] = messages.reduce((n, m) => Math.max(n, m.id), 0);
+            return;
+          }
           const fresh = messages.filter((m) => m.id > lastSeen[ROOM]);
           for (const m of fresh) lastSeen[ROOM] = Math.max(lastSeen[ROOM], m.id);
           addUnread(ROOM, fresh.filter((m) => m.author_id !== uid).length);

@@ -220,7 +220,7 @@ export default function ProjectPage() {
         <ArrowLeft aria-hidden="true" size={16} /> Projects
       </Link>
       <div className="page-head">
-        <h1 className="project-title">{project.name}</h1>
+        <h1 className="project-title" dir="auto">{project.name}</h1>
         <div className="head-tags">
           <StateBadge state={project.state} />
           {user.primary_project_id === project.id && (
@@ -230,7 +230,7 @@ export default function ProjectPage() {
           )}
         </div>
       </div>
-      {project.description && <p className="muted project-description">{project.description}</p>}
+      {project.description && <p className="muted project-description" dir="auto">{project.description}</p>}
       {narrow ? (
         <Tabs selectedKey={tab} onSelectionChange={setTab} className="tabs">
           <TabList aria-label="Project" className="tab-list">

@@ -11,7 +11,7 @@ import { FormError, useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
 import { toast } from '../components/toast.js';
-import { EmptyState, Loading, PageHeader, StateBadge } from '../components/UI.jsx';
+import { EmptyState, Loading, PageHeader, ShowMore, StateBadge } from '../components/UI.jsx';
 import { SORTS, ago, readAll, searchAndSort } from '../lib/lists.js';
 import { useTitle } from '../lib/store.js';
 import { useSession } from '../session.jsx';
@@ -86,8 +86,17 @@ export default function ProjectsPage() {
   );
   return (
     <section className="page">
-      <PageHeader title="Projects" subtitle={data ? `${all.length} project${all.length === 1 ? '' : 's'}` : null} actions={newButton} />
+      <PageHeader
+        title="Projects"
+        subtitle={data ? `${all.length}${data.complete ? '' : '+'} project${all.length === 1 ? '' : 's'}` : null}
+        actions={newButton}
+      />
       <FormError>{error}</FormError>
+      {data && !data.complete && (
+        <p className="muted small" role="status">
+          Showing your {all.length} oldest projects: search and sorting see only these.
+        </p>
+      )}
       {isPending && <Loading />}
       {data && all.length === 0 && (
         <EmptyState icon={FolderKanban} title="No projects yet." action={newButton}>
@@ -135,7 +144,7 @@ export default function ProjectsPage() {
               {list.slice(0, shown).map((p) => (
                 <li key={p.id} className="card project-item">
                   <div className="project-item-main">
-                    <Link to={`/projects/${p.id}`} className="project-link">
+                    <Link to={`/projects/${p.id}`} className="project-link" dir="auto">
                       {p.name}
                     </Link>
                     {user.primary_project_id === p.id && (
@@ -143,7 +152,7 @@ export default function ProjectsPage() {
                         <Star aria-hidden="true" size={12} /> Primary
                       </span>
                     )}
-                    {p.description && <p className="muted clamp">{p.description}</p>}
+                    {p.description && <p className="muted clamp" dir="auto">{p.description}</p>}
                   </div>
                   <div className="project-item-side">
                     <StateBadge state={p.state} />
@@ -153,13 +162,7 @@ export default function ProjectsPage() {
               ))}
             </ul>
           )}
-          {list.length > shown && (
-            <div className="more">
-              <button type="button" className="btn" onClick={() => setShown((n) => n + SHOW)}>
-                Show more ({list.length - shown} left)
-              </button>
-            </div>
-          )}
+          <ShowMore total={list.length} shown={shown} onMore={() => setShown((n) => n + SHOW)} />
         </>
       )}
       {creating && <NewProjectDialog onClose={() => setCreating(false)} />}

@@ -12,7 +12,7 @@ import { useConfirm } from '../../components/Confirm.jsx';
 import { FormError } from '../../components/Field.jsx';
 import LoaderButton from '../../components/LoaderButton.jsx';
 import { toast } from '../../components/toast.js';
-import { EmptyState, Loading, StateBadge } from '../../components/UI.jsx';
+import { EmptyState, Loading, ShowMore, StateBadge } from '../../components/UI.jsx';
 import { humanError } from '../../lib/errors.js';
 import { SORTS, ago, readAll, searchAndSort } from '../../lib/lists.js';
 import { useTitle } from '../../lib/store.js';
@@ -318,7 +318,7 @@ export function AdminProjectsPage() {
           return (
             <li key={p.id} className="card admin-row" data-project-id={p.id}>
               <div className="admin-row-head">
-                <Link to={`/projects/${p.id}`} className="project-link">
+                <Link to={`/projects/${p.id}`} className="project-link" dir="auto">
                   {p.name}
                 </Link>
                 <StateBadge state={p.state} />
@@ -338,13 +338,7 @@ export function AdminProjectsPage() {
           );
         })}
       </ul>
-      {items.length > shown && (
-        <div className="more">
-          <button type="button" className="btn" onClick={() => setShown((n) => n + SHOW)}>
-            Show more ({items.length - shown} left)
-          </button>
-        </div>
-      )}
+      <ShowMore total={items.length} shown={shown} onMore={() => setShown((n) => n + SHOW)} />
     </section>
   );
 }

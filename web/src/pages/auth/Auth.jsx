@@ -12,7 +12,7 @@ import LoaderButton, { useSubmit } from '../../components/LoaderButton.jsx';
 import { Loading, Notice } from '../../components/UI.jsx';
 import { humanError } from '../../lib/errors.js';
 import { useTitle } from '../../lib/store.js';
-import { useSession } from '../../session.jsx';
+import { nextPath, useSession } from '../../session.jsx';
 import { PASSWORD_HINT, codeProblem, emailProblem, lengthProblem, passwordProblem } from '../../validate.js';
 
 const REASONS = {
@@ -25,11 +25,6 @@ const REASONS = {
   reset: ['ok', 'Your password has been changed. Log in with the new one.'],
   everywhere: ['ok', 'You have logged out everywhere.'],
 };
-
-function nextPath(search) {
-  const next = new URLSearchParams(search).get('next');
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/projects';
-}
 
 function AuthCard({ title, subtitle, children, footer }) {
   return (

@@ -374,13 +374,26 @@ function Enrol({ setCodes }) {
   );
 }
 
-function Disable() {
+// MFA on: new recovery codes, or off; both take the password and a code.
+function Manage({ setCodes }) {
   const { setUser } = useSession();
   const confirm = useConfirm();
   const form = useForm({ current_password: '', code: '' }, {
     current_password: (v) => (v ? null : 'Enter your current password.'),
     code: (v) => (v.trim() ? null : 'Enter a code from your app, or a recovery code.'),
   });
+  // the password and the code or recovery code, as the API takes them
+  const proof = () => {
+    const c = form.values.code.replace(/\s+/g, '');
+    return {
+      current_password: form.values.current_password,
+      ...(/^\d{6}$/.test(c) ? { code: c } : { recovery_code: form.values.code.trim() }),
+    };
+  };
+  const failed = (err) => {
+    form.fail(err, (e) => (e.field === 'recovery_code' ? humanError(e) : null));
+    if (err.field === 'recovery_code') form.setError('code', humanError(err));
+  };
   const [submit, busy] = useSubmit(async () => {
     if (!form.validate()) return;
     const yes = await confirm({
@@ -390,17 +403,28 @@ function Disable() {
       danger: true,
     });
     if (!yes) return;
-    const c = form.values.code.replace(/\s+/g, '');
     try {
-      const data = await accounts.mfaDisable({
-        current_password: form.values.current_password,
-        ...(/^\d{6}$/.test(c) ? { code: c } : { recovery_code: form.values.code.trim() }),
-      });
+      const data = await accounts.mfaDisable(proof());
       setUser(data.user);
       toast('Two-factor authentication is off');
     } catch (err) {
-      form.fail(err, (e) => (e.field === 'recovery_code' ? humanError(e) : null));
-      if (err.field === 'recovery_code') form.setError('code', humanError(err));
+      failed(err);
+    }
+  });
+  const [renew, renewing] = useSubmit(async () => {
+    if (!form.validate()) return;
+    const yes = await confirm({
+      title: 'Make new recovery codes?',
+      body: 'Your old recovery codes, used or not, will stop working.',
+      confirmLabel: 'Make new codes',
+    });
+    if (!yes) return;
+    try {
+      const data = await accounts.mfaRecoveryCodes(proof());
+      setUser(data.user);
+      setCodes(data.recovery_codes);
+    } catch (err) {
+      failed(err);
     }
   });
   return (
@@ -410,7 +434,10 @@ function Disable() {
       <Field label="Current password" type="password" autoComplete="current-password" {...form.field('current_password')} />
       <Field label="Code from your app, or a recovery code" autoComplete="one-time-code" {...form.field('code')} />
       <div className="form-actions">
-        <LoaderButton type="submit" className="btn-danger" loading={busy}>
+        <LoaderButton type="button" onClick={renew} loading={renewing} disabled={busy}>
+          New recovery codes
+        </LoaderButton>
+        <LoaderButton type="submit" className="btn-danger" loading={busy} disabled={renewing}>
           Turn off two-factor authentication
         </LoaderButton>
       </div>
@@ -423,7 +450,7 @@ export function TwoFactorPage() {
   const [codes, setCodes] = useState(null); // shown once, even though MFA is now on
   let body;
   if (codes) body = <RecoveryCodes codes={codes} onDone={() => setCodes(null)} />;
-  else body = user.mfa_enabled ? <Disable /> : <Enrol setCodes={setCodes} />;
+  else body = user.mfa_enabled ? <Manage setCodes={setCodes} /> : <Enrol setCodes={setCodes} />;
   return (
     <Panel title="Two-factor authentication" description="A second proof at login: a code from an app on your phone.">
       {body}
