@@ -8,7 +8,10 @@
 #   scripts/containers.sh conf            a containers.conf for this host (stdout)
 #   scripts/containers.sh base-images     make the images the Dockerfile and
 #                                         docker-compose.yml start from, locally
-#   scripts/containers.sh build [LOG]     the pilotlight images, with podman build
+#   scripts/containers.sh build [LOG [PREFIX]]  the pilotlight images (PL_IMAGE_TAG),
+#                                         with podman build
+#   scripts/containers.sh make-redis [IMAGE]  redis:7 (docker/redis/), or
+#                                         under another name
 #   scripts/containers.sh watch [PROJECT] keep running: the containers'
 #                                         healthchecks (what systemd timers do
 #                                         elsewhere), fixed bridge MAC addresses
@@ -29,7 +32,8 @@
 #   mounted into the build and named by NODE_EXTRA_CA_CERTS (a proxy that
 #   inspects TLS signs with a CA only the host knows).
 # - no registry: debian:* from debootstrap, node:*-bookworm-slim from the
-#   host's node, mariadb:10.11 from Debian's mariadb-server, each under the
+#   host's node, mariadb:10.11 from Debian's mariadb-server, redis:7 from
+#   Debian's redis-server (docker-compose.multi.yml), each under the
 #   name the files use (docker.io/library/..., where the Docker API looks).
 # shellcheck shell=bash
 
@@ -88,7 +92,7 @@ EOF
 # services without a build start from, one a line.
 ct_from_images() {
   awk 'toupper($1) == "FROM" { print $2 }' "$PL_ROOT/Dockerfile"
-  docker-compose -f "$PL_ROOT/docker-compose.yml" config |
+  docker-compose -f "$PL_ROOT/docker-compose.yml" -f "$PL_ROOT/docker-compose.multi.yml" config |
     /usr/bin/python3 -c 'import sys, yaml
 for s in yaml.safe_load(sys.stdin)["services"].values():
     if "build" not in s: print(s["image"])'
@@ -170,6 +174,17 @@ ct_make_mariadb() {
   [[ $version == *" 10.11."* ]] || die "$name: Debian's server is not 10.11: $version"
 }
 
+# ct_make_redis NAME [IMAGE]: redis:7 from Debian's redis-server (docker/redis/),
+# tagged IMAGE (default: the name the compose file uses).
+ct_make_redis() {
+  local name=$1 image=${2:-$(ct_full_name "$1")} version
+  [[ $name == redis:7 ]] || die "$name: only redis:7 (Debian bookworm's) can be made here"
+  say "making $name from Debian's redis-server"
+  podman build --pull=false -q -t "$image" "$PL_ROOT/docker/redis" >/dev/null
+  version=$(podman run --rm --entrypoint redis-server "$image" --version)
+  [[ $version == *" v=7."* ]] || die "$name: Debian's server is not 7: $version"
+}
+
 # ct_missing_base_images: those of ct_from_images this storage lacks.
 ct_missing_base_images() {
   local name
@@ -194,23 +209,25 @@ ct_base_images() {
     debian:*) ct_make_debian "$name" "$tmp" && made[debian:bookworm]=1 made[debian:bookworm-slim]=1 ;;
     node:*) ct_make_node "$name" "$tmp" ;;
     mariadb:*) ct_make_mariadb "$name" ;;
+    redis:*) ct_make_redis "$name" ;;
     *) die "$name is not in this storage and cannot be made here (no registry)" ;;
     esac
   done
   rm -rf "$tmp"
 }
 
-# ct_build [LOG]: pilotlight/service and pilotlight/nginx, tagged
+# ct_build [LOG [PREFIX]]: pilotlight/service and pilotlight/nginx, tagged
 # PL_IMAGE_TAG, from the Dockerfile (layers cached by podman: a build with
-# nothing changed takes seconds).
+# nothing changed takes seconds); PREFIX/<target> names them otherwise
+# (default docker.io/pilotlight/<target>, what the compose file runs).
 ct_build() {
-  local log=${1:-/dev/stderr} target image before args=(--pull=false)
+  local log=${1:-/dev/stderr} prefix=${2:-$CT_IMAGE_PREFIX} target image before args=(--pull=false)
   [[ $PL_IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "PL_IMAGE_TAG '$PL_IMAGE_TAG' is not an image tag"
   if [[ -n $PL_BUILD_CA_FILE ]]; then
     args+=(-v "$PL_BUILD_CA_FILE:/run/pilotlight-build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/pilotlight-build-ca.crt)
   fi
   for target in "${CT_TARGETS[@]}"; do
-    image=$CT_IMAGE_PREFIX/$target:$PL_IMAGE_TAG
+    image=$prefix/$target:$PL_IMAGE_TAG
     before=$(podman image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
     podman build "${args[@]}" --target "$target" -t "$image" "$PL_ROOT" >>"$log" 2>&1 || {
       [[ $log == /dev/stderr ]] || tail_log "$log"
@@ -291,10 +308,11 @@ ct_main() {
   case $cmd in
   conf) ct_conf ;;
   base-images) ct_base_images ;;
-  build) ct_build "${2:-/dev/stderr}" ;;
+  build) ct_build "${2:-/dev/stderr}" "${3:-}" ;;
   watch) ct_watch "${2:-}" ;;
+  make-redis) ct_make_redis redis:7 "${2:-}" ;;
   *)
-    echo "usage: scripts/containers.sh conf | base-images | build [LOG] | watch [PROJECT]" >&2
+    echo "usage: scripts/containers.sh conf | base-images | build [LOG [PREFIX]] | watch [PROJECT] | make-redis [IMAGE]" >&2
     exit 2
     ;;
   esac

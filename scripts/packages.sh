@@ -17,6 +17,13 @@ readonly APT_PACKAGES=(
 # shellcheck disable=SC2034 # tests/containers/run.sh installs them
 readonly CONTAINER_PACKAGES=(podman runc netavark aardvark-dns iptables iproute2 debootstrap docker-compose
   python3-yaml python3-pytest python3-requests python3-websocket curl)
+# only for the Kubernetes step (tests/kubernetes/run.sh), besides the
+# containers suite's: podman's pause image (catatonit), the Kubernetes API's
+# models for the schema check. kubectl (its kustomize) is not among them:
+# Debian 12's kubernetes-client is 1.20, whose kustomize (v2.0.3) is too old
+# for the manifests; Kubernetes' own kubectl 1.21 or later is needed.
+# shellcheck disable=SC2034 # tests/kubernetes/run.sh installs them
+readonly KUBE_PACKAGES=(catatonit python3-kubernetes python3-yaml python3-pytest python3-requests python3-websocket)
 # only for `./pilotlight fuzz` (libFuzzer comes with clang's runtime libraries)
 # shellcheck disable=SC2034 # fuzz/run.sh installs them
 readonly FUZZ_PACKAGES=(clang libclang-rt-14-dev)

@@ -1,7 +1,8 @@
 # tests/run.sh: `./pilotlight test`: the sanitizer unit tests and pl-migrate's
 # (no stack), then the whole suite against the slot's throw-away stack: the
 # integration and browser suites, the several-hosts test (its own hosts), the
-# service list, shell script and compose checks; the
+# service list, shell script and compose checks, the containers and
+# Kubernetes suites (podman); the
 # stack stopped after (unless --keep), one summary, exit status 1 if any step
 # failed.
 # Sourced by ./pilotlight (test_run), after its option parsing.
@@ -88,7 +89,8 @@ service_list_check() {
     [[ -d migrations/$svc ]] || die "services/list names $svc, but migrations/$svc/ is not there"
     [[ $compose == *" $svc "* ]] || die "services/list names $svc, but docker-compose.yml has no service $svc"
   done
-  say "every service of services/list has its folder, its migrations and its compose service"
+  bash deploy/kubernetes/generate.sh --check
+  say "every service of services/list has its folder, its migrations, its compose service and its Kubernetes objects"
 }
 
 # shell_check: every shell script of the checkout parses (bash -n or sh -n,
@@ -97,8 +99,11 @@ service_list_check() {
 shell_check() {
   local f files=()
   cd "$PL_ROOT"
-  mapfile -t files < <(find scripts tests fuzz nginx docker -name node_modules -prune -o \
-    \( -name '*.sh' -o -name '*.env' \) -type f -print | sort)
+  # (deploy/'s *.env are kustomize's env files, not shell)
+  mapfile -t files < <({
+    find scripts tests fuzz nginx docker -name node_modules -prune -o \( -name '*.sh' -o -name '*.env' \) -type f -print
+    find deploy -name '*.sh' -type f -print
+  } | sort)
   files=(pilotlight .ci/run "${files[@]}")
   for f in "${files[@]}"; do
     if [[ $(head -n 1 "$f") == '#!/bin/sh' ]]; then sh -n "$f"; else bash -n "$f"; fi
@@ -111,6 +116,8 @@ compose_check() {
   local src tmp
   cd "$PL_ROOT"
   docker-compose -f docker-compose.yml config -q
+  # the several-fronts override (a second nginx and Redis) merges
+  docker-compose -f docker-compose.yml -f docker-compose.multi.yml config -q
   # what the images copy exists
   while IFS= read -r src; do
     [[ -e $src ]] || die "Dockerfile copies $src, which is not there"
@@ -130,6 +137,12 @@ compose_check() {
 # ports and teardown (tests/containers/run.sh).
 containers_tests() {
   bash "$PL_ROOT/tests/containers/run.sh"
+}
+
+# kubernetes_tests: the Kubernetes manifests schema-checked and run with
+# podman kube play, their own images, names and teardown (tests/kubernetes/run.sh).
+kubernetes_tests() {
+  bash "$PL_ROOT/tests/kubernetes/run.sh"
 }
 
 # sanitizer_reports: the stack's processes built with ASan/UBSan wrote no
@@ -219,4 +232,5 @@ test_run() {
   step "shell scripts" shell_check
   step "docker-compose config" compose_check
   step "containers (compose on podman)" containers_tests
+  step "kubernetes (podman kube play)" kubernetes_tests
 }

@@ -22,6 +22,12 @@
 #include <unistd.h>
 
 #define SH_INVOKE_MAX_RESPONSE (1024 * 1024)
+/* How long a worker's HTTP client trusts a name's addresses (libcurl's
+ * default: 60 s). The gateway's name may follow containers (compose's
+ * `nginx`, a second front's alias): when one is replaced, its old address
+ * answers nothing, and every invocation and chat publish would time out
+ * until the cache forgot it. 5 s, as nginx's own resolver cache. */
+#define SH_INVOKE_DNS_CACHE_S 5L
 
 #define I(field) offsetof(sh_invoke_config, field)
 const sh_conf_row sh_invoke_conf_rows[] = {
@@ -510,6 +516,7 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
     char *url = sh_arena_sprintf(req->arena, "%s%s", sh_invoke_cfg.gateway_url, path);
 
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, SH_INVOKE_DNS_CACHE_S);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, sh_invoke_headers(req, child_budget, body != NULL));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
@@ -591,6 +598,7 @@ int sh_http_send(sh_req *req, const char *method, const char *url, const char *j
     if (h != NULL)
         sh_arena_cleanup(req->arena, sh_invoke_free_headers, h);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, SH_INVOKE_DNS_CACHE_S);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (json != NULL) {

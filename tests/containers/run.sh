@@ -31,6 +31,9 @@ export PL_ROOT
 
 readonly CT_HTTP_PORT=$((27080 + PL_TEST_SLOT * 100))
 readonly CT_HTTPS_PORT=$((27443 + PL_TEST_SLOT * 100))
+# the second front of docker-compose.multi.yml
+readonly CT_FRONT2_HTTP_PORT=$((27090 + PL_TEST_SLOT * 100))
+readonly CT_FRONT2_HTTPS_PORT=$((27453 + PL_TEST_SLOT * 100))
 if ((PL_TEST_SLOT == 0)); then
   readonly CT_DIR=$PL_ROOT/var/containers CT_PROJECT=pilotlight-test
 else
@@ -45,6 +48,7 @@ readonly PODMAN=/usr/bin/podman BASH_EXE=/usr/bin/bash
 export CONTAINERS_CONF=$CT_DIR/containers.conf DOCKER_HOST=unix://$CT_DIR/podman.sock
 export COMPOSE_FILE=$PL_ROOT/docker-compose.yml COMPOSE_PROJECT_NAME=$CT_PROJECT
 export PL_HTTP_PORT=$CT_HTTP_PORT PL_HTTPS_PORT=$CT_HTTPS_PORT PL_HTTP_BIND=127.0.0.1
+export PL_FRONT2_HTTP_PORT=$CT_FRONT2_HTTP_PORT PL_FRONT2_HTTPS_PORT=$CT_FRONT2_HTTPS_PORT
 export COMPOSE_HTTP_TIMEOUT=300 # podman answers some calls slowly under load
 # the links in mail point at this stack (test_compose.py checks it)
 export PL_PUBLIC_URL=https://127.0.0.1:$CT_HTTPS_PORT
@@ -104,9 +108,10 @@ engine_up() {
   proc_pid "$CT_WATCH_PID" "$BASH_EXE" >/dev/null || { tail_log "$CT_DIR/watch.log"; die "scripts/containers.sh watch stopped"; }
 }
 
-# compose_down: the stack and its volumes gone (a leftover of an earlier run too).
+# compose_down: the stack and its volumes gone (a leftover of an earlier run
+# too; the multi-front override's services with them).
 compose_down() {
-  timeout 180 docker-compose down -v --remove-orphans >>"$CT_DIR/compose.log" 2>&1 && return 0
+  COMPOSE_FILE=$PL_ROOT/docker-compose.yml:$PL_ROOT/docker-compose.multi.yml timeout 180 docker-compose down -v --remove-orphans >>"$CT_DIR/compose.log" 2>&1 && return 0
   warn "docker-compose down failed (see $CT_DIR/compose.log): removing the project's containers with podman"
   $PODMAN ps -aq --filter "label=com.docker.compose.project=$CT_PROJECT" | xargs -r $PODMAN rm -f -t 5 >/dev/null || true
   $PODMAN volume ls -q --filter "label=com.docker.compose.project=$CT_PROJECT" | xargs -r $PODMAN volume rm -f >/dev/null || true
@@ -157,11 +162,11 @@ ct_down() {
   proc_stop "podman system service" "$CT_ENGINE_PID" "$PODMAN" || true
 }
 
-# wait_nginx_healthy TIMEOUT: the nginx container reports healthy.
+# wait_nginx_healthy TIMEOUT [SERVICE]: the nginx (or SERVICE) container reports healthy.
 wait_nginx_healthy() {
   local deadline=$((SECONDS + $1)) id
   while ((SECONDS < deadline)); do
-    id=$(docker-compose ps -q nginx 2>/dev/null || true)
+    id=$(docker-compose ps -q "${2:-nginx}" 2>/dev/null || true)
     [[ -n $id && $($PODMAN inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null) == healthy ]] && return 0
     sleep 1
   done
@@ -202,8 +207,21 @@ main() {
   t=$SECONDS
   PL_CT_URL=https://127.0.0.1:$CT_HTTPS_PORT PL_CT_HTTP_URL=http://127.0.0.1:$CT_HTTP_PORT \
     PL_CT_CA=$CT_DIR/ca.crt PL_CT_FIGURES=$CT_DIR/figures.jsonl PL_CT_DIR=$CT_DIR \
-    bounded 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers" "$@" || rc=$?
+    bounded 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers/test_compose.py" "$@" || rc=$?
   FIGURES+=("tests: $(elapsed "$t") s")
+
+  # the same stack with docker-compose.multi.yml: Redis, nginx recreated
+  # with it, a second front; a message through either is live on the other
+  t=$SECONDS
+  export COMPOSE_FILE=$COMPOSE_FILE:$PL_ROOT/docker-compose.multi.yml
+  bounded 300 docker-compose up -d --no-build --scale projects=3 >>"$CT_DIR/compose.log" 2>&1 ||
+    { tail_log "$CT_DIR/compose.log"; die "docker-compose up with docker-compose.multi.yml failed"; }
+  wait_nginx_healthy 120 nginx2 || die "nginx2 is not healthy 120 s after docker-compose up with docker-compose.multi.yml"
+  FIGURES+=("compose up with docker-compose.multi.yml to nginx2 healthy: $(elapsed "$t") s")
+  PL_CT_URL=https://127.0.0.1:$CT_HTTPS_PORT PL_CT_URL2=https://127.0.0.1:$CT_FRONT2_HTTPS_PORT \
+    PL_CT_CA=$CT_DIR/ca.crt PL_CT_FIGURES=$CT_DIR/figures.jsonl \
+    bounded 300 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PL_ROOT/tests/containers/test_multi_front.py" || rc=$?
+  FIGURES+=("two fronts: $(elapsed "$t") s")
   if [[ -s $CT_DIR/figures.jsonl ]]; then
     mapfile -t -O "${#FIGURES[@]}" FIGURES <"$CT_DIR/figures.jsonl"
   fi

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# deploy/kubernetes/generate.sh: the parts of the Kubernetes manifests that
+# exist once per service, made from services/list (the one place a service
+# is named): for each service a Deployment (its pool on TCP 9000, probes on
+# GET /api/<svc>/health), a Service, a HorizontalPodAutoscaler and a
+# PodDisruptionBudget; the migrations Job (pl-migrate for every service);
+# and nginx's upstream settings (PL_UPSTREAM_<SVC>=<svc>:9000, read by the
+# same renderer as everywhere else, nginx/render.sh).
+#
+#   deploy/kubernetes/generate.sh           writes base/generated.yaml and
+#                                           base/nginx-upstreams.env
+#   deploy/kubernetes/generate.sh --check   exits 1 when they are not what
+#                                           the list makes (./pilotlight test)
+#
+# What only one service has is a patch in base/ (accounts holds the token
+# signing key: base/accounts-signing-key.yaml), not a case here.
+set -euo pipefail
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+root=$(cd -- "$here/../.." && pwd -P)
+list=$root/services/list
+
+die() { printf 'generate.sh: %s\n' "$*" >&2; exit 1; }
+
+# labels SVC INDENT: the labels every object of SVC carries (and selects on).
+labels() {
+  printf '%*sapp.kubernetes.io/name: %s\n%*sapp.kubernetes.io/part-of: pilotlight\n' "$2" '' "$1" "$2" ''
+}
+
+# service_objects SVC: its Deployment, Service, HPA and PDB.
+service_objects() {
+  local svc=$1
+  cat <<EOF
+# ---- $svc ----
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $svc
+  labels:
+$(labels "$svc" 4)
+spec:
+  # no replicas: the HorizontalPodAutoscaler below owns them (a value here
+  # would be put back by every apply)
+  selector:
+    matchLabels:
+$(labels "$svc" 6)
+  strategy:
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  template:
+    metadata:
+      labels:
+$(labels "$svc" 8)
+        app.kubernetes.io/component: service-pool # (network-policies.yaml)
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001 # pilotlight in the image
+        runAsGroup: 10001
+        fsGroup: 10001 # reads the secret files (mode 0440)
+      # preStop's wait, then SIGTERM: in-flight requests finish (PL_SHUTDOWN_TIMEOUT_MS, 10 s)
+      terminationGracePeriodSeconds: 20
+      containers:
+        - name: $svc
+          image: pilotlight/service:latest
+          env:
+            - {name: PL_SERVICE, value: $svc}
+          envFrom:
+            - configMapRef: {name: pilotlight-services}
+          ports:
+            - {name: fastcgi, containerPort: 9000}
+          # GET /api/$svc/health over FastCGI (the pool speaks no HTTP):
+          # ready when the service and its database answer; alive when the
+          # pool answers at all (a database outage restarts nothing)
+          readinessProbe:
+            exec: {command: [/usr/local/bin/healthcheck.sh]}
+            periodSeconds: 5
+            timeoutSeconds: 3
+            failureThreshold: 2
+          livenessProbe:
+            exec: {command: [/usr/local/bin/healthcheck.sh, --live]}
+            initialDelaySeconds: 5
+            periodSeconds: 10
+            timeoutSeconds: 5
+            failureThreshold: 3
+          lifecycle:
+            # keep serving while the endpoint's removal reaches every node
+            preStop:
+              exec: {command: [/bin/sleep, "5"]}
+          resources:
+            requests: {cpu: 100m, memory: 64Mi}
+            limits: {memory: 1Gi} # a login's argon2id hash takes 64 MiB per worker
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+          volumeMounts:
+            - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
+      volumes:
+        - name: secrets
+          secret:
+            secretName: pilotlight-secrets
+            defaultMode: 288 # 0440
+            optional: false # (podman 4.3's kube play crashes on a secret volume without it)
+            items:
+              - {key: db_$svc.password, path: db_$svc.password}
+              - {key: jwt_public.keys, path: jwt_public.keys}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: $svc
+  labels:
+$(labels "$svc" 4)
+spec:
+  selector:
+$(labels "$svc" 4)
+  ports:
+    - {name: fastcgi, port: 9000, targetPort: fastcgi}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: $svc
+  labels:
+$(labels "$svc" 4)
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: $svc}
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target: {type: Utilization, averageUtilization: 70}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: $svc
+  labels:
+$(labels "$svc" 4)
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+$(labels "$svc" 6)
+---
+EOF
+}
+
+# migrate_job SVC...: pl-migrate for each service (docker/migrate.sh), with
+# the database administrator's password and each service's own.
+migrate_job() {
+  local svc
+  cat <<EOF
+# ---- the migrations: pl-migrate for every service, once per release ----
+# (a Job's template cannot change: delete the finished Job before applying
+# a new release's)
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: pl-migrate
+  labels:
+$(labels pl-migrate 4)
+spec:
+  backoffLimit: 6 # the database may still be starting
+  ttlSecondsAfterFinished: 86400
+  template:
+    metadata:
+      labels:
+$(labels pl-migrate 8)
+    spec:
+      restartPolicy: OnFailure
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        runAsGroup: 10001
+        fsGroup: 10001
+      containers:
+        - name: migrate
+          image: pilotlight/service:latest
+          command: [/usr/local/bin/migrate.sh]
+          envFrom:
+            - configMapRef: {name: pilotlight-services}
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+          volumeMounts:
+            - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
+      volumes:
+        - name: secrets
+          secret:
+            secretName: pilotlight-secrets
+            defaultMode: 288 # 0440
+            optional: false
+            items:
+              - {key: mysql_root.password, path: mysql_root.password}
+EOF
+  for svc in "$@"; do
+    printf '              - {key: db_%s.password, path: db_%s.password}\n' "$svc" "$svc"
+  done
+}
+
+# upstreams SVC...: nginx's PL_UPSTREAM_<SVC>, each service's Service.
+upstreams() {
+  local svc
+  printf '# made by deploy/kubernetes/generate.sh from services/list: each service'"'"'s\n'
+  printf '# pools behind its Service (kube-proxy spreads the connections)\n'
+  for svc in "$@"; do printf 'PL_UPSTREAM_%s=%s:9000\n' "${svc^^}" "$svc"; done
+}
+
+tmp=
+main() {
+  local svc services=() rc=0
+  [[ -r $list ]] || die "$list is not readable"
+  while IFS= read -r svc || [[ -n $svc ]]; do
+    [[ $svc =~ ^[a-z][a-z0-9]{0,30}$ ]] || die "$list: '$svc' is not a service name"
+    services+=("$svc")
+  done <"$list"
+  ((${#services[@]} > 0)) || die "$list names no service"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  {
+    printf '# made by deploy/kubernetes/generate.sh from services/list: do not edit,\n'
+    printf '# run it again (./pilotlight test checks that this is up to date)\n'
+    for svc in "${services[@]}"; do service_objects "$svc"; done
+    migrate_job "${services[@]}"
+  } >"$tmp/generated.yaml"
+  upstreams "${services[@]}" >"$tmp/nginx-upstreams.env"
+  if [[ ${1:-} == --check ]]; then
+    for f in generated.yaml nginx-upstreams.env; do
+      if ! cmp -s "$tmp/$f" "$here/base/$f"; then
+        diff -u "$here/base/$f" "$tmp/$f" >&2 || true
+        printf 'generate.sh: deploy/kubernetes/base/%s is not what services/list makes: run deploy/kubernetes/generate.sh\n' "$f" >&2
+        rc=1
+      fi
+    done
+    return "$rc"
+  fi
+  [[ -z ${1:-} ]] || die "usage: generate.sh [--check]"
+  cp "$tmp/generated.yaml" "$tmp/nginx-upstreams.env" "$here/base/"
+  printf 'wrote deploy/kubernetes/base/generated.yaml and nginx-upstreams.env for: %s\n' "${services[*]}"
+}
+
+main "$@"
