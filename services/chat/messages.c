@@ -47,12 +47,16 @@ static int chat_reply_existing(sh_req *req, const char *client_msg_id)
  * connected may miss it, and with Redis they may also miss what was published
  * while their front was reconnecting (nchan 1.3.6 does not always catch up).
  * So a room whose delivery was interrupted is marked (live_resync): nothing
- * more is published live in it; once the publisher answers again its channel
- * is deleted, which closes its subscriptions on every front (410 / a close
- * frame), and deleted again CHAT_RESYNC_SETTLE_S later for the fronts that
- * reconnected to Redis in between; then the mark goes. Every client
- * reconnects and reads history after the last message it has, which is the
- * last one delivered to it, so nothing is missed and nothing comes twice. */
+ * more is published live in it; once the publisher answers again a resync
+ * event ({"resync": true}) is published in it, on which every subscriber
+ * reads history after the last message it has (the last one delivered to
+ * it), and once more CHAT_RESYNC_SETTLE_S later for the fronts that
+ * reconnected to Redis in between; then the mark goes, and messages are
+ * published again. Nothing is missed and nothing comes twice. Subscriptions
+ * are not closed for it (deleting the channel would): with several nginx
+ * workers, nchan's memory store can leave a subscriber that joins a
+ * channel soon after its deletion attached to what is left of it, where no
+ * message ever reaches it (nchan issue 719). */
 #define CHAT_RESYNC_SETTLE_S 5
 /* How long a worker that could not publish marks the rooms it posts in
  * without trying (a publisher that hangs, as nchan waiting for Redis does,
@@ -133,27 +137,28 @@ static int chat_resync(sh_req *req, const char *room)
         return 1;
     if (r.nrows == 0)
         return 0;
-    bool closed_once = sh_row_int(&r.rows[0], 0) != 0, due = sh_row_int(&r.rows[0], 1) != 0;
-    if (closed_once && !due)
+    bool told_once = sh_row_int(&r.rows[0], 0) != 0, due = sh_row_int(&r.rows[0], 1) != 0;
+    if (told_once && !due)
         return 1;
     long status = 0;
     char *url = sh_arena_sprintf(req->arena, "%s%s", chat_conf.publish_url, room);
-    /* 200: its subscriptions are closed; 404: it had none */
-    if (sh_http_send(req, "DELETE", url, NULL, 0, &status, NULL) != 0 || (status != 200 && status != 404)) {
-        /* failing again after the first close: both closes are needed again */
-        if (closed_once && sh_db_query(req, chat_stmt[CHAT_RESYNC_RESET], NULL, "s", room) == 0)
+    static const char event[] = "{\"resync\":true}";
+    /* 201: delivered to its subscribers; 202: it had none */
+    if (sh_http_post_json(req, url, event, sizeof(event) - 1, &status) != 0 || (status != 201 && status != 202)) {
+        /* failing again after the first event: both are needed again */
+        if (told_once && sh_db_query(req, chat_stmt[CHAT_RESYNC_RESET], NULL, "s", room) == 0)
             sh_log_msgf(SH_LOG_WARN, "resync_again", "room %s: the publisher failed again (%ld)", room, status);
         return 1;
     }
-    if (!closed_once) {
+    if (!told_once) {
         if (sh_db_query(req, chat_stmt[CHAT_RESYNC_DUE], NULL, "is", (int64_t)CHAT_RESYNC_SETTLE_S, room) != 0)
             return 1;
-        sh_log_msgf(SH_LOG_INFO, "resync_closed", "room %s: live subscriptions closed, to read history", room);
+        sh_log_msgf(SH_LOG_INFO, "resync_sent", "room %s: subscribers told to read history", room);
         return 1;
     }
     if (sh_db_query(req, chat_stmt[CHAT_RESYNC_DONE], NULL, "s", room) != 0)
         return 1;
-    sh_log_msgf(SH_LOG_INFO, "resync_done", "room %s: live subscriptions closed again; live delivery resumes", room);
+    sh_log_msgf(SH_LOG_INFO, "resync_done", "room %s: subscribers told again; live delivery resumes", room);
     return 0;
 }
 

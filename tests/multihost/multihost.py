@@ -574,7 +574,7 @@ class Subscriber(threading.Thread):
         self.start_id = None
         self.ids = []
         self.live = self.from_history = self.out_of_order = self.duplicates = 0
-        self.connects = self.disconnects = self.failed_connects = 0
+        self.connects = self.disconnects = self.failed_connects = self.resyncs = 0
         self.live_by_front = collections.Counter()
 
     def get(self, path):
@@ -662,7 +662,13 @@ class Subscriber(threading.Thread):
                         continue
                     if not data:
                         raise websocket.WebSocketConnectionClosedException("closed")
-                    self.add(json.loads(data), live=True)
+                    m = json.loads(data)
+                    if m == {"resync": True}:  # delivery was interrupted: what was missed is in history
+                        self.resyncs += 1
+                        if not self.fill_gap():
+                            raise websocket.WebSocketConnectionClosedException("history unread")
+                        continue
+                    self.add(m, live=True)
             except (websocket.WebSocketException, OSError, ValueError):
                 self.disconnects += 1
                 self.drop()
@@ -955,10 +961,11 @@ def report(clients, subs, acked, problems):
     for s in subs:
         say(f"subscriber {s.sid} ({s.room} on {s.home}): {len(s.ids)} messages, {s.live} live "
             f"({dict(s.live_by_front)}), {s.from_history} from history; {s.connects} connections, "
-            f"{s.disconnects} drops, {s.failed_connects} failed attempts, {s.duplicates} live duplicates skipped")
+            f"{s.disconnects} drops, {s.failed_connects} failed attempts, {s.resyncs} resync events, "
+            f"{s.duplicates} live duplicates skipped")
     say(f"conflicts retried (db_retry): {log_count('db_retry')}; moves back to the first database node "
         f"(db_failback): {log_count('db_failback')}; publishes failed: {log_count('publish_failed')}; rooms whose "
-        f"subscribers were closed to read history (resync_closed / resync_done): {log_count('resync_closed')} / "
+        f"subscribers were told to read history (resync_sent / resync_done): {log_count('resync_sent')} / "
         f"{log_count('resync_done')}")
     if problems:
         say(f"PROBLEMS ({len(problems)}):")

@@ -525,6 +525,10 @@ class Subscriber(threading.Thread):
                     if not data:
                         raise websocket.WebSocketConnectionClosedException("empty frame")
                     m = json.loads(data)
+                    if m == {"resync": True}:  # delivery was interrupted: read history after the last one
+                        if not self.fill_gap():
+                            raise ValueError("history unread after a resync event")
+                        continue
                     if m["id"] in seen_here:
                         self.dup_live += 1
                     seen_here.add(m["id"])

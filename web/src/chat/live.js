@@ -79,8 +79,10 @@ export function connectLive(room, { lastId, deliver, status, onDrop, onOlder }) 
     try {
       const m = JSON.parse(e.data);
       if (m && typeof m.id === 'number') deliver([m]);
+      // live delivery was interrupted: what was missed is in history
+      else if (m && m.resync === true) fillGap();
     } catch {
-      // not a message (nothing else is published)
+      // not JSON: nothing else is published
     }
   };
 
