@@ -2,7 +2,7 @@
 // a blip while a room opens, offline with a pending message, a long gap in a
 // room that was empty, the lobby's count after a blip and after a visit, a
 // user disabled or logged out elsewhere, rate limits and server errors in
-// human words, a ?next= to another host.
+// human words, a ?next= to another host, a chat resync event.
 import assert from 'node:assert/strict';
 import { ADMIN, accountMenu, adminToken, apiCall, expectText, newProject, newUser, scenario, shot, sleep, until } from './lib.mjs';
 
@@ -31,6 +31,44 @@ scenario('a network blip while opening a room: it recovers by itself, never "Not
   assert.ok(![...seen].some((s) => /Not allowed/.test(s)), `never shown as a refusal (saw ${[...seen].join(', ')})`);
   await expectText(chat.locator('.message-body'), 'Before the blip');
   assert.equal(await chat.getByRole('textbox', { name: 'Message', exact: true }).isEnabled(), true);
+});
+
+scenario('a resync event: the room reads what its live connection missed, and stays live', async (open) => {
+  const owner = await newUser('resync');
+  const project = await newProject(owner, 'Resync');
+  const room = `project-${project.id}`;
+  const { page } = await open({ signedInAs: owner });
+  // the room's WebSocket through a route that can drop what the server sends
+  let dropping = false;
+  let toPage = null;
+  let opened = 0;
+  await page.routeWebSocket(new RegExp(`/rooms/${room}/live\\?ticket=`), (ws) => {
+    opened += 1;
+    const server = ws.connectToServer();
+    server.onMessage((m) => {
+      if (!dropping) ws.send(m);
+    });
+    toPage = ws;
+  });
+  await page.goto(`/projects/${project.id}`);
+  const chat = page.locator(`[data-room="${room}"]`);
+  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  // a message the live connection never delivers, as when chat could not publish
+  dropping = true;
+  const post = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Missed live' } });
+  assert.equal(post.status, 201);
+  await sleep(1000);
+  assert.equal(await chat.locator('.message-body', { hasText: 'Missed live' }).count(), 0, 'not delivered live');
+  dropping = false;
+  // the server's resync event: the client reads history after its last message
+  toPage.send(JSON.stringify({ resync: true }));
+  await expectText(chat.locator('.message-body'), 'Missed live');
+  assert.equal(opened, 1, 'no reconnect: the same subscription goes on');
+  const next = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Live again' } });
+  assert.equal(next.status, 201);
+  await expectText(chat.locator('.message-body'), 'Live again');
+  assert.equal(await chat.locator('.message-body', { hasText: 'Missed live' }).count(), 1, 'once');
+  assert.equal(await chat.getByRole('status').textContent(), 'Live');
 });
 
 scenario('offline then online: the badge says so, a message waits as pending and is delivered once', async (open) => {
