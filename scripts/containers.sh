@@ -240,6 +240,18 @@ ct_build() {
   done
 }
 
+# ct_dump_logs FILTER DIR: the containers podman's FILTER selects, each one's
+# state on stdout and its log in DIR/<name>.log (a failed run's post-mortem).
+ct_dump_logs() {
+  local filter=$1 dir=$2 name
+  podman ps -a --filter "$filter" --format '  {{.Names}} {{.Status}}' || true
+  mkdir -p "$dir"
+  for name in $(podman ps -a --filter "$filter" --format '{{.Names}}'); do
+    podman logs -t "$name" >"$dir/$name.log" 2>&1 || true
+  done
+  say "their logs: $dir/"
+}
+
 # ct_pin_bridges PROJECT: each bridge of PROJECT's networks (all podman's
 # when PROJECT is empty) whose MAC address is not fixed yet gets the one it
 # has as a fixed one. Without it Linux gives a bridge the lowest MAC of its

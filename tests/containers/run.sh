@@ -127,17 +127,11 @@ images_restore() {
 }
 
 ct_finish() {
-  local rc=$? name
+  local rc=$?
   trap - EXIT INT TERM
   if ((rc != 0)) && [[ -S $CT_DIR/podman.sock ]]; then
     say "containers at the failure:"
-    $PODMAN ps -a --filter "label=com.docker.compose.project=$CT_PROJECT" --format '  {{.Names}} {{.Status}}' || true
-    # every container's log, for the post-mortem
-    mkdir -p "$CT_DIR/logs"
-    for name in $($PODMAN ps -a --filter "label=com.docker.compose.project=$CT_PROJECT" --format '{{.Names}}'); do
-      $PODMAN logs -t "$name" >"$CT_DIR/logs/$name.log" 2>&1 || true
-    done
-    say "their logs: $CT_DIR/logs/"
+    ct_dump_logs "label=com.docker.compose.project=$CT_PROJECT" "$CT_DIR/logs"
   fi
   if [[ ${PL_CT_KEEP:-0} == 1 ]]; then
     say "kept (PL_CT_KEEP=1): the stack on https://127.0.0.1:$CT_HTTPS_PORT, podman's Docker API on $DOCKER_HOST;"

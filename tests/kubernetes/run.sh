@@ -73,16 +73,11 @@ kb_down() {
 }
 
 kb_finish() {
-  local rc=$? c
+  local rc=$?
   trap - EXIT INT TERM
   if ((rc != 0)); then
     say "pods at the failure:"
-    $PODMAN ps -a --filter "name=^$KB_PREFIX" --format '  {{.Names}} {{.Status}}' || true
-    mkdir -p "$KB_DIR/logs"
-    for c in $($PODMAN ps -a --filter "name=^$KB_PREFIX" --format '{{.Names}}'); do
-      $PODMAN logs -t "$c" >"$KB_DIR/logs/$c.log" 2>&1 || true
-    done
-    say "their logs: $KB_DIR/logs/"
+    ct_dump_logs "name=^$KB_PREFIX" "$KB_DIR/logs"
   fi
   if [[ ${PL_KUBE_KEEP:-0} == 1 ]]; then
     say "kept (PL_KUBE_KEEP=1): the pods on network $KB_NAME; remove them: bash tests/kubernetes/run.sh --down"
