@@ -2,21 +2,24 @@
 # healthcheck.sh [--live] [SVC [ADDR]]: GET /api/SVC/health straight over
 # FastCGI (cgi-fcgi), as nginx would send it; healthy when the service says
 # "status":"ok" (its database answers). ADDR: host:port or a socket path.
-# --live: healthy when the pool answers at all, with its JSON (a 503
-# database_unavailable too): a liveness check (Kubernetes) that a database
-# outage does not fail, so it restarts nothing.
-live=0
+# --live: GET /api/SVC/_status instead, which a worker answers from the
+# pool's scoreboard without touching the database: healthy when the pool
+# answers at all. A liveness check (Kubernetes) that no database outage fails,
+# a hung or unreachable server included (the health request would wait for
+# the connect timeout per server, or the query timeout, 10 s, on an open
+# connection: longer than the probe's timeout), so it restarts nothing.
+route=health
 if [ "${1:-}" = --live ]; then
-  live=1
+  route=_status
   shift
 fi
 svc=${1:-${PL_SERVICE:?}}
 addr=${2:-127.0.0.1:9000}
-out=$(env -i REQUEST_METHOD=GET REQUEST_URI="/api/$svc/health" DOCUMENT_URI="/api/$svc/health" \
-  SCRIPT_NAME="/api/$svc/health" QUERY_STRING= CONTENT_LENGTH= CONTENT_TYPE= SERVER_PROTOCOL=HTTP/1.1 \
+out=$(env -i REQUEST_METHOD=GET REQUEST_URI="/api/$svc/$route" DOCUMENT_URI="/api/$svc/$route" \
+  SCRIPT_NAME="/api/$svc/$route" QUERY_STRING= CONTENT_LENGTH= CONTENT_TYPE= SERVER_PROTOCOL=HTTP/1.1 \
   REMOTE_ADDR=127.0.0.1 REQUEST_ID=healthcheck PL_INTERNAL=1 \
   cgi-fcgi -bind -connect "$addr" 2>&1) || { echo "$out" >&2; exit 1; }
-case $live$out in
-*'"status":"ok"'* | 1*'{"error":{"code":'*) exit 0 ;;
+case $route$out in
+health*'"status":"ok"'* | _status*'"service":"'"$svc"'"'*) exit 0 ;;
 *) echo "$out" >&2; exit 1 ;;
 esac

@@ -70,7 +70,8 @@ $(labels "$svc" 8)
             - {name: fastcgi, containerPort: 9000}
           # GET /api/$svc/health over FastCGI (the pool speaks no HTTP):
           # ready when the service and its database answer; alive when the
-          # pool answers at all (a database outage restarts nothing)
+          # pool answers GET /api/$svc/_status, which touches no database (a
+          # database outage, a hung server included, restarts nothing)
           readinessProbe:
             exec: {command: [/usr/local/bin/healthcheck.sh]}
             periodSeconds: 5

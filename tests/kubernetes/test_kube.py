@@ -50,8 +50,13 @@ class Plan:
     def probe(self, pod, container, probe):
         """(passed, what): the probe run once, as the kubelet runs it."""
         if "exec" in probe:
-            r = podman("exec", f"{pod}-{container['name']}", *probe["exec"]["command"],
-                       timeout=probe.get("timeoutSeconds", 1) + 5, check=False)
+            # the kubelet counts a probe that outlasts its timeoutSeconds as
+            # failed (podman exec's own start is given 5 s more)
+            try:
+                r = podman("exec", f"{pod}-{container['name']}", *probe["exec"]["command"],
+                           timeout=probe.get("timeoutSeconds", 1) + 5, check=False)
+            except subprocess.TimeoutExpired:
+                return False, f"timed out (timeoutSeconds {probe.get('timeoutSeconds', 1)})"
             return r.returncode == 0, (r.stdout + r.stderr).strip()[-300:]
         port = probe.get("httpGet", probe.get("tcpSocket", {}))["port"]
         if isinstance(port, str):
@@ -187,6 +192,33 @@ def test_signup_project_and_a_chat_message_live_on_both_fronts():
     assert got == sent, "the WebSocket subscriber on front 2 got another message"
     assert sse_got == [sent], f"the EventSource subscriber on front 1 got {sse_got}"
     figure("chat message posted through front 1, received on front 2 (WebSocket)", seconds=round(across, 3))
+
+
+def test_a_hung_database_fails_no_liveness_probe():
+    """MariaDB frozen (a hung server, or one cut off without a reset: what a
+    lost node or a partition looks like): every service pod's liveness probe
+    still passes within its timeoutSeconds, also on a worker that holds a
+    connection (a health request there waits for the query timeout, 10 s),
+    so the kubelet restarts nothing."""
+    w = PLAN.workload("mariadb")
+    db = f"{w['pods'][0]}-{w['containers'][0]['name']}"
+    for front in FRONTS:  # every pool has a worker with an open connection
+        for svc in SERVICES:
+            assert call(front, "GET", f"/api/{svc}/health").status_code == 200
+    podman("pause", db)
+    try:
+        time.sleep(1.5)  # past the second in which a worker's health skips its round trip
+        for svc in SERVICES:
+            w = PLAN.workload(svc)
+            c = w["containers"][0]
+            for pod in w["pods"]:
+                started = time.monotonic()
+                ok, what = PLAN.probe(pod, c, c["livenessProbe"])
+                took = time.monotonic() - started
+                assert ok, f"{pod} not alive while its database hangs: {what}"
+                assert took < c["livenessProbe"]["timeoutSeconds"], f"{pod}'s liveness probe took {took:.1f} s"
+    finally:
+        podman("unpause", db)
 
 
 def test_a_database_outage_fails_readiness_but_not_liveness():
