@@ -19,7 +19,8 @@ checked is what the dispatcher served:
   route                     document: docs/api/ and test_docs.py cover them);
                             on the public listener nginx's 404 (or the
                             dispatcher's 405)
-  a path of no route        the one error shape, 404 (or 405 + Allow)
+  a path of no route        the one error shape, 404 (or 405 + Allow), or nginx's
+                            400/414 before any route
   OPTIONS                   405 (+ Allow), or a CORS preflight's 204
 On the internal listener a public route may also answer what only calls
 between functions meet (malformed X-Invoke-* headers: 400 invalid_request;
@@ -33,6 +34,9 @@ import requests
 # what only calls between functions can meet (the internal listener's checks
 # before any route's own: docs/api/README.md, "Invocations")
 INTERNAL_ONLY = {"400": {"invalid_request"}, "508": {"invocation_depth_exceeded", "invocation_budget_exceeded"}}
+# nginx's own answers before any route is looked at (a request line or a
+# header it refuses, a URI over its 8 KiB): possible on any path
+NGINX_ANY_PATH = {"400": {"bad_request", "header_too_large"}, "414": {"uri_too_long"}}
 
 
 class ContractError(AssertionError):
@@ -98,10 +102,11 @@ class Contract:
         route, allowed = self.route(method, path)
         if route is None:
             if allowed is None:
-                return self.generic_error(method, where, status, headers, body, {"404": {"not_found"}})
+                return self.generic_error(method, where, status, headers, body, {"404": {"not_found"}, **NGINX_ANY_PATH})
             if method == "OPTIONS" and status == "204" and not body:
                 return []  # a CORS preflight (nginx/cors.conf; test_cors.py checks its headers)
-            problems = self.generic_error(method, where, status, headers, body, {"405": {"method_not_allowed"}})
+            problems = self.generic_error(method, where, status, headers, body,
+                                          {"405": {"method_not_allowed"}, **NGINX_ANY_PATH})
             if status == "405" and "Allow" not in headers:
                 problems.append(f"{where}: 405 without Allow")
             return problems
