@@ -107,6 +107,22 @@ int acc_mfa_confirm(sh_req *req)
     return acc_reply_user_row(req, st.id, o);
 }
 
+/* For what changes the caller's MFA (new recovery codes, turning it off):
+ * MFA is on, and the caller proved it again with the password and a code or a
+ * recovery code (every wrong answer counted). 0 with *st loaded, or the
+ * reply's status: 409 mfa_not_enabled, 403, 422 or 429 from the checks. */
+static int acc_mfa_proven_or_reply(sh_req *req, acc_auth_state *st)
+{
+    int rc = acc_auth_state_or_reply(req, req->auth.user_id, st);
+    if (rc != 0)
+        return rc;
+    if (!st->mfa_enabled)
+        return sh_reply_error(req, 409, "mfa_not_enabled", "Two-factor authentication is off.");
+    if ((rc = acc_password_check_or_reply(req, st, "current_password")) != 0)
+        return rc;
+    return acc_mfa_check_or_reply(req, st, 403);
+}
+
 /* POST me/mfa/recovery-codes: 10 new recovery codes in place of every old
  * one (used or not), for the password and a code or a recovery code; a
  * notice is mailed. The delete and the inserts are one transaction (a
@@ -115,13 +131,8 @@ int acc_mfa_confirm(sh_req *req)
 int acc_mfa_recovery_codes(sh_req *req)
 {
     acc_auth_state st;
-    int rc = acc_auth_state_or_reply(req, req->auth.user_id, &st);
+    int rc = acc_mfa_proven_or_reply(req, &st);
     if (rc != 0)
-        return rc;
-    if (!st.mfa_enabled)
-        return sh_reply_error(req, 409, "mfa_not_enabled", "Two-factor authentication is off.");
-    if ((rc = acc_password_check_or_reply(req, &st, "current_password")) != 0 ||
-        (rc = acc_mfa_check_or_reply(req, &st, 403)) != 0)
         return rc;
     json_object *codes = sh_req_own(req, json_object_new_array());
     if (sh_db_begin(req) != 0 || sh_db_query(req, acc_stmt[ACC_RECOVERY_DELETE], NULL, "i", st.id) != 0 ||
@@ -153,13 +164,8 @@ static int acc_mfa_clear(sh_req *req, int64_t user_id, const char *email, const 
 int acc_mfa_disable(sh_req *req)
 {
     acc_auth_state st;
-    int rc = acc_auth_state_or_reply(req, req->auth.user_id, &st);
+    int rc = acc_mfa_proven_or_reply(req, &st);
     if (rc != 0)
-        return rc;
-    if (!st.mfa_enabled)
-        return sh_reply_error(req, 409, "mfa_not_enabled", "Two-factor authentication is off already.");
-    if ((rc = acc_password_check_or_reply(req, &st, "current_password")) != 0 ||
-        (rc = acc_mfa_check_or_reply(req, &st, 403)) != 0)
         return rc;
     if (sh_db_begin(req) != 0 || acc_mfa_clear(req, st.id, st.email, "(by you)") != 0 || sh_db_commit(req) != 0)
         return sh_db_reply_error(req);
