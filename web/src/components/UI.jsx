@@ -5,6 +5,7 @@ import { useEffect } from 'react';
 import { useBlocker } from 'react-router';
 import { CircleAlert, CircleCheck, Info, TriangleAlert } from 'lucide-react';
 import { stateLabel } from '../validate.js';
+import { SORTS } from '../lib/lists.js';
 import { useConfirm } from './Confirm.jsx';
 
 export function PageHeader({ title, subtitle, actions, children }) {
@@ -46,6 +47,19 @@ export function Notice({ tone = 'info', children, role, actions }) {
 
 export function StateBadge({ state }) {
   return <span className={`badge badge-${state}`}>{stateLabel(state)}</span>;
+}
+
+/** The sort orders of a list (lib/lists.js's SORTS) as a select. */
+export function SortSelect({ value, onChange, label }) {
+  return (
+    <select value={value} onChange={(e) => onChange(e.target.value)} aria-label={label}>
+      {Object.entries(SORTS).map(([k, v]) => (
+        <option key={k} value={k}>
+          {v.label}
+        </option>
+      ))}
+    </select>
+  );
 }
 
 /** "Show more (N left)" under a list shown a page at a time: nothing when all is shown. */

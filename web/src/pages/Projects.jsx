@@ -11,8 +11,8 @@ import { FormError, useForm } from '../components/Field.jsx';
 import LoaderButton, { useSubmit } from '../components/LoaderButton.jsx';
 import ProjectFields from '../components/ProjectForm.jsx';
 import { toast } from '../components/toast.js';
-import { EmptyState, Loading, PageHeader, ShowMore, StateBadge } from '../components/UI.jsx';
-import { SORTS, ago, readAll, searchAndSort } from '../lib/lists.js';
+import { EmptyState, Loading, PageHeader, ShowMore, SortSelect, StateBadge } from '../components/UI.jsx';
+import { ago, readAll, searchAndSort } from '../lib/lists.js';
 import { useTitle } from '../lib/store.js';
 import { useSession } from '../session.jsx';
 import { projectRules } from '../validate.js';
@@ -124,13 +124,7 @@ export default function ProjectsPage() {
             </div>
             <label className="sort">
               <span className="sr-only">Sort</span>
-              <select value={sort} onChange={(e) => setSort(e.target.value)} aria-label="Sort projects">
-                {Object.entries(SORTS).map(([k, v]) => (
-                  <option key={k} value={k}>
-                    {v.label}
-                  </option>
-                ))}
-              </select>
+              <SortSelect value={sort} onChange={setSort} label="Sort projects" />
             </label>
           </div>
           {list.length === 0 ? (

@@ -12,9 +12,9 @@ import { useConfirm } from '../../components/Confirm.jsx';
 import { FormError } from '../../components/Field.jsx';
 import LoaderButton from '../../components/LoaderButton.jsx';
 import { toast } from '../../components/toast.js';
-import { EmptyState, Loading, ShowMore, StateBadge } from '../../components/UI.jsx';
+import { EmptyState, Loading, ShowMore, SortSelect, StateBadge } from '../../components/UI.jsx';
 import { humanError } from '../../lib/errors.js';
-import { SORTS, ago, readAll, searchAndSort } from '../../lib/lists.js';
+import { ago, readAll, searchAndSort } from '../../lib/lists.js';
 import { useTitle } from '../../lib/store.js';
 import { useSession } from '../../session.jsx';
 import { notesProblem } from '../../validate.js';
@@ -298,13 +298,7 @@ export function AdminProjectsPage() {
             setShown(SHOW);
           }}
         />
-        <select value={sort} onChange={(e) => setSort(e.target.value)} aria-label="Sort projects">
-          {Object.entries(SORTS).map(([k, v]) => (
-            <option key={k} value={k}>
-              {v.label}
-            </option>
-          ))}
-        </select>
+        <SortSelect value={sort} onChange={setSort} label="Sort projects" />
       </div>
       <FormError>{all.error}</FormError>
       {all.isPending && <Loading>Loading every project…</Loading>}
