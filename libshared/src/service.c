@@ -6,7 +6,6 @@
 #include "sh_supervise.h"
 #include "sh_str.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <mysql.h>
@@ -714,9 +713,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         return 1;
 
     /* Everything a worker needs is loaded here, once, so that a fork is all a
-     * cold start costs. */
-    if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0 || FCGX_Init() != 0 ||
-        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+     * cold start costs (but libcurl: see sh_curl.h). */
+    if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0 || FCGX_Init() != 0) {
         sh_log_msg(SH_LOG_ERROR, "startup_failed", "library initialisation failed");
         return 1;
     }
@@ -767,7 +765,6 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         free((char *)routes[i].pattern);
     free(routes);
     sh_sb_destroy(sb);
-    curl_global_cleanup();
     mysql_library_end();
     return rc;
 }
