@@ -53,6 +53,7 @@ typedef struct {
     int64_t swap_timeout_ms;
     const char *swap_status_file;
     int test_fault;
+    bool db_standby; /* PL_DB_STANDBY */
 } sh_common_config;
 
 extern sh_common_config sh_conf; /* read-only once the service runs */
