@@ -651,6 +651,7 @@ static void sh_master_standby_open(sh_master *m)
     m->standby_fd = m->cb->standby_open(m->cb->ctx);
     if (m->standby_fd >= 0) {
         m->standby_backoff_us = 0;
+        atomic_store(&m->sb->db_standby, 1);
         return;
     }
     m->standby_backoff_us = m->standby_backoff_us ? m->standby_backoff_us * 2 : SH_STANDBY_RETRY_US;
@@ -665,6 +666,7 @@ static void sh_master_standby_close(sh_master *m, bool handed_over)
         return;
     m->cb->standby_close(m->cb->ctx, handed_over);
     m->standby_fd = -1;
+    atomic_store(&m->sb->db_standby, 0);
 }
 
 static int sh_master_spawn(sh_master *m)
