@@ -1,10 +1,12 @@
 /* sh_curl.h: libcurl, loaded when a process first needs it (dlopen(3)).
- * A pool's master never makes an HTTP call, and fork(2) copies page tables
- * mapping by mapping: libcurl and the ~30 libraries it needs (TLS, HTTP/2,
- * LDAP, Kerberos, SSH, IDN...) would triple the mappings every cold start
- * copies. So nothing links libcurl: a worker loads it the first time it calls
- * out over HTTP or SMTP (a chat post to nchan, an invocation through the
- * gateway, a mail), and keeps it.
+ * fork(2) copies page tables mapping by mapping, and libcurl with the ~30
+ * libraries it needs (TLS, HTTP/2, LDAP, Kerberos, SSH, IDN...) would triple
+ * the mappings every cold start copies. So nothing links libcurl: a worker
+ * loads it (about 4 ms) the first time it calls out over HTTP or SMTP (an
+ * invocation through the gateway, a mail) and keeps it; a master whose
+ * workers call out on every request loads it before forking instead
+ * (sh_service.calls_out_per_request: chat's posts; or invocations that all
+ * go through the gateway).
  * Layer 0 of libshared (core); see docs/architecture.md. */
 #ifndef SH_CURL_H
 #define SH_CURL_H

@@ -2,6 +2,7 @@
  * every service has (health, status, metrics, routes, test routes), and the worker's
  * FastCGI connection handler. */
 #include "sh_service.h"
+#include "sh_curl.h"
 #include "sh_log.h"
 #include "sh_supervise.h"
 #include "sh_str.h"
@@ -759,6 +760,8 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         sh_log_msg(SH_LOG_ERROR, "startup_failed", "library initialisation failed");
         return 1;
     }
+    if ((svc->calls_out_per_request || sh_conf.invoke.socket_dir == NULL) && sh_curl() == NULL)
+        return 1; /* logged */
     if (svc->setup != NULL && svc->setup() != 0)
         return 1;
     if (sh_rate_share() != 0) {
