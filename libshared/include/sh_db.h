@@ -75,6 +75,22 @@ void sh_db_destroy(sh_db *db);
 /* Registers a statement; returns its id for sh_db_query. Call in worker init. */
 int sh_db_register(sh_db *db, const char *sql);
 
+/* A standby session, for a pool's master while it has no worker: connects db
+ * (to PL_DB_SOCKET, PL_DB_HOST, or the first entry of PL_DB_HOSTS, and only
+ * when a TCP server takes a connection within 200 ms: the master must not
+ * wait on a dead host) and prepares every statement registered, so that the
+ * worker forked next inherits a session ready to use and a cold start makes no
+ * connection. 0, or -1 with db unconnected (the failure logged). */
+int sh_db_standby(sh_db *db);
+/* The session's socket, to watch for the server closing it (readable or
+ * hung up while idle), or -1 when db is not connected. */
+int sh_db_socket(const sh_db *db);
+/* Frees db without a word to the server: for the master right after it forked
+ * a worker that inherited db's session (which the worker now uses). The
+ * master's copy of the socket is first pointed at /dev/null, so nothing the
+ * client library sends on closing reaches the server. */
+void sh_db_forget(sh_db *db);
+
 /* The worker's handle (set by the service runtime). */
 sh_db *sh_db_worker(void);
 void sh_db_set_worker(sh_db *db);

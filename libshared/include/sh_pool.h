@@ -59,6 +59,17 @@ typedef struct {
      * (status_listen), to be answered from the scoreboard without a worker;
      * owns and closes fd. Reads and writes on fd time out. May be NULL. */
     void (*serve_status)(int fd, void *ctx);
+    /* In the master, while the pool has no worker at all: makes ready what the
+     * next worker forked will need (a standby: its database session), so that
+     * a cold start does not wait for it. Returns an fd that turns readable or
+     * hangs up when the standby goes stale (the server closed the session), or
+     * -1 when none was made (tried again after 1 s, doubling up to 5 min).
+     * May be NULL. */
+    int (*standby_open)(void *ctx);
+    /* In the master: the standby is given up. handed_over: right after a fork,
+     * the worker forked owns it now, and the master forgets its copy without
+     * touching what they share; else it went stale or the pool stops. */
+    void (*standby_close)(void *ctx, bool handed_over);
 } sh_pool_callbacks;
 
 /* The exit status of a swap's new master whose first worker failed. */

@@ -81,6 +81,7 @@ typedef struct {
     _Atomic int probe_passed;    /* a swap's new master: its first worker is healthy */
     _Atomic int64_t wake_at_us;  /* wall clock: the pool's on_wake is due then (0: never) */
     _Atomic int master_watching; /* the master polls the listening socket: no need to wake it */
+    _Atomic int db_standby;      /* the master holds a standby database session (PL_DB_STANDBY) */
     sh_sb_handler handlers[SH_SB_MAX_HANDLERS];
     sh_sb_slot slots[SH_SB_MAX_SLOTS];
 } sh_scoreboard;

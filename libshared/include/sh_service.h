@@ -32,6 +32,11 @@ typedef struct {
     void (*on_wake)(sh_req *req);             /* in a worker, at the time a worker asked for with
                                        sh_pool_wake_at (and once as the pool starts):
                                        work no request brings (mail to retry); may be NULL */
+    bool calls_out_per_request;               /* its requests call out over HTTP (chat publishes every post to
+                                   nchan): the master loads libcurl before forking, so that no
+                                   request waits ~4 ms for it (see sh_curl.h); so does every
+                                   master whose invocations all go through the gateway (no
+                                   PL_INVOKE_SOCKET_DIR) */
 } sh_service;
 
 /* Configuration every service shares (PL_* variables), a part per layer. */
@@ -53,6 +58,7 @@ typedef struct {
     int64_t swap_timeout_ms;
     const char *swap_status_file;
     int test_fault;
+    bool db_standby; /* PL_DB_STANDBY */
 } sh_common_config;
 
 extern sh_common_config sh_conf; /* read-only once the service runs */

@@ -4,6 +4,7 @@
 #include "sh_log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
@@ -413,7 +414,9 @@ static int sh_db_open_first(sh_db *db, int upto, MYSQL **out)
     return -1;
 }
 
-static int sh_db_connect(sh_db *db)
+/* Connects to the server (or the first ready of PL_DB_HOSTS' first upto
+ * entries): 0, or -1 (logged). */
+static int sh_db_connect_upto(sh_db *db, int upto)
 {
     const sh_db_config *c = db->cfg;
     MYSQL *conn = NULL;
@@ -422,7 +425,7 @@ static int sh_db_connect(sh_db *db)
             return -1;
         sh_log_msg(SH_LOG_INFO, "db_connect", "connected");
     } else {
-        int i = sh_db_open_first(db, db->nhosts, &conn);
+        int i = sh_db_open_first(db, upto, &conn);
         if (i < 0)
             return -1;
         db->current = i;
@@ -434,6 +437,59 @@ static int sh_db_connect(sh_db *db)
     db->checked = true;
     db->alive_at_us = sh_now_us();
     return 0;
+}
+
+static int sh_db_prepare(sh_db *db, sh_db_stmt *st);
+
+static int sh_db_connect(sh_db *db) { return sh_db_connect_upto(db, db->nhosts); }
+
+int sh_db_standby(sh_db *db)
+{
+    const sh_db_config *c = db->cfg;
+    if (db->conn != NULL)
+        return 0;
+    if (c->socket == NULL) { /* a server that does not answer at once must not hold up the master */
+        sh_db_host h = {.port = (unsigned)c->port};
+        if (db->nhosts > 0)
+            h = db->hosts[0];
+        else
+            snprintf(h.host, sizeof(h.host), "%s", c->host);
+        if (!sh_db_reachable(&h))
+            return -1;
+    }
+    if (sh_db_connect_upto(db, 1) != 0)
+        return -1;
+    for (int i = 0; i < db->nstmts; i++) {
+        if (sh_db_prepare(db, &db->stmts[i]) != 0) {
+            sh_db_disconnect(db);
+            db->broken = false;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sh_db_socket(const sh_db *db) { return db != NULL && db->conn != NULL ? (int)mysql_get_socket(db->conn) : -1; }
+
+void sh_db_forget(sh_db *db)
+{
+    if (db == NULL)
+        return;
+    int fd = sh_db_socket(db);
+    if (fd >= 0) {
+        /* Whatever libmariadb says on closing (COM_STMT_CLOSE, COM_QUIT) goes
+         * to /dev/null: the session is the worker's now. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, fd) < 0) {
+            sh_log_msgf(SH_LOG_ERROR, "db_forget_failed", "/dev/null: %s: the handle is left unfreed", strerror(errno));
+            if (null >= 0)
+                close(null);
+            close(fd);
+            return;
+        }
+        close(null);
+    }
+    sh_db_destroy(db);
 }
 
 /* Before the first statement of a request, on a worker that is past the

@@ -1,8 +1,10 @@
 /* invoke.c: one function calling another: in this worker when the callee is
- * a function of this service (sh_http_local), else over HTTP (libcurl) through
+ * a function of this service (sh_http_local), straight to a local pool over
+ * FastCGI, else over HTTP (libcurl, loaded on first use: sh_curl.h) through
  * the internal gateway, with the budget's bookkeeping either way. */
 #include "sh_invoke.h"
 #include "sh_budget.h"
+#include "sh_curl.h"
 #include "sh_db.h"
 #include "sh_dispatch.h"
 #include "sh_json.h"
@@ -10,7 +12,6 @@
 #include "sh_scoreboard.h"
 #include "sh_str.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,21 +94,21 @@ static size_t sh_invoke_on_header(char *data, size_t size, size_t n, void *userd
     return len;
 }
 
-static void sh_invoke_free_headers(void *list) { curl_slist_free_all(list); }
+static void sh_invoke_free_headers(void *list) { sh_curl()->slist_free_all(list); } /* loaded: it made the list */
 
-static struct curl_slist *sh_invoke_headers(sh_req *req, int64_t child_budget, bool has_body)
+static struct curl_slist *sh_invoke_headers(const sh_curl_api *cu, sh_req *req, int64_t child_budget, bool has_body)
 {
     struct curl_slist *h = NULL;
     const char *auth = sh_req_header(req, "Authorization");
     if (req->auth.present)
-        h = curl_slist_append(h, sh_arena_sprintf(req->arena, "Authorization: Bearer %s", req->auth.token));
+        h = cu->slist_append(h, sh_arena_sprintf(req->arena, "Authorization: Bearer %s", req->auth.token));
     else if (auth != NULL)
-        h = curl_slist_append(h, sh_arena_sprintf(req->arena, "Authorization: %s", auth));
-    h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Request-Id: %s", req->request_id));
-    h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Depth: %lld", (long long)req->invoke_depth + 1));
-    h = curl_slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Budget: %lld", (long long)child_budget));
-    h = curl_slist_append(h, "Accept: application/json");
-    h = curl_slist_append(h, has_body ? "Content-Type: application/json" : "Expect:");
+        h = cu->slist_append(h, sh_arena_sprintf(req->arena, "Authorization: %s", auth));
+    h = cu->slist_append(h, sh_arena_sprintf(req->arena, "X-Request-Id: %s", req->request_id));
+    h = cu->slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Depth: %lld", (long long)req->invoke_depth + 1));
+    h = cu->slist_append(h, sh_arena_sprintf(req->arena, "X-Invoke-Budget: %lld", (long long)child_budget));
+    h = cu->slist_append(h, "Accept: application/json");
+    h = cu->slist_append(h, has_body ? "Content-Type: application/json" : "Expect:");
     if (h != NULL)
         sh_arena_cleanup(req->arena, sh_invoke_free_headers, h);
     return h;
@@ -503,37 +504,38 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
         if (rc != 1)
             return rc;
     }
-    if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL) {
+    const sh_curl_api *cu = sh_curl();
+    if (cu == NULL || (sh_invoke_curl == NULL && (sh_invoke_curl = cu->easy_init()) == NULL)) {
         res->status = 503;
         res->error_code = "service_unavailable";
         res->error = "The HTTP client could not start.";
         return -1;
     }
     CURL *c = sh_invoke_curl;
-    curl_easy_reset(c);
+    cu->easy_reset(c);
     sh_invoke_io io = {.req = req};
     sh_buf_init(&io.body, req->arena, 1024);
     char *url = sh_arena_sprintf(req->arena, "%s%s", sh_invoke_cfg.gateway_url, path);
 
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, SH_INVOKE_DNS_CACHE_S);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, sh_invoke_headers(req, child_budget, body != NULL));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sh_invoke_on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sh_invoke_on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &io);
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, SH_INVOKE_DNS_CACHE_S);
+    cu->easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, sh_invoke_headers(cu, req, child_budget, body != NULL));
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, sh_invoke_on_body);
+    cu->easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    cu->easy_setopt(c, CURLOPT_HEADERFUNCTION, sh_invoke_on_header);
+    cu->easy_setopt(c, CURLOPT_HEADERDATA, &io);
     if (body_str != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_str);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+        cu->easy_setopt(c, CURLOPT_POSTFIELDS, body_str);
+        cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
     }
     if (sh_invoke_wait != NULL)
         sh_invoke_wait(true);
-    CURLcode cc = curl_easy_perform(c);
+    CURLcode cc = cu->easy_perform(c);
     if (sh_invoke_wait != NULL)
         sh_invoke_wait(false);
 
@@ -546,7 +548,7 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
         sh_log_begin(&l, SH_LOG_WARN, "invoke_failed");
         sh_log_str(&l, "request_id", req->request_id);
         sh_log_str(&l, "target", path);
-        sh_log_str(&l, "error", curl_easy_strerror(cc));
+        sh_log_str(&l, "error", cu->easy_strerror(cc));
         sh_log_end(&l);
         bool timeout = cc == CURLE_OPERATION_TIMEDOUT;
         res->status = timeout ? 504 : 503;
@@ -556,7 +558,7 @@ int sh_invoke(sh_req *req, const char *method, const char *path, json_object *bo
         return -1;
     }
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     res->status = (int)status;
     sh_invoke_take_body(req, res, io.body.data, io.body.len);
     return 0;
@@ -587,35 +589,35 @@ int sh_http_send(sh_req *req, const char *method, const char *url, const char *j
                  sh_buf *out)
 {
     *status = 0;
-    if (sh_invoke_curl == NULL && (sh_invoke_curl = curl_easy_init()) == NULL)
+    const sh_curl_api *cu = sh_curl();
+    if (cu == NULL || (sh_invoke_curl == NULL && (sh_invoke_curl = cu->easy_init()) == NULL))
         return -1;
     CURL *c = sh_invoke_curl;
-    curl_easy_reset(c);
+    cu->easy_reset(c);
     sh_invoke_io io = {.req = req};
     sh_buf_init(&io.body, req->arena, 256);
-    struct curl_slist *h =
-        curl_slist_append(NULL, json ? "Content-Type: application/json" : "Accept: application/json");
+    struct curl_slist *h = cu->slist_append(NULL, json ? "Content-Type: application/json" : "Accept: application/json");
     if (h != NULL)
         sh_arena_cleanup(req->arena, sh_invoke_free_headers, h);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, SH_INVOKE_DNS_CACHE_S);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, SH_INVOKE_DNS_CACHE_S);
+    cu->easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (json != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+        cu->easy_setopt(c, CURLOPT_POSTFIELDS, json);
+        cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
     }
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sh_invoke_on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &io);
-    CURLcode cc = curl_easy_perform(c);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)sh_invoke_cfg.timeout_ms);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, sh_invoke_on_body);
+    cu->easy_setopt(c, CURLOPT_WRITEDATA, &io);
+    CURLcode cc = cu->easy_perform(c);
     if (cc != CURLE_OK) {
-        sh_log_msgf(SH_LOG_WARN, "http_failed", "%s %s: %s", method, url, curl_easy_strerror(cc));
+        sh_log_msgf(SH_LOG_WARN, "http_failed", "%s %s: %s", method, url, cu->easy_strerror(cc));
         return -1;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     if (out != NULL)
         *out = io.body;
     return 0;

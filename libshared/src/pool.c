@@ -91,6 +91,7 @@ static bool sh_pool_probation;    /* a swap's new master, not ready yet (its wor
 static int sh_pool_ready_fd = -1; /* its ready pipe: the master's alone */
 static pid_t sh_pool_master_pid;
 static int64_t sh_pool_max_children;
+static bool sh_pool_ondemand; /* the mode is ondemand */
 
 /* --- the listening socket ----------------------------------------------------- */
 
@@ -352,7 +353,12 @@ static void sh_worker_maybe_notify(void)
      * one that stopped before it is seen stopped here. */
     if (atomic_load(&sh_pool_sb->master_watching))
         return;
-    if (sh_sb_count(sh_pool_sb, SH_SLOT_BUSY, gen) >= sh_pool_max_children) {
+    /* The master's rule (sh_master_may_spawn): when it could not fork, waking
+     * it only costs both of us a context switch. */
+    int busy = sh_sb_count(sh_pool_sb, SH_SLOT_BUSY, gen), waiting = sh_sb_count(sh_pool_sb, SH_SLOT_WAITING, gen);
+    bool room = sh_pool_ondemand ? busy < sh_pool_max_children && busy + waiting < 2 * sh_pool_max_children
+                                 : busy + waiting < sh_pool_max_children;
+    if (!room) {
         sh_pool_note_saturated(sh_pool_sb);
         return;
     }
@@ -622,7 +628,46 @@ typedef struct {
     int64_t backoff_us;
     int64_t next_tick_us; /* dynamic mode upkeep */
     bool spawn_wakes;     /* the next worker forked runs on_wake first */
+    int standby_fd;       /* a standby is held (see sh_pool_callbacks.standby_open), else -1 */
+    int64_t standby_retry_us;
+    int64_t standby_backoff_us;
 } sh_master;
+
+static bool sh_listen_has_waiting(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+#define SH_STANDBY_RETRY_US     1000000
+#define SH_STANDBY_RETRY_MAX_US 300000000
+
+/* The pool has no worker and nothing waits: hold a standby for the next one. */
+static void sh_master_standby_open(sh_master *m)
+{
+    if (m->cb->standby_open == NULL || m->standby_fd >= 0 || m->stopping || m->ready_fd >= 0 ||
+        sh_sb_workers(m->sb) != 0 || sh_now_us() < m->standby_retry_us || sh_listen_has_waiting(m->listen_fd))
+        return;
+    m->standby_fd = m->cb->standby_open(m->cb->ctx);
+    if (m->standby_fd >= 0) {
+        m->standby_backoff_us = 0;
+        atomic_store(&m->sb->db_standby, 1);
+        return;
+    }
+    m->standby_backoff_us = m->standby_backoff_us ? m->standby_backoff_us * 2 : SH_STANDBY_RETRY_US;
+    if (m->standby_backoff_us > SH_STANDBY_RETRY_MAX_US)
+        m->standby_backoff_us = SH_STANDBY_RETRY_MAX_US;
+    m->standby_retry_us = sh_now_us() + m->standby_backoff_us;
+}
+
+static void sh_master_standby_close(sh_master *m, bool handed_over)
+{
+    if (m->standby_fd < 0)
+        return;
+    m->cb->standby_close(m->cb->ctx, handed_over);
+    m->standby_fd = -1;
+    atomic_store(&m->sb->db_standby, 0);
+}
 
 static int sh_master_spawn(sh_master *m)
 {
@@ -649,6 +694,7 @@ static int sh_master_spawn(sh_master *m)
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
+    int64_t fork_at = sh_now_us();
     pid_t pid = fork();
     if (pid != 0)
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -665,6 +711,9 @@ static int sh_master_spawn(sh_master *m)
         sh_worker_wake = m->spawn_wakes;
         sh_worker_main(m->cfg, m->listen_fd, m->cb);
     }
+    int64_t fork_us = sh_now_us() - fork_at;
+    bool standby = m->standby_fd >= 0;
+    sh_master_standby_close(m, true);
     atomic_store(&s->pid, (int)pid);
     atomic_fetch_add(&sb->spawns, 1);
     uint64_t workers = (uint64_t)sh_sb_workers(sb);
@@ -676,6 +725,8 @@ static int sh_master_spawn(sh_master *m)
     sh_log_int(&l, "worker_pid", pid);
     sh_log_int(&l, "generation", m->generation);
     sh_log_int(&l, "workers", (long long)workers);
+    sh_log_int(&l, "fork_us", fork_us);
+    sh_log_int(&l, "standby", standby); /* 1: it inherited the standby session */
     sh_log_end(&l);
     return 0;
 }
@@ -927,18 +978,13 @@ static int64_t sh_master_wake_in(const sh_master *m)
     return in > 0 ? in : 0;
 }
 
-static bool sh_listen_has_waiting(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb)
 {
     sh_pool_sb = sb;
     sh_sb_set_current(sb, NULL);
     sh_pool_master_pid = getpid();
     sh_pool_max_children = cfg->max_children;
+    sh_pool_ondemand = cfg->mode == SH_POOL_ONDEMAND;
     if (pipe2(sh_pool_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
         pipe2(sh_pool_notify_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
         sh_log_msgf(SH_LOG_ERROR, "pool_failed", "pipe: %s", strerror(errno));
@@ -952,7 +998,13 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
     sh_set_handler(SIGCHLD, sh_master_on_signal, SA_RESTART | SA_NOCLDSTOP);
     sh_set_handler(SIGPIPE, SIG_IGN, 0);
 
-    sh_master m = {.cfg = cfg, .cb = cb, .sb = sb, .listen_fd = listen_fd, .generation = 0, .ready_fd = ready_fd};
+    sh_master m = {.cfg = cfg,
+                   .cb = cb,
+                   .sb = sb,
+                   .listen_fd = listen_fd,
+                   .generation = 0,
+                   .ready_fd = ready_fd,
+                   .standby_fd = -1};
     sh_pool_probation = ready_fd >= 0;
     sh_pool_ready_fd = ready_fd;
     sh_logline l;
@@ -1008,6 +1060,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
                     (m.stopping ? sh_sb_workers(sb) == 0 : sh_master_may_spawn(&m));
         }
         atomic_store(&sb->master_watching, watch ? 1 : 0);
+        sh_master_standby_open(&m);
         int64_t deadline = -1;
         if (m.stopping)
             deadline = m.stop_deadline_us;
@@ -1018,6 +1071,9 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         }
         if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && (deadline < 0 || m.next_tick_us < deadline))
             deadline = m.next_tick_us;
+        if (cb->standby_open != NULL && m.standby_fd < 0 && m.standby_retry_us > now && !m.stopping && m.ready_fd < 0 &&
+            sh_sb_workers(sb) == 0 && (deadline < 0 || m.standby_retry_us < deadline))
+            deadline = m.standby_retry_us;
         int64_t wake_in = sh_master_wake_in(&m);
         if (wake_in >= 0 && (deadline < 0 || now + wake_in < deadline))
             deadline = now + wake_in;
@@ -1025,13 +1081,12 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         if (timeout < 0 && deadline >= 0)
             timeout = 0;
 
-        struct pollfd fds[4] = {
-            {.fd = sh_pool_signal_pipe[0], .events = POLLIN},
-            {.fd = sh_pool_notify_pipe[0], .events = POLLIN},
+        struct pollfd fds[5] = {
+            {.fd = sh_pool_signal_pipe[0], .events = POLLIN},   {.fd = sh_pool_notify_pipe[0], .events = POLLIN},
             {.fd = sh_pool_status_fd, .events = POLLIN}, /* -1: none, poll skips it */
-            {.fd = listen_fd, .events = POLLIN},
+            {.fd = m.standby_fd, .events = POLLIN | POLLRDHUP}, {.fd = watch ? listen_fd : -1, .events = POLLIN},
         };
-        int rc = poll(fds, watch ? 4 : 3, timeout);
+        int rc = poll(fds, 5, timeout);
         if (rc < 0 && errno != EINTR) {
             sh_log_msgf(SH_LOG_ERROR, "pool_failed", "poll: %s", strerror(errno));
             return 1;
@@ -1060,6 +1115,12 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         }
         if (rc > 0 && (fds[2].revents & POLLIN))
             sh_master_status_serve(cb);
+        if (rc > 0 && fds[3].revents != 0 && m.standby_fd >= 0) {
+            /* the server closed the idle session (a restart, wait_timeout) */
+            sh_log_msg(SH_LOG_INFO, "standby_lost", "the server closed the standby session: opening another");
+            sh_master_standby_close(&m, false);
+            m.standby_retry_us = sh_now_us() + SH_STANDBY_RETRY_US;
+        }
         sh_master_become_ready(&m);
         if (m.ready_fd >= 0)
             continue; /* on probation: nothing else until its first worker passed */
@@ -1071,12 +1132,13 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         }
         if (!m.stopping) {
             sh_master_maintain(&m);
-            if (watch && rc > 0 && (fds[3].revents & POLLIN))
+            if (watch && rc > 0 && (fds[4].revents & POLLIN))
                 sh_master_on_waiting_connection(&m);
-        } else if (watch && rc > 0 && (fds[3].revents & POLLIN) && sh_sb_workers(sb) == 0) {
+        } else if (watch && rc > 0 && (fds[4].revents & POLLIN) && sh_sb_workers(sb) == 0) {
             sh_master_spawn(&m); /* born draining: serves the backlog, then exits */
         }
     }
+    sh_master_standby_close(&m, false);
     close(listen_fd);
     sh_master_status_close();
     if (m.ready_fd >= 0)

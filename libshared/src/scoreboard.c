@@ -141,6 +141,7 @@ json_object *sh_sb_to_json(const sh_scoreboard *sb)
     }
     json_object_object_add(workers, "total", json_object_new_int(total));
     json_object_object_add(root, "workers", workers);
+    json_object_object_add(root, "db_standby", json_object_new_boolean(atomic_load(&sb->db_standby) != 0));
 
     json_object *c = json_object_new_object();
     sh_json_add_u64(c, "requests", atomic_load(&sb->requests));
@@ -223,6 +224,12 @@ void sh_sb_to_prometheus(const sh_scoreboard *sb, sh_buf *out)
                   "# TYPE pilotlight_max_children gauge\n"
                   "pilotlight_max_children{service=\"%s\"} %d\n",
                   svc, sb->max_children);
+    sh_buf_printf(out,
+                  "# HELP pilotlight_db_standby 1 while the master holds a standby database session for its next "
+                  "worker.\n"
+                  "# TYPE pilotlight_db_standby gauge\n"
+                  "pilotlight_db_standby{service=\"%s\"} %d\n",
+                  svc, atomic_load(&sb->db_standby) != 0);
 
     struct {
         const char *name;

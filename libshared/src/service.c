@@ -2,11 +2,11 @@
  * every service has (health, status, metrics, routes, test routes), and the worker's
  * FastCGI connection handler. */
 #include "sh_service.h"
+#include "sh_curl.h"
 #include "sh_log.h"
 #include "sh_supervise.h"
 #include "sh_str.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <mysql.h>
@@ -54,6 +54,10 @@ static const sh_conf_row sh_service_rows[] = {
      "a binary swap (SIGUSR2 to the supervisor): the new master must be ready within this"},
     {"PL_SWAP_STATUS_FILE", SH_CONF_STRING, C(swap_status_file), NULL, 0, 0, NULL, 0,
      "the supervisor writes each swap's outcome here: \"ok PID\" or \"failed: reason\""},
+    {"PL_DB_STANDBY", SH_CONF_BOOL, C(db_standby), "1", 0, 0, NULL, 0,
+     "while the pool has no worker, its master holds one database session, connected and its statements "
+     "prepared, and hands it to the next worker it forks: a cold start makes no connection (0: the worker "
+     "connects in its first request)"},
     {"PL_TEST_FAULT", SH_CONF_ENUM, C(test_fault), "none", 0, 0, sh_test_faults, 0,
      "with PL_TEST_ROUTES=1 only: crash_on_request makes every worker crash on its first request, crash_on_api on "
      "its first request to a route of the service's own (not health or /_...) (deploy tests)"},
@@ -205,17 +209,54 @@ static sh_route *sh_build_routes(const sh_service *svc, bool test_routes)
 
 /* --- the worker ------------------------------------------------------------------------ */
 
+/* A database handle with every statement of the service registered. */
+static sh_db *sh_service_db_create(void)
+{
+    sh_db *db = sh_db_create(&sh_conf.db);
+    if ((sh_svc_idempotent && sh_idem_register(db) != 0) ||
+        (sh_svc->worker_init != NULL && sh_svc->worker_init(db) != 0)) {
+        sh_db_destroy(db);
+        return NULL;
+    }
+    return db;
+}
+
 static int sh_service_worker_init(void *ctx)
 {
     (void)ctx;
     sh_worker_arena = sh_arena_create(64 * 1024);
-    sh_worker_db = sh_db_create(&sh_conf.db);
+    if (sh_worker_db == NULL && (sh_worker_db = sh_service_db_create()) == NULL) /* else the master's standby */
+        return -1;
     sh_db_set_worker(sh_worker_db);
-    if (sh_svc_idempotent && sh_idem_register(sh_worker_db) != 0)
-        return -1;
-    if (sh_svc->worker_init != NULL && sh_svc->worker_init(sh_worker_db) != 0)
-        return -1;
     return 0;
+}
+
+/* The master's standby (sh_pool_callbacks.standby_open): the next worker's
+ * database session, connected and prepared while the pool is idle. */
+static int sh_service_standby_open(void *ctx)
+{
+    (void)ctx;
+    if (sh_worker_db != NULL)
+        return sh_db_socket(sh_worker_db);
+    sh_db *db = sh_service_db_create();
+    if (db == NULL)
+        return -1;
+    if (sh_db_standby(db) != 0) {
+        sh_db_destroy(db);
+        return -1;
+    }
+    sh_worker_db = db;
+    return sh_db_socket(db);
+}
+
+static void sh_service_standby_close(void *ctx, bool handed_over)
+{
+    (void)ctx;
+    if (handed_over)
+        sh_db_forget(sh_worker_db);
+    else
+        sh_db_destroy(sh_worker_db);
+    sh_worker_db = NULL;
 }
 
 static void sh_service_worker_exit(void *ctx)
@@ -714,12 +755,13 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         return 1;
 
     /* Everything a worker needs is loaded here, once, so that a fork is all a
-     * cold start costs. */
-    if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0 || FCGX_Init() != 0 ||
-        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+     * cold start costs (but libcurl: see sh_curl.h). */
+    if (sodium_init() < 0 || mysql_library_init(0, NULL, NULL) != 0 || FCGX_Init() != 0) {
         sh_log_msg(SH_LOG_ERROR, "startup_failed", "library initialisation failed");
         return 1;
     }
+    if ((svc->calls_out_per_request || sh_conf.invoke.socket_dir == NULL) && sh_curl() == NULL)
+        return 1; /* logged */
     if (svc->setup != NULL && svc->setup() != 0)
         return 1;
     if (sh_rate_share() != 0) {
@@ -758,7 +800,9 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
                             .self_check = sh_service_self_check,
                             .ready = sh_service_ready,
                             .on_wake = svc->on_wake != NULL ? sh_service_on_wake : NULL,
-                            .serve_status = sh_service_serve_status};
+                            .serve_status = sh_service_serve_status,
+                            .standby_open = sh_conf.db_standby ? sh_service_standby_open : NULL,
+                            .standby_close = sh_service_standby_close};
     int rc = sh_pool_run(&sh_conf.pool, fd, ready_fd, sb, &cb);
     if (sh_conf.pid_file != NULL)
         sh_pid_file_remove(sh_conf.pid_file); /* unless a newer master's pid is there */
@@ -767,7 +811,6 @@ int sh_service_main(int argc, char **argv, const sh_service *svc)
         free((char *)routes[i].pattern);
     free(routes);
     sh_sb_destroy(sb);
-    curl_global_cleanup();
     mysql_library_end();
     return rc;
 }

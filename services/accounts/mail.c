@@ -13,10 +13,10 @@
  * worker that dies between the server's "OK" and marking it sent leaves it
  * to be sent again once its lease ends. */
 #include "accounts.h"
+#include "sh_curl.h"
 #include "sh_log.h"
 #include "sh_str.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -120,36 +120,37 @@ static size_t acc_mail_read(char *buf, size_t size, size_t n, void *userdata)
 static int acc_mail_send(sh_req *req, const char *to, const char *subject, const char *text, const char *html,
                          const char **why)
 {
-    CURL *c = curl_easy_init();
+    const sh_curl_api *cu = sh_curl();
+    CURL *c = cu != NULL ? cu->easy_init() : NULL;
     if (c == NULL) {
         *why = "the mail client could not start";
         return -1;
     }
     acc_mail_upload up = {0};
     up.data = acc_mail_message(req->arena, to, subject, text, html, &up.len);
-    struct curl_slist *rcpt = curl_slist_append(NULL, sh_arena_sprintf(req->arena, "<%s>", to));
+    struct curl_slist *rcpt = cu->slist_append(NULL, sh_arena_sprintf(req->arena, "<%s>", to));
     const char *from = strrchr(acc_conf.mail_from, '<');
     char *envelope = from ? sh_arena_strndup(req->arena, from, strcspn(from, ">") + 1)
                           : sh_arena_sprintf(req->arena, "<%s>", acc_conf.mail_from);
-    curl_easy_setopt(c, CURLOPT_URL, acc_conf.smtp_url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(c, CURLOPT_MAIL_FROM, envelope);
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, acc_mail_read);
-    curl_easy_setopt(c, CURLOPT_READDATA, &up);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)acc_conf.smtp_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_URL, acc_conf.smtp_url);
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    cu->easy_setopt(c, CURLOPT_MAIL_FROM, envelope);
+    cu->easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+    cu->easy_setopt(c, CURLOPT_READFUNCTION, acc_mail_read);
+    cu->easy_setopt(c, CURLOPT_READDATA, &up);
+    cu->easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)acc_conf.smtp_timeout_ms);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (acc_conf.smtp_user != NULL) {
-        curl_easy_setopt(c, CURLOPT_USERNAME, acc_conf.smtp_user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, acc_conf.smtp_password ? acc_conf.smtp_password : "");
-        curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL); /* credentials never in the clear */
+        cu->easy_setopt(c, CURLOPT_USERNAME, acc_conf.smtp_user);
+        cu->easy_setopt(c, CURLOPT_PASSWORD, acc_conf.smtp_password ? acc_conf.smtp_password : "");
+        cu->easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL); /* credentials never in the clear */
     }
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(rcpt);
-    curl_easy_cleanup(c);
+    CURLcode cc = cu->easy_perform(c);
+    cu->slist_free_all(rcpt);
+    cu->easy_cleanup(c);
     if (cc != CURLE_OK) {
-        *why = curl_easy_strerror(cc);
+        *why = cu->easy_strerror(cc);
         return -1;
     }
     return 0;

@@ -102,6 +102,7 @@ static const sh_service chat_service = {
     .config_rows = chat_config_rows,
     .config = &chat_conf,
     .worker_init = chat_worker_init,
+    .calls_out_per_request = true, /* every post is published to nchan */
     .on_wake = chat_on_wake,
 };
 

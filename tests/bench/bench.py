@@ -760,7 +760,7 @@ def cold_breakdown(svc, master, path_part):
         # 2026-11-29T22:33:40.012678Z, UTC
         return calendar.timegm(time.strptime(line["time"][:19], "%Y-%m-%dT%H:%M:%S")) + \
             float("0." + line["time"][20:26])
-    spawns, dbc, reqs = {}, {}, {}
+    spawns, dbc, reqs, forks = {}, {}, {}, {}
     try:
         with open(os.path.join(LOGDIR, "%s.log" % svc), errors="replace") as f:
             for raw in f:
@@ -771,13 +771,16 @@ def cold_breakdown(svc, master, path_part):
                 ev = e.get("event")
                 if ev == "worker_spawn" and e.get("pid") == master and e.get("workers") == 1:
                     spawns[e["worker_pid"]] = when(e)
+                    forks[e["worker_pid"]] = (e.get("fork_us"), e.get("standby"))
                 elif ev == "db_connect":
                     dbc.setdefault(e.get("pid"), when(e))
                 elif ev == "request" and e.get("pid") in spawns and len(reqs.setdefault(e["pid"], [])) < 2:
                     reqs[e["pid"]].append(e)
     except (OSError, KeyError, ValueError):
         return None
-    parts = {"fork_to_read": [], "connect": [], "first_statement": [], "in_worker": [], "warm": []}
+    parts = {"fork": [], "fork_to_read": [], "connect": [], "first_statement": [], "request": [], "in_worker": [],
+             "warm": []}
+    standby = 0
     for pid, forked in spawns.items():
         r = reqs.get(pid) or []
         if not r or r[0].get("method") != "GET" or path_part not in r[0].get("path", ""):
@@ -785,6 +788,11 @@ def cold_breakdown(svc, master, path_part):
         end, dur = when(r[0]), r[0]["duration_us"] / 1e6
         start = end - dur
         parts["fork_to_read"].append((start - forked) * 1000)
+        parts["request"].append(dur * 1000)
+        fork_us, held = forks.get(pid, (None, None))
+        if fork_us is not None:
+            parts["fork"].append(fork_us / 1000)
+        standby += held == 1
         parts["in_worker"].append((end - forked) * 1000)
         db = dbc.get(pid)
         if db is not None and start <= db <= end:
@@ -796,6 +804,7 @@ def cold_breakdown(svc, master, path_part):
         return None
     out = {k: statistics.median(v) if v else None for k, v in parts.items()}
     out["n"] = len(parts["in_worker"])
+    out["standby"] = standby
     return out
 
 
@@ -1365,14 +1374,18 @@ def print_breakdown(rows):
     if not rows:
         return
     print("  inside the worker, from the pool's log (medians, ms; from fork returning in the master):")
-    print("  %-14s %6s %11s %9s %10s %10s %9s" % ("request", "trials", "fork->read", "DB conn", "1st stmt",
-                                                 "in worker", "warm req"))
+    print("  %-14s %6s %7s %6s %11s %8s %9s %8s %10s %9s" % (
+        "request", "trials", "standby", "fork", "fork->read", "DB conn", "1st stmt", "request", "in worker",
+        "warm req"))
     for label, b in rows:
-        print("  %-14s %6d %11s %9s %10s %10s %9s" % (
-            label, b["n"], fmt(b["fork_to_read"], "%.2f"), fmt(b["connect"], "%.2f"),
-            fmt(b["first_statement"], "%.2f"), fmt(b["in_worker"], "%.2f"), fmt(b["warm"], "%.2f")))
-    print("  (DB conn: the request read -> the worker's first MariaDB connection made; 1st stmt: then its first")
-    print("   statement, prepared and run, and the answer; warm req: the next request to it, in the worker)")
+        print("  %-14s %6d %7s %6s %11s %8s %9s %8s %10s %9s" % (
+            label, b["n"], b.get("standby", "-"), fmt(b.get("fork"), "%.2f"), fmt(b["fork_to_read"], "%.2f"),
+            fmt(b["connect"], "%.2f"), fmt(b["first_statement"], "%.2f"), fmt(b.get("request"), "%.2f"),
+            fmt(b["in_worker"], "%.2f"), fmt(b["warm"], "%.2f")))
+    print("  (standby: trials whose worker inherited the master's database session (PL_DB_STANDBY), which")
+    print("   then makes no connection; fork: the master's fork(2); DB conn: the request read -> the worker's")
+    print("   first MariaDB connection made; 1st stmt: then its first statement, prepared and run, and the")
+    print("   answer; request: the first request's own duration; warm req: the next request to it)")
 
 
 def print_anatomy(an):

@@ -14,7 +14,7 @@ import time
 
 import requests
 
-from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, log_lines, master_pid, pool_status, wait_until,
+from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, log_lines, master_pid, pool_status, sql, wait_until,
                       worker_pids)
 
 IDLE_TIMEOUT_S = int(os.environ.get("PL_IDLE_TIMEOUT_MS", "1500")) / 1000
@@ -44,6 +44,7 @@ def events_since(svc, mark, event):
 def test_pools_scale_to_zero_and_wake_with_exactly_one_spawn(api, internal):
     svc = "chat"
     masters = {s: master_pid(s) for s in SERVICES}
+    pool_status(internal, svc)  # the answer checker's first use reads every _routes (waking workers) once
     wait_for_zero(*SERVICES)
     before = pool_status(internal, svc)["counters"]  # the master answers: no worker wakes
     # idle means idle: the masters sleep in the kernel, using no CPU
@@ -96,6 +97,57 @@ def test_monitoring_an_idle_pool_wakes_no_worker(internal):
     # the masters' answers are counted like any request, and the public listener has none of it
     assert pool_status(internal, "projects")["counters"]["requests"] > 0
     assert requests.get(f"{BASE_URL}/api/projects/_status", timeout=10).status_code == 404
+
+
+def sessions_of(svc):
+    """The MariaDB connection ids of a service's database user."""
+    return sorted(int(r[0]) for r in sql(f"SELECT id FROM information_schema.processlist WHERE user = '{svc}'"))
+
+
+def test_an_idle_pool_hands_its_standby_session_to_its_next_worker(api, internal, make_user):
+    """PL_DB_STANDBY (on by default): a pool's master with no worker holds
+    one database session, every statement prepared, and the worker it forks
+    next takes it over: that cold start makes no connection of its own."""
+    svc = "projects"
+    owner = make_user()
+    r = api.post("/api/projects", {"name": "standby"}, token=owner.token)
+    assert r.status_code == 201, r.text
+    path = f"/api/projects/{r.json()['project']['id']}"
+    wait_for_zero(svc)
+    held = wait_until(lambda: sessions_of(svc), timeout=SETTLE_S, message="the master's standby session")
+    assert len(held) == 1, held  # the master's, and nothing else while no worker runs
+    assert wait_until(lambda: pool_status(internal, svc)["db_standby"], message="_status to show the standby")
+    assert f'pilotlight_db_standby{{service="{svc}"}} 1' in internal.get(f"/api/{svc}/_metrics").text
+    mark = len(log_lines(svc))
+    r = api.get(path, token=owner.token)
+    assert r.status_code == 200 and r.json()["project"]["name"] == "standby", r.text
+    spawn = events_since(svc, mark, "worker_spawn")
+    assert len(spawn) == 1 and spawn[0]["standby"] == 1, spawn
+    worker = spawn[0]["worker_pid"]
+    assert r.json() and worker in worker_pids(svc)
+    # the worker answered on the master's session: the same connection, and no connect of its own
+    assert sessions_of(svc) == held
+    assert not [ln for ln in events_since(svc, mark, "db_connect") if ln.get("pid") == worker]
+    assert pool_status(internal, svc)["db_standby"] is False  # handed over: held again once no worker runs
+
+
+def test_a_standby_session_the_server_closed_is_replaced(api, make_user):
+    """The server ends the idle standby (a KILL here; a restart or
+    wait_timeout alike): the master sees it at once, opens another, and the
+    next cold start still answers."""
+    svc = "projects"
+    owner = make_user()
+    wait_for_zero(svc)
+    held = wait_until(lambda: sessions_of(svc), timeout=SETTLE_S, message="the master's standby session")
+    mark = len(log_lines(svc))
+    sql(f"KILL {held[0]}")
+    fresh = wait_until(lambda: [i for i in sessions_of(svc) if i not in held], timeout=10,
+                       message="another standby session")
+    assert len(fresh) == 1
+    assert events_since(svc, mark, "standby_lost")
+    r = api.get("/api/projects", token=owner.token)
+    assert r.status_code == 200, r.text
+    assert events_since(svc, mark, "worker_spawn")[0]["standby"] == 1
 
 
 def test_a_worker_killed_while_idle_is_replaced(api, internal):
