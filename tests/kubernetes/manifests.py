@@ -15,8 +15,14 @@
       FILE as podman 4.3's `kube play` can run it, one file per workload in
       OUTDIR, and OUTDIR/plan.json (which pods, containers and probes):
       * podman runs Pods and Deployments (one pod a replica: NAME-pod-N)
-        but not Jobs or StatefulSets: each becomes a Pod of its template
-        (the Job's NAME, the StatefulSet's NAME-0 with its claims);
+        but not Jobs or StatefulSets, and gives an emptyDir a named volume
+        of the volume's own name (shared by every pod that names it, across
+        workloads too) filled with the image's directory: every workload
+        becomes Pods of its template, a Deployment's named as podman names
+        its replicas (NAME-pod-N), the Job's NAME, the StatefulSet's NAME-0
+        with its claims; and each emptyDir a directory of that pod's own,
+        empty and mode 0777 as the kubelet makes one (a hostPath in
+        OUTDIR/emptydir/POD/VOLUME);
       * podman has no Services: a Service's name in a ConfigMap's value
         (host, host:port, a URL) becomes its pods' names, which podman's
         DNS answers (all of them, space-separated, in PL_UPSTREAM_*);
@@ -25,6 +31,10 @@
         decoded content, mounted the same way (items kept);
       * podman 4.3 publishes every containerPort on the host: the ports are
         left out (pods reach each other on the network; plan.json has them);
+      * what podman ignores but the test checks by hand goes into
+        plan.json: each container's user and group (pod-level or its own),
+        its writable mounts, its startup probe and preStop hook, the pod's
+        terminationGracePeriodSeconds;
       * every name gets PREFIX, so that nothing collides with another run.
       Services, autoscalers, budgets, network policies and namespaces are
       left out: podman has none (`check` validates them).
@@ -36,6 +46,7 @@ import copy
 import json
 import pathlib
 import re
+import shutil
 import sys
 
 import yaml
@@ -228,6 +239,13 @@ def check(path, external_secrets):
     return report(path, docs, schema.errors)
 
 
+def security(spec, c):
+    """The container's effective securityContext: the pod's, overridden by its own."""
+    eff = dict(spec.get("securityContext") or {})
+    eff.update(c.get("securityContext") or {})
+    return eff
+
+
 def report(path, docs, errors):
     for e in errors:
         print(f"{path}: {e}", file=sys.stderr)
@@ -314,28 +332,48 @@ def podman(path, outdir, prefix):
                            "spec": ct["spec"]})
             spec.setdefault("volumes", []).append({"name": ct["metadata"]["name"],
                                                    "persistentVolumeClaim": {"claimName": claim}})
-        if w["kind"] == "Deployment":
-            obj = copy.deepcopy(w)
-            obj["metadata"] = {"name": prefix + name, "labels": w["metadata"].get("labels", {})}
-            obj["spec"]["template"] = tmpl
+        if w["kind"] == "Job":
+            spec["restartPolicy"] = "Never"  # a failure is seen, not retried
         else:
-            if w["kind"] == "Job":
-                spec["restartPolicy"] = "Never"  # a failure is seen, not retried
-            obj = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": pods(w)[0], "labels": tmpl.get("metadata", {}).get("labels", {})},
-                   "spec": spec}
+            spec.setdefault("restartPolicy", "Always")
+        objs = []
+        for pod in pods(w):
+            pspec = copy.deepcopy(spec)
+            for v in pspec.get("volumes", []):
+                if "emptyDir" in v:
+                    del v["emptyDir"]
+                    d = out / "emptydir" / pod / v["name"]
+                    shutil.rmtree(d, ignore_errors=True)
+                    d.mkdir(parents=True)
+                    d.chmod(0o777)
+                    v["hostPath"] = {"path": str(d), "type": "Directory"}
+            objs.append({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": pod, "labels": tmpl.get("metadata", {}).get("labels", {})},
+                         "spec": pspec})
         # the ConfigMaps it names go in its file: podman's --configmap
         # files serve environment variables, not volumes
         names = {ref["configMapRef"]["name"] for c in spec.get("containers", []) for ref in c.get("envFrom", [])
                  if "configMapRef" in ref}
         names |= {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
         mine = [c for c in configmaps if c["metadata"]["name"] in names]
-        (out / f"{name}.yaml").write_text(yaml.safe_dump_all(mine + claims + [obj], sort_keys=False))
+        (out / f"{name}.yaml").write_text(yaml.safe_dump_all(mine + claims + objs, sort_keys=False))
+        writable = {v["name"] for v in spec.get("volumes", [])
+                    if "emptyDir" in v or "persistentVolumeClaim" in v}
+
+        def container_plan(c):
+            sc = security(spec, c)
+            return {"name": c["name"], "ports": ports[c["name"]],
+                    "startupProbe": c.get("startupProbe"), "readinessProbe": c.get("readinessProbe"),
+                    "livenessProbe": c.get("livenessProbe"), "preStop": (c.get("lifecycle") or {}).get("preStop"),
+                    "runAsUser": sc.get("runAsUser"), "runAsGroup": sc.get("runAsGroup"),
+                    "readOnlyRootFilesystem": bool(sc.get("readOnlyRootFilesystem")),
+                    "writable": [m["mountPath"] for m in c.get("volumeMounts", [])
+                                 if m["name"] in writable and not m.get("readOnly")]}
         plan["workloads"][name] = {
             "kind": w["kind"], "file": str(out / f"{name}.yaml"), "pods": pods(w),
             "claims": [c["metadata"]["name"] for c in claims],
-            "containers": [{"name": c["name"], "ports": ports[c["name"]], "readinessProbe": c.get("readinessProbe"),
-                            "livenessProbe": c.get("livenessProbe")} for c in spec["containers"]],
+            "terminationGracePeriodSeconds": spec.get("terminationGracePeriodSeconds", 30),
+            "containers": [container_plan(c) for c in spec["containers"]],
         }
     plan["services"] = service_pods
     (out / "plan.json").write_text(json.dumps(plan, indent=1))

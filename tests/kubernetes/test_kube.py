@@ -6,7 +6,8 @@ user's path through both fronts.
   PL_KB_FIGURES   a file for the figures of this run (one JSON object a line)
 
 `test_kube.py wait-ready PLAN WORKLOAD TIMEOUT` (run.sh): waits until every
-container of the workload's pods passes its readiness probe.
+container of the workload's pods passes its startup probe, if it has one,
+and its readiness probe (the kubelet runs readiness only once startup passed).
 """
 import json
 import os
@@ -75,8 +76,9 @@ class Plan:
         w = self.workload(name)
         for pod in w["pods"]:
             for c in w["containers"]:
-                if c.get("readinessProbe") and not self.probe(pod, c, c["readinessProbe"])[0]:
-                    return False
+                for kind in ("startupProbe", "readinessProbe"):
+                    if c.get(kind) and not self.probe(pod, c, c[kind])[0]:
+                        return False
         return True
 
 
@@ -91,8 +93,9 @@ def wait_ready(plan_path, name, timeout):
     w = plan.workload(name)
     for pod in w["pods"]:
         for c in w["containers"]:
-            if c.get("readinessProbe"):
-                print(f"{pod}/{c['name']}: {plan.probe(pod, c, c['readinessProbe'])}", file=sys.stderr)
+            for kind in ("startupProbe", "readinessProbe"):
+                if c.get(kind):
+                    print(f"{pod}/{c['name']} {kind}: {plan.probe(pod, c, c[kind])}", file=sys.stderr)
     print(f"{name}: not ready within {timeout} s", file=sys.stderr)
     return 1
 
@@ -123,7 +126,7 @@ def test_every_probe_of_every_running_container_passes():
             continue  # it ran (exit 0: run.sh)
         for pod in w["pods"]:
             for c in w["containers"]:
-                for kind in ("readinessProbe", "livenessProbe"):
+                for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                     if c.get(kind):
                         ok, what = PLAN.probe(pod, c, c[kind])
                         checked += 1
