@@ -9,7 +9,11 @@
 #    service, two fronts), each checked against the Kubernetes API's schema
 #    and for what ties the objects together (manifests.py check): the
 #    autoscalers, the Job, the Services and the network policies, which
-#    podman does not run, are checked this way only;
+#    podman does not run, are checked this way only; so are the pods'
+#    hardening (non-root, no privilege escalation, no capability, seccomp,
+#    read-only root, no service account token), their spreading over nodes
+#    and the budgets (`kubectl apply --dry-run=client` is no help without a
+#    cluster: it needs the API server's discovery and OpenAPI documents);
 # 3. the images built as the containers suite builds them, under names of
 #    this run's own (localhost/pl-kube-N/...), with the redis:7 and
 #    mariadb:10.11 stand-ins of docker/ built under such names too (so a
@@ -20,11 +24,16 @@
 #    of the pod's own, Secrets as ConfigMaps, Service names as pod names),
 #    in order: MariaDB, Redis, the
 #    migrations (which must exit 0), the services, the two fronts, each
-#    waited for by its own readiness probe;
+#    waited for by its own startup and readiness probes;
 # 5. test_kube.py against the fronts' pod addresses: every probe of every
-#    container, health through both fronts, sign-up, a project, a chat
-#    message posted through one front and received live on the other
-#    (WebSocket) and on the first (EventSource).
+#    container; every container's processes running as its securityContext's
+#    user and group, with no capability, no_new_privs and a seccomp filter,
+#    on a read-only root, its volumes writable; health through both fronts,
+#    sign-up, a project, a chat message posted through one front and
+#    received live on the other (WebSocket) and on the first (EventSource);
+#    a front's preStop run as the kubelet would: it serves on for its wait,
+#    then its live subscribers are closed at once and nginx is gone within
+#    worker_shutdown_timeout, before terminationGracePeriodSeconds.
 #
 # Everything it makes is named pl-kube-N-... (N: PL_TEST_SLOT) and removed
 # at the end, also on failure or Ctrl-C: pods, volumes, the network. It
@@ -194,7 +203,7 @@ main() {
 
   t=$SECONDS
   kb_images
-  FIGURES+=("images: $(elapsed "$t") s (base images, podman build of service and nginx, redis)")
+  FIGURES+=("images: $(elapsed "$t") s (base images, podman build of service and nginx, the redis and mariadb stand-ins)")
   kb_secrets
   kb_overlay
   kubectl kustomize "$KB_OVERLAY" >"$KB_DIR/test.yaml"
