@@ -2,8 +2,9 @@
 # deploy/kubernetes/generate.sh: the parts of the Kubernetes manifests that
 # exist once per service, made from services/list (the one place a service
 # is named): for each service a Deployment (its pool on TCP 9000, probes on
-# GET /api/<svc>/health), a Service, a HorizontalPodAutoscaler and a
-# PodDisruptionBudget; the migrations Job (pl-migrate for every service);
+# GET /api/<svc>/health, the pods hardened and spread over the nodes), a
+# Service, a HorizontalPodAutoscaler and a PodDisruptionBudget; the
+# migrations Job (pl-migrate for every service, hardened the same way);
 # and nginx's upstream settings (PL_UPSTREAM_<SVC>=<svc>:9000, read by the
 # same renderer as everywhere else, nginx/render.sh).
 #
@@ -25,6 +26,34 @@ die() { printf 'generate.sh: %s\n' "$*" >&2; exit 1; }
 # labels SVC INDENT: the labels every object of SVC carries (and selects on).
 labels() {
   printf '%*sapp.kubernetes.io/name: %s\n%*sapp.kubernetes.io/part-of: pilotlight\n' "$2" '' "$1" "$2" ''
+}
+
+# pod_security INDENT: the pod-level securityContext of the service image's
+# pods (the pools and the Job): its user pilotlight (uid and gid 10001),
+# never root, the runtime's default seccomp profile.
+pod_security() {
+  sed "s/^/$(printf '%*s' "$1" '')/" <<'YAML'
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001 # pilotlight in the image
+  runAsGroup: 10001
+  fsGroup: 10001 # reads the secret files (mode 0440)
+  seccompProfile: {type: RuntimeDefault}
+YAML
+}
+
+# container_security INDENT: the container-level securityContext of the
+# service image's containers: no privilege escalation, no capability, and a
+# read-only root: a pool and pl-migrate write no file (their logs go to
+# stderr, their sockets are TCP), so they get no writable volume at all
+# (docs/kubernetes.md: how that was checked).
+container_security() {
+  sed "s/^/$(printf '%*s' "$1" '')/" <<'YAML'
+securityContext:
+  allowPrivilegeEscalation: false
+  capabilities: {drop: [ALL]}
+  readOnlyRootFilesystem: true
+YAML
 }
 
 # service_objects SVC: its Deployment, Service, HPA and PDB.
@@ -52,11 +81,17 @@ $(labels "$svc" 6)
 $(labels "$svc" 8)
         app.kubernetes.io/component: service-pool # (network-policies.yaml)
     spec:
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 10001 # pilotlight in the image
-        runAsGroup: 10001
-        fsGroup: 10001 # reads the secret files (mode 0440)
+      automountServiceAccountToken: false # a pool calls no Kubernetes API
+$(pod_security 6)
+      # the pods on as many nodes as there are (a node's loss or drain takes
+      # one, not all); soft: on fewer nodes they still run
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+$(labels "$svc" 14)
       # preStop's wait, then SIGTERM: in-flight requests finish (PL_SHUTDOWN_TIMEOUT_MS, 10 s)
       terminationGracePeriodSeconds: 20
       containers:
@@ -90,9 +125,7 @@ $(labels "$svc" 8)
           resources:
             requests: {cpu: 100m, memory: 64Mi}
             limits: {memory: 1Gi} # a login's argon2id hash takes 64 MiB per worker
-          securityContext:
-            allowPrivilegeEscalation: false
-            capabilities: {drop: [ALL]}
+$(container_security 10)
           volumeMounts:
             - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
       volumes:
@@ -140,7 +173,9 @@ metadata:
   labels:
 $(labels "$svc" 4)
 spec:
-  minAvailable: 1
+  # one pod at a time through a drain, at any scale; at the autoscaler's
+  # minimum (2) one keeps serving
+  maxUnavailable: 1
   selector:
     matchLabels:
 $(labels "$svc" 6)
@@ -171,20 +206,15 @@ spec:
 $(labels pl-migrate 8)
     spec:
       restartPolicy: OnFailure
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 10001
-        runAsGroup: 10001
-        fsGroup: 10001
+      automountServiceAccountToken: false
+$(pod_security 6)
       containers:
         - name: migrate
           image: pilotlight/service:latest
           command: [/usr/local/bin/migrate.sh]
           envFrom:
             - configMapRef: {name: pilotlight-services}
-          securityContext:
-            allowPrivilegeEscalation: false
-            capabilities: {drop: [ALL]}
+$(container_security 10)
           volumeMounts:
             - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
       volumes:

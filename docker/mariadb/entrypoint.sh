@@ -45,6 +45,12 @@ sql_str() {
 
 client() { mariadb --protocol=socket --socket="$socket" -uroot "$@"; }
 
+# --user=mysql only as root: mariadb-install-db would chown the data
+# directory and its PAM tool (not allowed to another user, nor on a
+# read-only root), and mariadbd warns
+as_mysql=()
+((EUID != 0)) || as_mysql=(--user=mysql)
+
 init_db() {
   local root_pw root_host db user pw f random=0
   root_pw=$(env_var ROOT_PASSWORD)
@@ -59,9 +65,9 @@ init_db() {
     fi
   fi
   log "initializing $datadir"
-  mariadb-install-db --user=mysql --datadir="$datadir" --auth-root-authentication-method=normal \
+  mariadb-install-db "${as_mysql[@]}" --datadir="$datadir" --auth-root-authentication-method=normal \
     --skip-test-db --skip-name-resolve >/dev/null
-  mariadbd --user=mysql --datadir="$datadir" --skip-networking --socket="$socket" "$@" &
+  mariadbd "${as_mysql[@]}" --datadir="$datadir" --skip-networking --socket="$socket" "$@" &
   local pid=$! i
   for ((i = 0; i < 300; i++)); do
     client -e 'SELECT 1' >/dev/null 2>&1 && break
@@ -108,9 +114,12 @@ init_db() {
 if [[ ${1:-} == mariadbd || ${1:-} == mysqld ]]; then
   shift
   if [[ ! -d $datadir/mysql ]]; then
-    chown mysql:mysql "$datadir"
+    # as root, the data directory becomes mysql's; as another user (a
+    # Kubernetes securityContext: runAsUser 999, fsGroup 999) it must be
+    # writable already, as with the official image
+    ((EUID != 0)) || chown mysql:mysql "$datadir"
     init_db "$@"
   fi
-  exec mariadbd --user=mysql --datadir="$datadir" "$@"
+  exec mariadbd "${as_mysql[@]}" --datadir="$datadir" "$@"
 fi
 exec "$@"

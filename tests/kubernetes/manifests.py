@@ -9,14 +9,25 @@
       whose target ports exist, autoscalers and budgets that name a
       Deployment, ConfigMaps and Secrets that exist (NAME: a Secret made
       outside the manifests), and every service of services/list with its
-      Deployment, Service, autoscaler and health probes.
+      Deployment, Service, autoscaler and health probes; then the hardening
+      every pod must have (`hardening` below: what the Pod Security
+      Standard "restricted" asks and more), that every autoscaled
+      Deployment is spread over nodes and has a disruption budget that
+      fits its autoscaler's minimum, and that a StatefulSet's containers
+      have a startup probe.
 
   manifests.py podman FILE OUTDIR PREFIX
       FILE as podman 4.3's `kube play` can run it, one file per workload in
       OUTDIR, and OUTDIR/plan.json (which pods, containers and probes):
       * podman runs Pods and Deployments (one pod a replica: NAME-pod-N)
-        but not Jobs or StatefulSets: each becomes a Pod of its template
-        (the Job's NAME, the StatefulSet's NAME-0 with its claims);
+        but not Jobs or StatefulSets, and gives an emptyDir a named volume
+        of the volume's own name (shared by every pod that names it, across
+        workloads too) filled with the image's directory: every workload
+        becomes Pods of its template, a Deployment's named as podman names
+        its replicas (NAME-pod-N), the Job's NAME, the StatefulSet's NAME-0
+        with its claims; and each emptyDir a directory of that pod's own,
+        empty and mode 0777 as the kubelet makes one (a hostPath in
+        OUTDIR/emptydir/POD/VOLUME);
       * podman has no Services: a Service's name in a ConfigMap's value
         (host, host:port, a URL) becomes its pods' names, which podman's
         DNS answers (all of them, space-separated, in PL_UPSTREAM_*);
@@ -25,6 +36,10 @@
         decoded content, mounted the same way (items kept);
       * podman 4.3 publishes every containerPort on the host: the ports are
         left out (pods reach each other on the network; plan.json has them);
+      * what podman ignores but the test checks by hand goes into
+        plan.json: each container's user and group (pod-level or its own),
+        its writable mounts, its startup probe and preStop hook, the pod's
+        terminationGracePeriodSeconds;
       * every name gets PREFIX, so that nothing collides with another run.
       Services, autoscalers, budgets, network policies and namespaces are
       left out: podman has none (`check` validates them).
@@ -36,6 +51,7 @@ import copy
 import json
 import pathlib
 import re
+import shutil
 import sys
 
 import yaml
@@ -225,7 +241,106 @@ def check(path, external_secrets):
             cmd = c.get(probe, {}).get("exec", {}).get("command", [])
             if not cmd or not cmd[0].endswith("/healthcheck.sh"):
                 err(svc, f"its {probe} is not the health check (GET /api/{svc}/health): {cmd}")
+
+    for w in workloads:
+        hardening(f"{w['kind']}/{w['metadata']['name']}", pod_spec(w), err)
+        if w["kind"] == "StatefulSet":
+            for c in pod_spec(w)["containers"]:
+                if "startupProbe" not in c:
+                    err(f"StatefulSet/{w['metadata']['name']}", f"container {c['name']} has no startupProbe "
+                        "(a slow first start would be killed by its liveness probe)")
+    availability(by_kind, pods_of, err)
     return report(path, docs, schema.errors)
+
+
+def security(spec, c):
+    """The container's effective securityContext: the pod's, overridden by its own."""
+    eff = dict(spec.get("securityContext") or {})
+    eff.update(c.get("securityContext") or {})
+    return eff
+
+
+# the volume types the Pod Security Standard "restricted" allows (those used here)
+RESTRICTED_VOLUMES = {"secret", "configMap", "emptyDir", "persistentVolumeClaim", "projected", "downwardAPI"}
+
+
+def hardening(where, spec, err):
+    """Every pod: no service account token, and every container: not root
+    (an explicit uid and gid, runAsNonRoot), no privilege escalation, no
+    capability, the runtime's default seccomp profile, a read-only root;
+    fsGroup set (the secret files are 0440); only volume types that the
+    "restricted" Pod Security Standard allows."""
+    if spec.get("automountServiceAccountToken") is not False:
+        err(where, "automountServiceAccountToken is not false (no pod here calls the Kubernetes API)")
+    if not (spec.get("securityContext") or {}).get("fsGroup"):
+        err(where, "no fsGroup in the pod's securityContext")
+    for v in spec.get("volumes", []):
+        kind = next((k for k in v if k != "name"), None)
+        if kind not in RESTRICTED_VOLUMES:
+            err(where, f"volume {v['name']} is a {kind}, which the restricted Pod Security Standard refuses")
+    for c in spec.get("containers", []) + spec.get("initContainers", []):
+        sc, own = security(spec, c), c.get("securityContext") or {}
+        w = f"{where} container {c['name']}"
+        if sc.get("runAsNonRoot") is not True:
+            err(w, "runAsNonRoot is not true")
+        for k in ("runAsUser", "runAsGroup"):
+            if not isinstance(sc.get(k), int) or sc[k] <= 0:
+                err(w, f"{k} is not set to a uid/gid other than 0 ({sc.get(k)!r})")
+        if own.get("allowPrivilegeEscalation") is not False:
+            err(w, "allowPrivilegeEscalation is not false")
+        if own.get("privileged"):
+            err(w, "privileged")
+        caps = own.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            err(w, "capabilities do not drop ALL")
+        if caps.get("add"):
+            err(w, f"capabilities add {caps['add']}")
+        if (sc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            err(w, "seccompProfile is not RuntimeDefault")
+        if own.get("readOnlyRootFilesystem") is not True:
+            err(w, "readOnlyRootFilesystem is not true")
+
+
+def spread_on_hostname(spec, labels):
+    """Whether the pods are spread over nodes: a topology spread constraint
+    or a (preferred or required) pod anti-affinity on the hostname, whose
+    selector matches the pods themselves."""
+    for t in spec.get("topologySpreadConstraints", []):
+        if t["topologyKey"] == "kubernetes.io/hostname" and \
+                labels_match((t.get("labelSelector") or {}).get("matchLabels"), labels):
+            return True
+    anti = (spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    terms = [t["podAffinityTerm"] for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])]
+    terms += anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    return any(t["topologyKey"] == "kubernetes.io/hostname" and
+               labels_match((t.get("labelSelector") or {}).get("matchLabels"), labels) for t in terms)
+
+
+def availability(by_kind, pods_of, err):
+    """Every autoscaled Deployment spread over nodes, with a budget that
+    lets a drain go on at the autoscaler's minimum and keeps one pod."""
+    for name, h in by_kind.get("HorizontalPodAutoscaler", {}).items():
+        ref = h["spec"]["scaleTargetRef"]
+        d = by_kind.get(ref["kind"], {}).get(ref["name"])
+        if d is None or d["kind"] != "Deployment":
+            continue
+        where = f"Deployment/{d['metadata']['name']}"
+        labels = d["spec"]["template"].get("metadata", {}).get("labels", {})
+        if not spread_on_hostname(d["spec"]["template"]["spec"], labels):
+            err(where, "not spread over nodes (topologySpreadConstraints or podAntiAffinity on kubernetes.io/hostname)")
+        budgets = [b for b in by_kind.get("PodDisruptionBudget", {}).values()
+                   if d in pods_of(b["spec"]["selector"].get("matchLabels"))]
+        if len(budgets) != 1:
+            err(where, f"{len(budgets)} PodDisruptionBudgets select its pods (one is wanted)")
+            continue
+        b, low = budgets[0]["spec"], h["spec"].get("minReplicas", 1)
+        if low < 2:
+            err(where, f"its autoscaler's minReplicas is {low}: a drain or a rolling update leaves no pod")
+        if "minAvailable" in b and not (isinstance(b["minAvailable"], int) and 1 <= b["minAvailable"] < low):
+            err(where, f"its budget's minAvailable {b['minAvailable']!r} is not from 1 to minReplicas - 1 ({low - 1}): "
+                       "a drain would stop, or no pod be kept")
+        if "maxUnavailable" in b and not (isinstance(b["maxUnavailable"], int) and 1 <= b["maxUnavailable"] < low):
+            err(where, f"its budget's maxUnavailable {b['maxUnavailable']!r} is not from 1 to minReplicas - 1 ({low - 1})")
 
 
 def report(path, docs, errors):
@@ -314,28 +429,48 @@ def podman(path, outdir, prefix):
                            "spec": ct["spec"]})
             spec.setdefault("volumes", []).append({"name": ct["metadata"]["name"],
                                                    "persistentVolumeClaim": {"claimName": claim}})
-        if w["kind"] == "Deployment":
-            obj = copy.deepcopy(w)
-            obj["metadata"] = {"name": prefix + name, "labels": w["metadata"].get("labels", {})}
-            obj["spec"]["template"] = tmpl
+        if w["kind"] == "Job":
+            spec["restartPolicy"] = "Never"  # a failure is seen, not retried
         else:
-            if w["kind"] == "Job":
-                spec["restartPolicy"] = "Never"  # a failure is seen, not retried
-            obj = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": pods(w)[0], "labels": tmpl.get("metadata", {}).get("labels", {})},
-                   "spec": spec}
+            spec.setdefault("restartPolicy", "Always")
+        objs = []
+        for pod in pods(w):
+            pspec = copy.deepcopy(spec)
+            for v in pspec.get("volumes", []):
+                if "emptyDir" in v:
+                    del v["emptyDir"]
+                    d = out / "emptydir" / pod / v["name"]
+                    shutil.rmtree(d, ignore_errors=True)
+                    d.mkdir(parents=True)
+                    d.chmod(0o777)
+                    v["hostPath"] = {"path": str(d), "type": "Directory"}
+            objs.append({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": pod, "labels": tmpl.get("metadata", {}).get("labels", {})},
+                         "spec": pspec})
         # the ConfigMaps it names go in its file: podman's --configmap
         # files serve environment variables, not volumes
         names = {ref["configMapRef"]["name"] for c in spec.get("containers", []) for ref in c.get("envFrom", [])
                  if "configMapRef" in ref}
         names |= {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
         mine = [c for c in configmaps if c["metadata"]["name"] in names]
-        (out / f"{name}.yaml").write_text(yaml.safe_dump_all(mine + claims + [obj], sort_keys=False))
+        (out / f"{name}.yaml").write_text(yaml.safe_dump_all(mine + claims + objs, sort_keys=False))
+        writable = {v["name"] for v in spec.get("volumes", [])
+                    if "emptyDir" in v or "persistentVolumeClaim" in v}
+
+        def container_plan(c):
+            sc = security(spec, c)
+            return {"name": c["name"], "ports": ports[c["name"]],
+                    "startupProbe": c.get("startupProbe"), "readinessProbe": c.get("readinessProbe"),
+                    "livenessProbe": c.get("livenessProbe"), "preStop": (c.get("lifecycle") or {}).get("preStop"),
+                    "runAsUser": sc.get("runAsUser"), "runAsGroup": sc.get("runAsGroup"),
+                    "readOnlyRootFilesystem": bool(sc.get("readOnlyRootFilesystem")),
+                    "writable": [m["mountPath"] for m in c.get("volumeMounts", [])
+                                 if m["name"] in writable and not m.get("readOnly")]}
         plan["workloads"][name] = {
             "kind": w["kind"], "file": str(out / f"{name}.yaml"), "pods": pods(w),
             "claims": [c["metadata"]["name"] for c in claims],
-            "containers": [{"name": c["name"], "ports": ports[c["name"]], "readinessProbe": c.get("readinessProbe"),
-                            "livenessProbe": c.get("livenessProbe")} for c in spec["containers"]],
+            "terminationGracePeriodSeconds": spec.get("terminationGracePeriodSeconds", 30),
+            "containers": [container_plan(c) for c in spec["containers"]],
         }
     plan["services"] = service_pods
     (out / "plan.json").write_text(json.dumps(plan, indent=1))

@@ -9,19 +9,31 @@
 #    service, two fronts), each checked against the Kubernetes API's schema
 #    and for what ties the objects together (manifests.py check): the
 #    autoscalers, the Job, the Services and the network policies, which
-#    podman does not run, are checked this way only;
+#    podman does not run, are checked this way only; so are the pods'
+#    hardening (non-root, no privilege escalation, no capability, seccomp,
+#    read-only root, no service account token), their spreading over nodes
+#    and the budgets (`kubectl apply --dry-run=client` is no help without a
+#    cluster: it needs the API server's discovery and OpenAPI documents);
 # 3. the images built as the containers suite builds them, under names of
-#    this run's own (localhost/pl-kube-N/...), and the secrets made by the
-#    image's init-secrets.sh;
+#    this run's own (localhost/pl-kube-N/...), with the redis:7 and
+#    mariadb:10.11 stand-ins of docker/ built under such names too (so a
+#    change there is what runs), and the secrets made by the image's
+#    init-secrets.sh;
 # 4. `podman kube play` of the test overlay's objects as podman can run them
-#    (manifests.py podman: the Job and the StatefulSet as Pods, Secrets as
-#    ConfigMaps, Service names as pod names), in order: MariaDB, Redis, the
+#    (manifests.py podman: every workload as Pods, each emptyDir a directory
+#    of the pod's own, Secrets as ConfigMaps, Service names as pod names),
+#    in order: MariaDB, Redis, the
 #    migrations (which must exit 0), the services, the two fronts, each
-#    waited for by its own readiness probe;
+#    waited for by its own startup and readiness probes;
 # 5. test_kube.py against the fronts' pod addresses: every probe of every
-#    container, health through both fronts, sign-up, a project, a chat
-#    message posted through one front and received live on the other
-#    (WebSocket) and on the first (EventSource).
+#    container; every container's processes running as its securityContext's
+#    user and group, with no capability, no_new_privs and a seccomp filter,
+#    on a read-only root, its volumes writable; health through both fronts,
+#    sign-up, a project, a chat message posted through one front and
+#    received live on the other (WebSocket) and on the first (EventSource);
+#    a front's preStop run as the kubelet would: it serves on for its wait,
+#    then its live subscribers are closed at once and nginx is gone within
+#    worker_shutdown_timeout, before terminationGracePeriodSeconds.
 #
 # Everything it makes is named pl-kube-N-... (N: PL_TEST_SLOT) and removed
 # at the end, also on failure or Ctrl-C: pods, volumes, the network. It
@@ -93,12 +105,15 @@ kb_finish() {
 }
 
 # kb_images: the service and nginx images as the containers suite builds
-# them, and the redis:7 stand-in, under this run's names.
+# them, and the redis:7 and mariadb:10.11 stand-ins (docker/redis,
+# docker/mariadb), under this run's names: built each run (podman's layer
+# cache makes that seconds), so that what runs is what docker/ says.
 kb_images() {
   timeout 900 "$PL_ROOT/scripts/containers.sh" base-images
   PL_IMAGE_TAG=$KB_TAG timeout 1200 "$PL_ROOT/scripts/containers.sh" build "$KB_DIR/build.log" "$KB_IMAGES"
-  $PODMAN image exists "$KB_IMAGES/redis:$KB_TAG" ||
-    timeout 600 "$PL_ROOT/scripts/containers.sh" make-redis "$KB_IMAGES/redis:$KB_TAG"
+  timeout 600 "$PL_ROOT/scripts/containers.sh" make-redis "$KB_IMAGES/redis:$KB_TAG"
+  timeout 600 $PODMAN build --pull=false -q -t "$KB_IMAGES/mariadb:$KB_TAG" "$PL_ROOT/docker/mariadb" \
+    >>"$KB_DIR/build.log" 2>&1 || { tail_log "$KB_DIR/build.log"; die "podman build of docker/mariadb failed"; }
 }
 
 # kb_secrets: the Secret's files, made by the image's own init-secrets.sh.
@@ -127,7 +142,7 @@ images:
   - {name: pilotlight/service, newName: $KB_IMAGES/service, newTag: $KB_TAG}
   - {name: pilotlight/nginx, newName: $KB_IMAGES/nginx, newTag: $KB_TAG}
   - {name: redis, newName: $KB_IMAGES/redis, newTag: $KB_TAG}
-  - {name: mariadb, newName: docker.io/library/mariadb, newTag: "10.11"}
+  - {name: mariadb, newName: $KB_IMAGES/mariadb, newTag: $KB_TAG}
 secretGenerator:
   # named as the operator's own (the base's references do not follow a hash)
   - name: pilotlight-secrets
@@ -157,7 +172,7 @@ kb_ready() {
 }
 
 main() {
-  local t t0 rc=0 o
+  local t t0 tdb rc=0 o
   if [[ ${1:-} == --down ]]; then
     kb_down
     return
@@ -188,7 +203,7 @@ main() {
 
   t=$SECONDS
   kb_images
-  FIGURES+=("images: $(elapsed "$t") s (base images, podman build of service and nginx, redis)")
+  FIGURES+=("images: $(elapsed "$t") s (base images, podman build of service and nginx, the redis and mariadb stand-ins)")
   kb_secrets
   kb_overlay
   kubectl kustomize "$KB_OVERLAY" >"$KB_DIR/test.yaml"
@@ -197,9 +212,11 @@ main() {
 
   t=$SECONDS
   $PODMAN network create "$KB_NAME" >/dev/null
+  tdb=$SECONDS
   kb_play mariadb
   kb_play redis
   kb_ready mariadb 120
+  FIGURES+=("MariaDB's first start (a new data directory), played to its startup and readiness probes passing: $(elapsed "$tdb") s (its startup probe allows 300 s)")
   kb_play pl-migrate
   timeout 120 $PODMAN wait "${KB_PREFIX}pl-migrate-migrate" >"$KB_DIR/migrate.status" ||
     die "the migrations did not end within 120 s"

@@ -1,17 +1,20 @@
 """The Kubernetes manifests run by podman (tests/kubernetes/run.sh plays them
-and runs this module): the probes as the kubelet would run them, then a
-user's path through both fronts.
+and runs this module): the probes as the kubelet would run them, the pods'
+users and read-only roots as the processes have them, a user's path through
+both fronts, the database's outages, a front's graceful stop.
 
   PL_KB_PLAN      plan.json of manifests.py podman (pods, containers, probes)
   PL_KB_FIGURES   a file for the figures of this run (one JSON object a line)
 
 `test_kube.py wait-ready PLAN WORKLOAD TIMEOUT` (run.sh): waits until every
-container of the workload's pods passes its readiness probe.
+container of the workload's pods passes its startup probe, if it has one,
+and its readiness probe (the kubelet runs readiness only once startup passed).
 """
 import json
 import os
 import pathlib
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -75,8 +78,9 @@ class Plan:
         w = self.workload(name)
         for pod in w["pods"]:
             for c in w["containers"]:
-                if c.get("readinessProbe") and not self.probe(pod, c, c["readinessProbe"])[0]:
-                    return False
+                for kind in ("startupProbe", "readinessProbe"):
+                    if c.get(kind) and not self.probe(pod, c, c[kind])[0]:
+                        return False
         return True
 
 
@@ -91,8 +95,9 @@ def wait_ready(plan_path, name, timeout):
     w = plan.workload(name)
     for pod in w["pods"]:
         for c in w["containers"]:
-            if c.get("readinessProbe"):
-                print(f"{pod}/{c['name']}: {plan.probe(pod, c, c['readinessProbe'])}", file=sys.stderr)
+            for kind in ("startupProbe", "readinessProbe"):
+                if c.get(kind):
+                    print(f"{pod}/{c['name']} {kind}: {plan.probe(pod, c, c[kind])}", file=sys.stderr)
     print(f"{name}: not ready within {timeout} s", file=sys.stderr)
     return 1
 
@@ -116,6 +121,45 @@ def call(front, method, path, token=None, body=None):
     return requests.request(method, front + path, headers=headers, json=body, timeout=15)
 
 
+def new_user(front):
+    """A new account's access token (signed up and logged in through FRONT)."""
+    email = f"kube-{uuid.uuid4().hex[:12]}@example.com"
+    r = call(front, "POST", "/api/accounts/signup", body={"email": email, "password": PASSWORD, "display_name": "Kube"})
+    assert r.status_code == 201, r.text
+    r = call(front, "POST", "/api/accounts/login", body={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def running_containers():
+    """(workload, pod, container plan, podman's container name) of every
+    container that runs (not the Job's, which has exited)."""
+    for name, w in PLAN.data["workloads"].items():
+        if w["kind"] == "Job":
+            continue
+        for pod in w["pods"]:
+            for c in w["containers"]:
+                yield name, pod, c, f"{pod}-{c['name']}"
+
+
+def processes_and_mounts(container):
+    """Every process's /proc/PID/status (as dicts) and the mounts of the
+    container, read inside it (sh and cat: every image has them)."""
+    out = podman("exec", container, "sh", "-c",
+                 'for f in /proc/[0-9]*/status; do echo "== $f"; cat "$f" 2>/dev/null; done; '
+                 'echo "== mounts"; cat /proc/1/mounts').stdout
+    procs, mounts = [], {}
+    for block in out.split("== ")[1:]:
+        head, _, body = block.partition("\n")
+        if head == "mounts":
+            mounts = {f[1]: f[3].split(",") for f in (line.split() for line in body.splitlines()) if len(f) >= 4}
+            continue
+        fields = dict(line.split(":\t", 1) for line in body.splitlines() if ":\t" in line)
+        if fields:
+            procs.append(fields)
+    return procs, mounts
+
+
 def test_every_probe_of_every_running_container_passes():
     checked, failed = 0, []
     for name, w in PLAN.data["workloads"].items():
@@ -123,7 +167,7 @@ def test_every_probe_of_every_running_container_passes():
             continue  # it ran (exit 0: run.sh)
         for pod in w["pods"]:
             for c in w["containers"]:
-                for kind in ("readinessProbe", "livenessProbe"):
+                for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                     if c.get(kind):
                         ok, what = PLAN.probe(pod, c, c[kind])
                         checked += 1
@@ -131,6 +175,66 @@ def test_every_probe_of_every_running_container_passes():
                             failed.append(f"{pod}/{c['name']} {kind}: {what}")
     assert not failed, failed
     assert checked >= 2 * (len(SERVICES) + 2), checked
+
+
+def test_every_container_runs_as_its_user_without_privileges_on_a_read_only_root():
+    """What the securityContexts say, as the processes have it: every
+    process of every running container (the image's entrypoint and what it
+    started, and a shell exec'd as a probe is) runs as the uid and gid the
+    manifests give, with no capability (effective, permitted, bounding),
+    no_new_privs and a seccomp filter; the root filesystem is mounted
+    read-only and a write to it fails as such (also to /tmp, unless a volume
+    is mounted there: no tmpfs of podman's hides a missing emptyDir), and
+    each of its emptyDir or claim volumes is writable. podman 4.3 ignores
+    runAsNonRoot, seccompProfile and fsGroup: the uid and the filter are
+    checked here, the fields by manifests.py check."""
+    failed, seen = [], set()
+    for name, pod, c, container in running_containers():
+        uid, gid = c["runAsUser"], c["runAsGroup"]
+        assert uid and gid and c["readOnlyRootFilesystem"], (container, c)
+        procs, mounts = processes_and_mounts(container)
+        assert len(procs) >= 2, (container, procs)  # the container's own processes and the shell
+        for p in procs:
+            what = f"{container}: process {p.get('Pid')} ({p.get('Name')})"
+            if {int(x) for x in p["Uid"].split()} != {uid}:
+                failed.append(f"{what} runs as uid {p['Uid']}, not {uid}")
+            if {int(x) for x in p["Gid"].split()} != {gid}:
+                failed.append(f"{what} runs as gid {p['Gid']}, not {gid}")
+            for cap in ("CapEff", "CapPrm", "CapBnd"):
+                if int(p[cap], 16) != 0:
+                    failed.append(f"{what} has capabilities ({cap} {p[cap]})")
+            if p.get("NoNewPrivs") != "1":
+                failed.append(f"{what} may gain privileges (NoNewPrivs {p.get('NoNewPrivs')})")
+            if p.get("Seccomp") != "2":
+                failed.append(f"{what} has no seccomp filter (Seccomp {p.get('Seccomp')})")
+        if "ro" not in mounts.get("/", []):
+            failed.append(f"{container}: / is not mounted read-only: {mounts.get('/')}")
+        for path in ["/"] + ([] if "/tmp" in c["writable"] else ["/tmp"]):
+            r = podman("exec", container, "sh", "-c", f': >"{path.rstrip("/")}/.pl-kube-write-check"', check=False)
+            if r.returncode == 0 or "Read-only file system" not in r.stderr:
+                failed.append(f"{container}: a write to {path} did not fail as read-only: {r.returncode} {r.stderr.strip()}")
+        for path in c["writable"]:
+            if "rw" not in mounts.get(path, []):
+                failed.append(f"{container}: {path} is no writable mount: {mounts.get(path)}")
+            r = podman("exec", container, "sh", "-c", f'f="{path}/.pl-kube-write-check" && : >"$f" && rm "$f"',
+                       check=False)
+            if r.returncode != 0:
+                failed.append(f"{container}: cannot write to its volume {path}: {r.stderr.strip()}")
+        seen.add(name)
+    assert not failed, "\n".join(failed)
+    assert seen == {n for n, w in PLAN.data["workloads"].items() if w["kind"] != "Job"}, seen
+
+
+def test_the_migrations_job_ran_as_its_user_on_a_read_only_root():
+    """The Job's pod has exited (0: run.sh): its container as podman made it."""
+    w = PLAN.workload("pl-migrate")
+    c = w["containers"][0]
+    info = json.loads(podman("inspect", f"{w['pods'][0]}-{c['name']}").stdout)[0]
+    assert info["Config"]["User"] == f"{c['runAsUser']}:{c['runAsGroup']}", info["Config"]["User"]
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+    assert "no-new-privileges" in info["HostConfig"]["SecurityOpt"], info["HostConfig"]["SecurityOpt"]
+    assert not info["HostConfig"]["CapAdd"], info["HostConfig"]["CapAdd"]
+    assert info["State"]["ExitCode"] == 0
 
 
 def test_two_fronts_and_every_service_healthy_through_each():
@@ -254,6 +358,88 @@ def test_the_migrations_job_migrated_every_service():
         podman("logs", f"{w['pods'][0]}-{w['containers'][0]['name']}").stderr
     for svc in SERVICES:
         assert svc in logs, f"the migrations Job's log does not name {svc}:\n{logs[-1500:]}"
+
+
+def test_a_front_stops_gracefully_within_its_grace_period():
+    """A front's preStop hook run as the kubelet runs it (in the container,
+    before SIGTERM; podman ignores preStop): the front serves on through the
+    hook's wait (while its endpoints are removed), then nginx's graceful
+    stop closes its live subscribers at once (WebSocket close 1001, the end
+    of the EventSource stream: the client reconnects elsewhere and reads
+    history), an upload that never ends is cut by worker_shutdown_timeout,
+    and nginx is gone well before terminationGracePeriodSeconds, so a
+    rolling update does not wait for it. podman then restarts the container
+    (restart policy Always), which must be ready again."""
+    import websocket
+    w = PLAN.workload("nginx")
+    c, pod, front = w["containers"][0], w["pods"][1], FRONTS[1]
+    container, grace = f"{pod}-{c['name']}", w["terminationGracePeriodSeconds"]
+    hook = c["preStop"]["exec"]["command"]
+    wait = 5  # the hook's sleep (nginx.yaml)
+    token = new_user(front)
+
+    r = call(front, "POST", "/api/chat/rooms/lobby/ticket", token)
+    assert r.status_code == 201, r.text
+    ws = websocket.create_connection(front.replace("http://", "ws://") + r.json()["url"], timeout=5)
+    r = call(front, "POST", "/api/chat/rooms/lobby/ticket", token)
+    assert r.status_code == 201, r.text
+    sse_url, sse_end = front + r.json()["url"], []
+
+    def sse():
+        with requests.get(sse_url, headers={"Accept": "text/event-stream"}, stream=True, timeout=(5, grace)) as r:
+            ready.set()
+            for _ in r.iter_lines(chunk_size=1):
+                pass
+        sse_end.append(time.monotonic())
+    ready = threading.Event()
+    threading.Thread(target=sse, daemon=True).start()
+    assert ready.wait(5)
+    # an upload nginx is still reading: 10 of 1000 bytes
+    stuck = socket.create_connection((PLAN.ip(pod), 8080), timeout=grace)
+    stuck.sendall(b"POST /api/accounts/login HTTP/1.1\r\nHost: kube\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n{\"email\":")
+    restarts = int(podman("inspect", "-f", "{{.RestartCount}}", container).stdout)
+
+    started = time.monotonic()
+    proc = subprocess.Popen(["/usr/bin/podman", "exec", container, *hook],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(wait - 2)
+        r = requests.get(f"http://{PLAN.ip(pod)}:8081/nginx_status", timeout=2)
+        assert r.status_code == 200, "the front stopped serving during the preStop wait"
+        ws.settimeout(grace)
+        while True:
+            op, data = ws.recv_data(control_frame=True)
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                break
+        ws_closed = time.monotonic() - started
+        code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+        while True:  # nginx sends nothing for the upload: it is closed
+            try:
+                if not stuck.recv(4096):
+                    break
+            except ConnectionResetError:
+                break
+        stuck_closed = time.monotonic() - started
+        proc.wait(timeout=grace)
+        gone = time.monotonic() - started
+    finally:
+        proc.kill()
+        ws.close()
+        stuck.close()
+    assert code == 1001, f"the WebSocket subscriber was closed with {code}, not 1001 (going away)"
+    assert wait <= ws_closed < wait + 3, f"the WebSocket subscriber was closed after {ws_closed:.1f} s"
+    assert sse_end and wait <= sse_end[0] - started < wait + 3, "the EventSource stream did not end with the stop"
+    assert wait + 8 <= stuck_closed < wait + 12, \
+        f"the stuck upload was closed after {stuck_closed:.1f} s, not after worker_shutdown_timeout (10 s)"
+    assert gone < grace - 5, f"nginx took {gone:.1f} s to stop (terminationGracePeriodSeconds {grace})"
+    figure("a front's preStop: live subscribers closed after (s), nginx gone after (s)",
+           subscribers=round(ws_closed, 1), nginx=round(gone, 1), grace=grace)
+
+    deadline = time.monotonic() + 60
+    while int(podman("inspect", "-f", "{{.RestartCount}}", container).stdout) <= restarts or not PLAN.ready("nginx"):
+        assert time.monotonic() < deadline, "the front was not restarted and ready again within 60 s"
+        time.sleep(1)
 
 
 if __name__ == "__main__":
