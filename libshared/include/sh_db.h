@@ -76,12 +76,17 @@ void sh_db_destroy(sh_db *db);
 int sh_db_register(sh_db *db, const char *sql);
 
 /* A standby session, for a pool's master while it has no worker: connects db
- * (to PL_DB_SOCKET, PL_DB_HOST, or the first entry of PL_DB_HOSTS, and only
- * when a TCP server takes a connection within 200 ms: the master must not
- * wait on a dead host) and prepares every statement registered, so that the
+ * (to PL_DB_SOCKET, PL_DB_HOST, or the first entry of PL_DB_HOSTS when it is
+ * a Synced Galera node) and prepares the statements registered, so that the
  * worker forked next inherits a session ready to use and a cold start makes no
- * connection. 0, or -1 with db unconnected (the failure logged). */
-int sh_db_standby(sh_db *db);
+ * connection. Made with libmariadb's non-blocking calls, all within 250 ms: a
+ * server that stalls costs the master no more (then -1). stop (may be NULL) is
+ * asked before each prepare: true (a connection waits for a worker) ends the
+ * preparing there, and the rest are prepared on first use. A TCP session gets
+ * keepalive (30 s idle, 3 probes 10 s apart), so that one cut silently turns
+ * into a hang-up the master sees. 0, or -1 with db unconnected (logged as
+ * standby_failed). */
+int sh_db_standby(sh_db *db, bool (*stop)(void));
 /* The session's socket, to watch for the server closing it (readable or
  * hung up while idle), or -1 when db is not connected. */
 int sh_db_socket(const sh_db *db);

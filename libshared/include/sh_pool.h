@@ -63,7 +63,8 @@ typedef struct {
      * next worker forked will need (a standby: its database session), so that
      * a cold start does not wait for it. Returns an fd that turns readable or
      * hangs up when the standby goes stale (the server closed the session), or
-     * -1 when none was made (tried again after 1 s, doubling up to 5 min).
+     * -1 when none was made (tried again after 1 s, doubling up to 1 min,
+     * and at once when a worker has ended normally since).
      * May be NULL. */
     int (*standby_open)(void *ctx);
     /* In the master: the standby is given up. handed_over: right after a fork,
@@ -98,6 +99,10 @@ int sh_pool_take_listener(const sh_pool_config *cfg, int pid);
  * written to ready_fd (then closed) and the pool runs as usual; when the
  * worker fails first, the pool stops with SH_POOL_EXIT_NOT_READY. */
 int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_scoreboard *sb, const sh_pool_callbacks *cb);
+
+/* In the master (standby_open): whether a connection waits in the listening
+ * socket's backlog (poll(2), no wait). */
+bool sh_pool_connection_waiting(void);
 
 /* In a worker: have the pool's on_wake run at wall time at_us (sh_wall_us()),
  * or at the earliest of the times asked for. The master wakes for it (an idle

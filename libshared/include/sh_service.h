@@ -25,7 +25,11 @@ typedef struct {
     int (*reload)(void);                      /* in the master on SIGHUP, after the public keys were
                                        read again (the service's own key files, say);
                                        -1 keeps everything as it was */
-    int (*worker_init)(sh_db *db);            /* in each worker: register statements; -1 ends it */
+    int (*worker_init)(sh_db *db);            /* registers the statements, and nothing else: it
+                                                 runs in a worker that has no database handle, and
+                                                 in the master for each standby session (see
+                                                 PL_DB_STANDBY), whose worker does not run it
+                                                 again; -1 ends the worker (or gives up the standby) */
     sh_revocation_fetch_fn revocations_fetch; /* how this service reads the revocation feed
                                                  (NULL: GET PL_REVOCATIONS_PATH on the gateway;
                                                  accounts, which keeps it, reads it directly) */

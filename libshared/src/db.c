@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -298,14 +300,13 @@ static int sh_db_fail(sh_db *db, unsigned err, const char *msg, const char *sql)
 
 /* Opens a connection to one server (host and port, or the socket): the
  * connection, or NULL with sh_db_last_errno set and the failure logged. */
-static MYSQL *sh_db_open(const sh_db_config *c, const char *host, unsigned port)
+/* A handle with every session setting of ours, not yet connected; NULL when
+ * out of memory. */
+static MYSQL *sh_db_handle(const sh_db_config *c)
 {
     MYSQL *conn = mysql_init(NULL);
-    if (conn == NULL) {
-        sh_db_last_errno = CR_OUT_OF_MEMORY;
-        sh_db_last_unavailable = true;
+    if (conn == NULL)
         return NULL;
-    }
     unsigned connect_s = (unsigned)((c->connect_timeout_ms + 999) / 1000);
     unsigned query_s = (unsigned)((c->query_timeout_ms + 999) / 1000);
     my_bool no = 0;
@@ -317,6 +318,17 @@ static MYSQL *sh_db_open(const sh_db_config *c, const char *host, unsigned port)
     mysql_options(conn, MYSQL_INIT_COMMAND,
                   "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
                   "NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
+    return conn;
+}
+
+static MYSQL *sh_db_open(const sh_db_config *c, const char *host, unsigned port)
+{
+    MYSQL *conn = sh_db_handle(c);
+    if (conn == NULL) {
+        sh_db_last_errno = CR_OUT_OF_MEMORY;
+        sh_db_last_unavailable = true;
+        return NULL;
+    }
     if (mysql_real_connect(conn, c->socket ? NULL : host, c->user, c->password, c->name, c->socket ? 0 : port,
                            c->socket, CLIENT_FOUND_ROWS) == NULL) {
         unsigned err = mysql_errno(conn);
@@ -414,9 +426,7 @@ static int sh_db_open_first(sh_db *db, int upto, MYSQL **out)
     return -1;
 }
 
-/* Connects to the server (or the first ready of PL_DB_HOSTS' first upto
- * entries): 0, or -1 (logged). */
-static int sh_db_connect_upto(sh_db *db, int upto)
+static int sh_db_connect(sh_db *db)
 {
     const sh_db_config *c = db->cfg;
     MYSQL *conn = NULL;
@@ -425,7 +435,7 @@ static int sh_db_connect_upto(sh_db *db, int upto)
             return -1;
         sh_log_msg(SH_LOG_INFO, "db_connect", "connected");
     } else {
-        int i = sh_db_open_first(db, upto, &conn);
+        int i = sh_db_open_first(db, db->nhosts, &conn);
         if (i < 0)
             return -1;
         db->current = i;
@@ -439,34 +449,165 @@ static int sh_db_connect_upto(sh_db *db, int upto)
     return 0;
 }
 
-static int sh_db_prepare(sh_db *db, sh_db_stmt *st);
+/* --- the standby: made with libmariadb's non-blocking calls ---------------------- */
 
-static int sh_db_connect(sh_db *db) { return sh_db_connect_upto(db, db->nhosts); }
+/* Each step of making a standby is waited for with poll(2), all of them
+ * within this: a server that stalls (stopped, overloaded, a host gone
+ * silent) costs the master at most this, never its connect or query
+ * timeout. */
+#define SH_DB_STANDBY_MS 250
 
-int sh_db_standby(sh_db *db)
+/* Waits for what a non-blocking call of conn asked for (MYSQL_WAIT_*) until
+ * the deadline: what happened, for its _cont, or 0 when the time is up. */
+static int sh_db_standby_wait(MYSQL *conn, int status, int64_t deadline_us)
+{
+    struct pollfd p = {.fd = (int)mysql_get_socket(conn), .events = 0};
+    if (status & MYSQL_WAIT_READ)
+        p.events |= POLLIN;
+    if (status & MYSQL_WAIT_WRITE)
+        p.events |= POLLOUT;
+    if (status & MYSQL_WAIT_EXCEPT)
+        p.events |= POLLPRI;
+    for (;;) {
+        int64_t left = deadline_us - sh_now_us();
+        if (left <= 0)
+            return 0;
+        int rc = poll(&p, 1, (int)((left + 999) / 1000));
+        if (rc < 0 && errno != EINTR)
+            return 0;
+        if (rc <= 0)
+            continue;
+        int ev = 0;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR))
+            ev |= MYSQL_WAIT_READ;
+        if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+            ev |= MYSQL_WAIT_WRITE;
+        if (p.revents & POLLPRI)
+            ev |= MYSQL_WAIT_EXCEPT;
+        return ev & status ? ev & status : status;
+    }
+}
+
+/* Runs one non-blocking call to its end: start_expr, then cont_expr (which
+ * may use ev_, what happened) until it returns 0; ok is false when the
+ * deadline came first. */
+#define SH_DB_STANDBY_RUN(ok, conn, deadline, start_expr, cont_expr)                                                   \
+    do {                                                                                                               \
+        int st_ = (start_expr);                                                                                        \
+        while (st_ != 0) {                                                                                             \
+            int ev_ = sh_db_standby_wait((conn), st_, (deadline));                                                     \
+            if (ev_ == 0)                                                                                              \
+                break;                                                                                                 \
+            st_ = (cont_expr);                                                                                         \
+        }                                                                                                              \
+        (ok) = st_ == 0;                                                                                               \
+    } while (0)
+
+/* Whether the standby's server may take requests (see sh_db_node_ready), with
+ * the non-blocking calls: a Galera node only when Synced. */
+static bool sh_db_standby_ready(MYSQL *conn, int64_t deadline)
+{
+    int err = 0;
+    MYSQL_RES *r = NULL;
+    static const char q[] = "SELECT @@wsrep_on, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                            "WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE')";
+    bool ok;
+    SH_DB_STANDBY_RUN(ok, conn, deadline, mysql_real_query_start(&err, conn, q, sizeof(q) - 1),
+                      mysql_real_query_cont(&err, conn, ev_));
+    if (!ok)
+        return false;
+    if (err != 0)
+        return mysql_errno(conn) == ER_UNKNOWN_SYSTEM_VARIABLE; /* not a MariaDB with Galera */
+    SH_DB_STANDBY_RUN(ok, conn, deadline, mysql_store_result_start(&r, conn), mysql_store_result_cont(&r, conn, ev_));
+    if (!ok || r == NULL)
+        return false;
+    MYSQL_ROW row = mysql_fetch_row(r);
+    bool ready = row != NULL && row[0] != NULL &&
+                 (strcmp(row[0], "1") != 0 || (row[1] != NULL && strcmp(row[1], "4") == 0)); /* 4: Synced */
+    mysql_free_result(r);
+    return ready;
+}
+
+int sh_db_standby(sh_db *db, bool (*stop)(void))
 {
     const sh_db_config *c = db->cfg;
     if (db->conn != NULL)
         return 0;
-    if (c->socket == NULL) { /* a server that does not answer at once must not hold up the master */
-        sh_db_host h = {.port = (unsigned)c->port};
-        if (db->nhosts > 0)
-            h = db->hosts[0];
-        else
-            snprintf(h.host, sizeof(h.host), "%s", c->host);
-        if (!sh_db_reachable(&h))
-            return -1;
+    int64_t deadline = sh_now_us() + SH_DB_STANDBY_MS * 1000;
+    const char *host = db->nhosts > 0 ? db->hosts[0].host : c->host;
+    unsigned port = db->nhosts > 0 ? db->hosts[0].port : (unsigned)c->port;
+    MYSQL *conn = sh_db_handle(c), *ret = NULL;
+    const char *why = "out of memory";
+    if (conn == NULL)
+        goto failed;
+    mysql_options(conn, MYSQL_OPT_NONBLOCK, 0); /* the blocking calls still work on it (the worker's) */
+    why = "no answer within 250 ms";
+    bool ok;
+    SH_DB_STANDBY_RUN(ok, conn, deadline,
+                      mysql_real_connect_start(&ret, conn, c->socket ? NULL : host, c->user, c->password, c->name,
+                                               c->socket ? 0 : port, c->socket, CLIENT_FOUND_ROWS),
+                      mysql_real_connect_cont(&ret, conn, ev_));
+    if (!ok)
+        goto failed;
+    why = mysql_error(conn);
+    if (ret == NULL)
+        goto failed;
+    why = "not a Synced Galera node, or no answer within 250 ms";
+    if (db->nhosts > 0 && !sh_db_standby_ready(conn, deadline))
+        goto failed;
+    if (c->socket == NULL) {
+        /* A session idle for long may be cut silently (a host gone, a firewall
+         * forgetting the flow): keepalive makes that a hang-up within a minute,
+         * which the master sees, rather than a worker's first statement waiting
+         * for its read timeout. */
+        int fd = (int)mysql_get_socket(conn), on = 1, idle = 30, intvl = 10, cnt = 3;
+        if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) != 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) != 0)
+            sh_log_msgf(SH_LOG_WARN, "standby_keepalive", "setsockopt: %s", strerror(errno));
     }
-    if (sh_db_connect_upto(db, 1) != 0)
-        return -1;
-    for (int i = 0; i < db->nstmts; i++) {
-        if (sh_db_prepare(db, &db->stmts[i]) != 0) {
-            sh_db_disconnect(db);
-            db->broken = false;
-            return -1;
+    /* Every statement, but a connection waiting for a worker comes first: the
+     * ones not prepared yet are prepared on first use, as always. */
+    for (int i = 0; i < db->nstmts && !(stop != NULL && stop()); i++) {
+        MYSQL_STMT *st = mysql_stmt_init(conn);
+        int err = 0;
+        why = "no answer within 250 ms";
+        ok = false;
+        if (st != NULL)
+            SH_DB_STANDBY_RUN(ok, conn, deadline,
+                              mysql_stmt_prepare_start(&err, st, db->stmts[i].sql, strlen(db->stmts[i].sql)),
+                              mysql_stmt_prepare_cont(&err, st, ev_));
+        if (!ok) {
+            if (st != NULL)
+                mysql_stmt_close(st);
+            goto failed; /* the session is in the middle of a command: of no use */
         }
+        if (err != 0) { /* the worker meets (and reports) it when it prepares the statement */
+            mysql_stmt_close(st);
+            continue;
+        }
+        my_bool yes = 1;
+        mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &yes);
+        db->stmts[i].stmt = st;
     }
+    db->conn = conn;
+    db->current = 0;
+    db->failback_at_us = sh_now_us() + SH_DB_FAILBACK_US;
+    db->checked = true;
+    db->alive_at_us = sh_now_us();
     return 0;
+
+failed:
+    sh_log_msgf(SH_LOG_WARN, "standby_failed", "%s: %s", c->socket ? c->socket : host, why ? why : "");
+    for (int i = 0; i < db->nstmts; i++) {
+        if (db->stmts[i].stmt != NULL)
+            mysql_stmt_close(db->stmts[i].stmt);
+        db->stmts[i].stmt = NULL;
+    }
+    if (conn != NULL)
+        mysql_close(conn);
+    return -1;
 }
 
 int sh_db_socket(const sh_db *db) { return db != NULL && db->conn != NULL ? (int)mysql_get_socket(db->conn) : -1; }

@@ -91,7 +91,8 @@ static bool sh_pool_probation;    /* a swap's new master, not ready yet (its wor
 static int sh_pool_ready_fd = -1; /* its ready pipe: the master's alone */
 static pid_t sh_pool_master_pid;
 static int64_t sh_pool_max_children;
-static bool sh_pool_ondemand; /* the mode is ondemand */
+static bool sh_pool_ondemand;      /* the mode is ondemand */
+static int sh_pool_listen_fd = -1; /* the master's */
 
 /* --- the listening socket ----------------------------------------------------- */
 
@@ -640,7 +641,7 @@ static bool sh_listen_has_waiting(int fd)
 }
 
 #define SH_STANDBY_RETRY_US     1000000
-#define SH_STANDBY_RETRY_MAX_US 300000000
+#define SH_STANDBY_RETRY_MAX_US 60000000
 
 /* The pool has no worker and nothing waits: hold a standby for the next one. */
 static void sh_master_standby_open(sh_master *m)
@@ -659,6 +660,8 @@ static void sh_master_standby_open(sh_master *m)
         m->standby_backoff_us = SH_STANDBY_RETRY_MAX_US;
     m->standby_retry_us = sh_now_us() + m->standby_backoff_us;
 }
+
+bool sh_pool_connection_waiting(void) { return sh_pool_listen_fd >= 0 && sh_listen_has_waiting(sh_pool_listen_fd); }
 
 static void sh_master_standby_close(sh_master *m, bool handed_over)
 {
@@ -808,6 +811,10 @@ static void sh_master_reap(sh_master *m)
                 m->backoff_us = 0;
             }
         } else {
+            /* a worker that ended well had the database: a standby not made
+             * meanwhile is tried again at once, not after its back-off */
+            m->standby_backoff_us = 0;
+            m->standby_retry_us = 0;
             sh_log_begin(&l, SH_LOG_INFO, "worker_exit");
             sh_log_int(&l, "worker_pid", pid);
             sh_log_str(&l, "reason", reasons[reason >= 0 && reason <= SH_EXIT_FAILED ? reason : 0]);
@@ -985,6 +992,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
     sh_pool_master_pid = getpid();
     sh_pool_max_children = cfg->max_children;
     sh_pool_ondemand = cfg->mode == SH_POOL_ONDEMAND;
+    sh_pool_listen_fd = listen_fd;
     if (pipe2(sh_pool_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
         pipe2(sh_pool_notify_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
         sh_log_msgf(SH_LOG_ERROR, "pool_failed", "pipe: %s", strerror(errno));

@@ -241,7 +241,7 @@ static int sh_service_standby_open(void *ctx)
     sh_db *db = sh_service_db_create();
     if (db == NULL)
         return -1;
-    if (sh_db_standby(db) != 0) {
+    if (sh_db_standby(db, sh_pool_connection_waiting) != 0) {
         sh_db_destroy(db);
         return -1;
     }

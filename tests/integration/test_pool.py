@@ -14,8 +14,8 @@ import time
 
 import requests
 
-from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, log_lines, master_pid, pool_status, sql, wait_until,
-                      worker_pids)
+from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, VAR, log_lines, master_pid, pool_status, sql,
+                      wait_until, worker_pids)
 
 IDLE_TIMEOUT_S = int(os.environ.get("PL_IDLE_TIMEOUT_MS", "1500")) / 1000
 SETTLE_S = IDLE_TIMEOUT_S * 4 + 10  # generous: others share these 2 cores
@@ -148,6 +148,34 @@ def test_a_standby_session_the_server_closed_is_replaced(api, make_user):
     r = api.get("/api/projects", token=owner.token)
     assert r.status_code == 200, r.text
     assert events_since(svc, mark, "worker_spawn")[0]["standby"] == 1
+
+
+def test_a_stalled_database_never_holds_the_master(internal):
+    """The standby is made with non-blocking calls within 250 ms: with
+    MariaDB stopped (SIGSTOP: it takes connections into its backlog and says
+    nothing) while the master makes one, the master still answers _status
+    at once, and holds a standby again once the server is back."""
+    svc = "projects"
+    wait_for_zero(svc)
+    held = wait_until(lambda: sessions_of(svc), timeout=SETTLE_S, message="the master's standby session")
+    db = int((VAR / "run" / "mysqld.pid").read_text().strip())
+    mark = len(log_lines(svc))
+    sql(f"KILL {held[0]}")
+    os.kill(db, signal.SIGSTOP)
+    worst = 0.0
+    try:
+        end = time.monotonic() + 3.0  # the master tries again 1 s after the loss, then 1 s after that
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            pool_status(internal, svc)
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.02)
+    finally:
+        os.kill(db, signal.SIGCONT)
+    assert events_since(svc, mark, "standby_failed"), "no standby was tried while the server was stopped"
+    assert worst < 1.0, f"_status took {worst:.2f} s while the master made a standby"
+    wait_until(lambda: [i for i in sessions_of(svc) if i not in held], timeout=SETTLE_S,
+               message="a standby again once the server is back")
 
 
 def test_a_worker_killed_while_idle_is_replaced(api, internal):
