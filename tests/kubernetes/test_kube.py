@@ -325,6 +325,36 @@ def test_a_hung_database_fails_no_liveness_probe():
         podman("unpause", db)
 
 
+def test_workers_all_stuck_fail_no_liveness_probe():
+    """Every worker of a pool stopped (SIGSTOP: what every worker busy on a
+    slow database under load looks like to a new request, which waits in
+    the backlog): the liveness probe still passes within its timeout, since
+    the pool's master answers it on its status socket (PL_STATUS_LISTEN)
+    without a worker; the kubelet restarts nothing. Readiness is not
+    asserted: an ondemand master may start another worker."""
+    for svc in SERVICES:
+        w = PLAN.workload(svc)
+        c = w["containers"][0]
+        assert "/run/pilotlight/status/status.sock" in c["livenessProbe"]["exec"]["command"], c["livenessProbe"]
+        for pod in w["pods"]:
+            name = f"{pod}-{c['name']}"
+            procs, _ = processes_and_mounts(name)
+            masters = {p["Pid"] for p in procs if p.get("Name") == f"pl-{svc}"}
+            workers = [p["Pid"] for p in procs if p.get("Name") == f"pl-{svc}" and p.get("PPid") in masters]
+            assert workers, f"{name}: no worker of pl-{svc} to stop: {procs}"
+            podman("exec", name, "sh", "-c", 'kill -STOP "$@"', "sh", *workers)
+            try:
+                started = time.monotonic()
+                ok, what = PLAN.probe(pod, c, c["livenessProbe"])
+                took = time.monotonic() - started
+                assert ok, f"{pod} not alive with its workers stuck: {what}"
+                assert took < c["livenessProbe"]["timeoutSeconds"], f"{pod}'s liveness probe took {took:.1f} s"
+                ready, _ = PLAN.probe(pod, c, c["readinessProbe"])
+                figure("liveness with every worker stopped", pod=pod, seconds=round(took, 2), ready=ready)
+            finally:
+                podman("exec", name, "sh", "-c", 'kill -CONT "$@"', "sh", *workers)
+
+
 def test_a_database_outage_fails_readiness_but_not_liveness():
     """The services' probes: with MariaDB stopped every service pod is
     unready (out of its Service) but alive (the kubelet restarts nothing);
