@@ -326,21 +326,24 @@ def test_a_hung_database_fails_no_liveness_probe():
 
 
 def test_workers_all_stuck_fail_no_liveness_probe():
-    """Every worker of a pool stopped (SIGSTOP: what every worker busy on a
-    slow database under load looks like to a new request, which waits in
-    the backlog): the liveness probe still passes within its timeout, since
-    the pool's master answers it on its status socket (PL_STATUS_LISTEN)
-    without a worker; the kubelet restarts nothing. Readiness is not
-    asserted: an ondemand master may start another worker."""
+    """Every worker of a pool stopped (SIGSTOP: to a new request, what every
+    worker busy on a slow database under load looks like: it waits in the
+    backlog). The liveness probe still passes within its timeout, since the
+    pool's master answers it on its status socket (PL_STATUS_LISTEN) without
+    a worker, so the kubelet restarts nothing; the same _status asked on
+    the pool's port (a worker's: the probe before), and readiness, wait."""
     for svc in SERVICES:
         w = PLAN.workload(svc)
         c = w["containers"][0]
         assert "/run/pilotlight/status/status.sock" in c["livenessProbe"]["exec"]["command"], c["livenessProbe"]
         for pod in w["pods"]:
             name = f"{pod}-{c['name']}"
+            # a worker up (ondemand: the readiness probe's keeps one), then
+            # the processes: the supervisor (pid 1), its master, the master's workers
+            assert PLAN.probe(pod, c, c["readinessProbe"])[0]
             procs, _ = processes_and_mounts(name)
-            masters = {p["Pid"] for p in procs if p.get("Name") == f"pl-{svc}"}
-            workers = [p["Pid"] for p in procs if p.get("Name") == f"pl-{svc}" and p.get("PPid") in masters]
+            pl = {p["Pid"]: p["PPid"] for p in procs if p.get("Name") == f"pl-{svc}"}
+            workers = [pid for pid, ppid in pl.items() if ppid in pl and pl[ppid] in pl]
             assert workers, f"{name}: no worker of pl-{svc} to stop: {procs}"
             podman("exec", name, "sh", "-c", 'kill -STOP "$@"', "sh", *workers)
             try:
@@ -349,8 +352,10 @@ def test_workers_all_stuck_fail_no_liveness_probe():
                 took = time.monotonic() - started
                 assert ok, f"{pod} not alive with its workers stuck: {what}"
                 assert took < c["livenessProbe"]["timeoutSeconds"], f"{pod}'s liveness probe took {took:.1f} s"
-                ready, _ = PLAN.probe(pod, c, c["readinessProbe"])
-                figure("liveness with every worker stopped", pod=pod, seconds=round(took, 2), ready=ready)
+                old = podman("exec", name, "timeout", "3", "/usr/local/bin/healthcheck.sh", "--live", svc,
+                             "127.0.0.1:9000", check=False, timeout=15)
+                assert old.returncode == 124, f"{pod}: _status on the pool's port answered with every worker stopped"
+                figure("liveness with every worker stopped (master's status socket)", pod=pod, seconds=round(took, 2))
             finally:
                 podman("exec", name, "sh", "-c", 'kill -CONT "$@"', "sh", *workers)
 
