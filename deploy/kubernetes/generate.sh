@@ -95,6 +95,25 @@ $(pod_security 6)
 $(labels "$svc" 14)
       # preStop's wait, then SIGTERM: in-flight requests finish (PL_SHUTDOWN_TIMEOUT_MS, 10 s)
       terminationGracePeriodSeconds: 20
+      # a release's new pods start only once its pl-migrate Job has applied
+      # every migration of this image (pl-migrate --check, as the service's
+      # own user, every 2 s); after PL_MIGRATIONS_WAIT_S (300 s) it fails,
+      # the kubelet runs it again after a back-off, and the rollout waits at
+      # this pod while the old ones serve on
+      initContainers:
+        - name: wait-migrations
+          image: pilotlight/service:latest
+          command: [/usr/local/bin/wait-migrations.sh]
+          env:
+            - {name: PL_SERVICE, value: $svc}
+          envFrom:
+            - configMapRef: {name: pilotlight-services}
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+            limits: {memory: 64Mi}
+$(container_security 10)
+          volumeMounts:
+            - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
       containers:
         - name: $svc
           image: pilotlight/service:latest

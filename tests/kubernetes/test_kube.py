@@ -360,6 +360,34 @@ def test_workers_all_stuck_fail_no_liveness_probe():
                 podman("exec", name, "sh", "-c", 'kill -CONT "$@"', "sh", *workers)
 
 
+def test_a_service_pod_waits_for_its_migrations():
+    """The init container's wait (docker/wait-migrations.sh, pl-migrate
+    --check as the service's own user), run in each service's container:
+    done at once when the Job has applied every migration of the image;
+    with one more migration than the database holds (a release whose Job
+    has not run), it waits, then fails after PL_MIGRATIONS_WAIT_S."""
+    for svc in SERVICES:
+        w = PLAN.workload(svc)
+        assert w["initContainers"] == ["wait-migrations"], w["initContainers"]  # (left out of podman's pods)
+        name = f"{w['pods'][0]}-{w['containers'][0]['name']}"
+        r = podman("exec", name, "/usr/local/bin/wait-migrations.sh", check=False, timeout=30)
+        assert r.returncode == 0 and "up to date" in r.stdout, (r.returncode, r.stdout, r.stderr)
+        later = "/run/pilotlight/status/later-migrations"  # the one writable path
+        podman("exec", name, "sh", "-c", f'mkdir -p {later} && cp /usr/share/pilotlight/migrations/{svc}/*.sql {later}/'
+               f' && echo "SELECT 1;" >{later}/999_next_release.sql')
+        try:
+            started = time.monotonic()
+            r = podman("exec", "-e", f"PL_MIGRATIONS_DIR={later}", "-e", "PL_MIGRATIONS_WAIT_S=3", name,
+                       "/usr/local/bin/wait-migrations.sh", check=False, timeout=30)
+            took = time.monotonic() - started
+        finally:
+            podman("exec", name, "rm", "-rf", later)
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "1 pending, the first 999_next_release.sql" in r.stderr, r.stderr
+        assert "still not migrated for this image after 3 s" in r.stderr, r.stderr
+        assert 3 <= took < 12, took
+
+
 def test_a_database_outage_fails_readiness_but_not_liveness():
     """The services' probes: with MariaDB stopped every service pod is
     unready (out of its Service) but alive (the kubelet restarts nothing);
