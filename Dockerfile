@@ -62,7 +62,7 @@ RUN apt-get update \
 COPY --from=build /out/ /usr/local/bin/
 COPY migrations /usr/share/pilotlight/migrations
 COPY services/list /usr/share/pilotlight/services/list
-COPY docker/service.sh docker/healthcheck.sh docker/init-secrets.sh docker/migrate.sh /usr/local/bin/
+COPY docker/service.sh docker/healthcheck.sh docker/init-secrets.sh docker/migrate.sh docker/wait-migrations.sh /usr/local/bin/
 USER pilotlight
 EXPOSE 9000
 ENTRYPOINT ["/usr/local/bin/service.sh"]

@@ -30,7 +30,9 @@
 # and Redis's upstream when there is one), api_services.conf (the /api/<svc>
 # locations, included by api.conf), nchan_store.conf (where nchan keeps
 # channels, included by its two locations: shared memory, or Redis) and
-# cors_maps.conf from PL_CORS_ORIGINS. Every value is checked before
+# cors_maps.conf from PL_CORS_ORIGINS, and from PL_TRUSTED_PROXIES
+# proxies_maps.conf (http level: $pl_https) and proxies.conf (the public
+# server's realip settings). Every value is checked before
 # it goes into the config; exit status 1 with a message when one is wrong.
 set -euo pipefail
 
@@ -39,6 +41,7 @@ readonly HEADERS_MORE_MODULE=/usr/lib/nginx/modules/ngx_http_headers_more_filter
 readonly SAFE_VALUE='^[A-Za-z0-9_./:@+ -]+$'   # nothing that could end a directive or a sed expression
 readonly SERVICE_NAME='^[a-z][a-z0-9]{0,30}$'
 readonly UPSTREAM_SERVER='^(unix:/[A-Za-z0-9_./@+-]+|[A-Za-z0-9_.-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5})$'
+readonly PROXY_CIDR='^([0-9]{1,3}(\.[0-9]{1,3}){3}(/[0-9]{1,2})?|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?)$'
 readonly REDIS_URL='^(rediss?://)?([A-Za-z0-9_.+-]*:[A-Za-z0-9_.+-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?(/[0-9]{1,2})?$'
 
 die() { printf 'render.sh: %s\n' "$*" >&2; exit 1; }
@@ -79,6 +82,11 @@ check_settings() {
     die "$HEADERS_MORE_MODULE is missing (package libnginx-mod-http-headers-more-filter)"
   [[ $PL_CORS_MAX_AGE =~ ^(0|[1-9][0-9]{0,5})$ ]] ||
     die "PL_CORS_MAX_AGE must be a number of seconds, not '$PL_CORS_MAX_AGE'"
+  read -ra TRUSTED <<<"${PL_TRUSTED_PROXIES//,/ }"
+  for url in "${TRUSTED[@]}"; do
+    [[ $url =~ $PROXY_CIDR ]] ||
+      die "PL_TRUSTED_PROXIES: '$url' is not an address or CIDR (like 10.0.0.0/8 or fd00::/8)"
+  done
   [[ -z ${PL_OPENAPI_FILE:-} || -r $PL_OPENAPI_FILE ]] || die "PL_OPENAPI_FILE $PL_OPENAPI_FILE is not readable"
 }
 
@@ -150,6 +158,45 @@ map $pl_cors_preflight $pl_cors_allow_headers {
 }
 EOF
   printf 'map $pl_cors_preflight $pl_cors_max_age {\n    default  "";\n    1        "%s";\n}\n' "$PL_CORS_MAX_AGE"
+}
+
+# proxies_maps: proxies_maps.conf (http level). $pl_https is "on" when the
+# request is HTTPS: nginx's own TLS ($https), or on the public listener a
+# plain-HTTP request from a trusted proxy (PL_TRUSTED_PROXIES, by the peer's
+# own address, $realip_remote_addr) that says X-Forwarded-Proto: https (it
+# ended TLS). What any other peer says in X-Forwarded-Proto counts for
+# nothing. fastcgi.conf passes it as HTTPS (the refresh cookie's Secure), the
+# HSTS map and the compose entrypoint's redirect read it.
+# shellcheck disable=SC2016 # $pl_*, $https, $http_* are nginx variables
+proxies_maps() {
+  local cidr
+  printf '# made by nginx/render.sh (proxies_maps) from PL_TRUSTED_PROXIES\n'
+  printf 'geo $realip_remote_addr $pl_trusted_proxy {\n    default  0;\n'
+  for cidr in "${TRUSTED[@]}"; do printf '    %s  1;\n' "$cidr"; done
+  printf '}\n'
+  cat <<'EOF'
+map "$https|$pl_internal|$pl_trusted_proxy|$http_x_forwarded_proto" $pl_https {
+    default                "";
+    "~^on\|"               on;
+    "~*^\|0\|1\|https$"     on;
+}
+EOF
+}
+
+# proxies: proxies.conf (the public server): from a trusted proxy the
+# client's address ($remote_addr, the services' REMOTE_ADDR: rate limits,
+# sessions, the access log) is the last address in X-Forwarded-For that is
+# not itself a trusted proxy; from any other peer, the peer's. Nothing when
+# PL_TRUSTED_PROXIES is empty: the peer is the client.
+proxies() {
+  local cidr
+  printf '# made by nginx/render.sh (proxies) from PL_TRUSTED_PROXIES\n'
+  for cidr in "${TRUSTED[@]}"; do printf 'set_real_ip_from %s;\n' "$cidr"; done
+  if ((${#TRUSTED[@]} > 0)); then
+    printf 'real_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n'
+  else
+    printf '# (none: PL_TRUSTED_PROXIES is empty; no peer'"'"'s X-Forwarded-For is trusted)\n'
+  fi
 }
 
 # sed_args: SED, a sed expression per placeholder, each value checked.
@@ -298,11 +345,11 @@ api_services() {
 
 declare -A SERVERS  # --servers: service name -> its pools' addresses
 declare -A STATUS   # --status: service name -> its pools' status sockets
-declare -a SERVICES SED
+declare -a SERVICES SED TRUSTED  # TRUSTED: PL_TRUSTED_PROXIES, checked
 
 main() {
   local out=${1:-} port='' svc f list var addr
-  SERVERS=() STATUS=() SERVICES=() SED=()
+  SERVERS=() STATUS=() SERVICES=() SED=() TRUSTED=()
   [[ -n $out && $out != -* ]] || die "usage: render.sh OUT_DIR (--servers SVC=ADDR[,ADDR...]... | --resolve PORT)"
   shift
   while (($# > 0)); do
@@ -371,6 +418,8 @@ main() {
   fi
   api_services "${SERVICES[@]}" >"$out/api_services.conf"
   cors_maps >"$out/cors_maps.conf"
+  proxies_maps >"$out/proxies_maps.conf"
+  proxies >"$out/proxies.conf"
   if [[ -n ${PL_OPENAPI_FILE:-} ]]; then
     cp "$PL_OPENAPI_FILE" "$out/openapi.json"
   fi

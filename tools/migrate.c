@@ -12,7 +12,16 @@
  *
  * One arena holds everything a run reads (the files, the recorded rows, SQL
  * text). Works against MariaDB 10.11 and MySQL 8. Exit status: 0 done, 1
- * refused or failed (each problem one line on stderr), 2 usage error. */
+ * refused or failed (each problem one line on stderr), 2 usage error, and
+ * for --check 3: migrations of DIR are pending.
+ *
+ * --check is for whoever must wait for the migrations (a Kubernetes pod's
+ * init container, before the service starts): it connects as the service's
+ * own DB user (its password is all such a pod holds), reads nothing but
+ * <schema>.schema_migrations and changes nothing. Up to date means every
+ * migration of DIR is recorded; migrations recorded that DIR does not have
+ * (a newer release's, an older image rolled back to) do not count against
+ * it, nor do changed files (the next run of the migrations refuses those). */
 #include "migrate.h"
 #include "sh_arena.h"
 #include "sh_codec.h"
@@ -97,6 +106,7 @@ typedef struct {
     const char *service;
     const char *dir;
     bool status_only;
+    bool check_only; /* --check: as the service's user, exit 0 or 3 */
     mig_config conf;
     sh_arena *arena;
     MYSQL *db;
@@ -132,13 +142,17 @@ static void mig_print_rows(FILE *out, void (*print)(FILE *, const sh_conf_row *)
 
 static void mig_usage(FILE *out)
 {
-    fputs("usage: pl-migrate --service NAME --dir DIR [--status]\n"
+    fputs("usage: pl-migrate --service NAME --dir DIR [--status | --check]\n"
           "       pl-migrate --help | --print-defaults | --config-reference\n"
           "\n"
           "Creates database NAME and DB user NAME (if missing), sets the user's password,\n"
           "grants it ALL on that schema only, then applies DIR/NNN_name.sql files not yet\n"
           "recorded in <schema>.schema_migrations, in numeric order. --status only lists\n"
-          "applied and pending migrations and changes nothing.\n"
+          "applied and pending migrations and changes nothing. --check connects as the\n"
+          "service's user (PL_DB_USER, PL_DB_PASSWORD) instead of the administrator and\n"
+          "exits 0 when every file of DIR is recorded as applied, 3 when some are pending\n"
+          "(or the schema has no migrations table yet), 1 when it cannot tell; it changes\n"
+          "nothing (a pod waits for the migrations with it).\n"
           "\n"
           "Configured by environment variables. PL_DB_NAME and PL_DB_USER default to NAME\n"
           "and match [a-z][a-z0-9_]{0,31}; PL_DB_PASSWORD is the service user's password,\n"
@@ -156,6 +170,7 @@ static int mig_args(mig_run *r, int argc, char **argv)
         {"service", required_argument, NULL, 's'},
         {"dir", required_argument, NULL, 'd'},
         {"status", no_argument, NULL, 'S'},
+        {"check", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {"print-defaults", no_argument, NULL, 'p'},
         {"config-reference", no_argument, NULL, 'c'},
@@ -167,13 +182,14 @@ static int mig_args(mig_run *r, int argc, char **argv)
         case 's': r->service = optarg; break;
         case 'd': r->dir = optarg; break;
         case 'S': r->status_only = true; break;
+        case 'C': r->check_only = true; break;
         case 'h': mig_usage(stdout); return 0;
         case 'p': mig_print_rows(stdout, sh_config_print_defaults); return 0;
         case 'c': mig_print_rows(stdout, sh_config_print_markdown); return 0;
         default: mig_usage(stderr); return 2;
         }
     }
-    if (optind != argc || r->service == NULL || r->dir == NULL) {
+    if (optind != argc || r->service == NULL || r->dir == NULL || (r->status_only && r->check_only)) {
         mig_usage(stderr);
         return 2;
     }
@@ -456,6 +472,9 @@ static int mig_connect(mig_run *r)
         mig_err("mysql_init failed: out of memory");
         return -1;
     }
+    /* --check: as the service's own user; otherwise as the administrator */
+    const char *user = r->check_only ? c->db.user : c->admin_user;
+    const char *password = r->check_only ? c->db.password : c->admin_password;
     if (mysql_options(r->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s) != 0 ||
         mysql_options(r->db, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0) {
         mig_db_err(r->db, "setting connection options");
@@ -468,21 +487,21 @@ static int mig_connect(mig_run *r)
         char err[256];
         int n = sh_db_hosts_parse(c->db.hosts, (unsigned)c->db.port, hosts, SH_DB_MAX_HOSTS, err, sizeof(err));
         for (int i = 0; i < n; i++) {
-            if (mysql_real_connect(r->db, hosts[i].host, c->admin_user, c->admin_password, NULL, hosts[i].port, NULL,
+            if (mysql_real_connect(r->db, hosts[i].host, user, password, NULL, hosts[i].port, NULL,
                                    CLIENT_MULTI_STATEMENTS) != NULL)
                 return 0;
-            mig_err("cannot connect to the database at %s:%u as %s: %s", hosts[i].host, hosts[i].port, c->admin_user,
+            mig_err("cannot connect to the database at %s:%u as %s: %s", hosts[i].host, hosts[i].port, user,
                     mysql_error(r->db));
         }
         return -1;
     }
-    if (mysql_real_connect(r->db, sock ? NULL : c->db.host, c->admin_user, c->admin_password, NULL,
-                           sock ? 0 : (unsigned)c->db.port, sock, CLIENT_MULTI_STATEMENTS) != NULL)
+    if (mysql_real_connect(r->db, sock ? NULL : c->db.host, user, password, NULL, sock ? 0 : (unsigned)c->db.port,
+                           sock, CLIENT_MULTI_STATEMENTS) != NULL)
         return 0;
     if (sock != NULL)
-        mig_err("cannot connect to the database at %s as %s: %s", sock, c->admin_user, mysql_error(r->db));
+        mig_err("cannot connect to the database at %s as %s: %s", sock, user, mysql_error(r->db));
     else
-        mig_err("cannot connect to the database at %s:%u as %s: %s", c->db.host, (unsigned)c->db.port, c->admin_user,
+        mig_err("cannot connect to the database at %s:%u as %s: %s", c->db.host, (unsigned)c->db.port, user,
                 mysql_error(r->db));
     return -1;
 }
@@ -710,6 +729,38 @@ static int mig_status(mig_run *r)
     return mig_verify(r);
 }
 
+/* --check: whether every file of the directory is recorded, as the
+ * service's user, changing nothing. The exit status: 0 up to date, 3
+ * pending (or no schema_migrations yet), 1 when it could not tell (after
+ * saying why). */
+static int mig_check(mig_run *r)
+{
+    bool exists = false;
+    if (mig_table_exists(r, &exists) != 0)
+        return 1;
+    if (!exists) {
+        printf("%s: schema %s: not migrated yet (%zu pending)\n", r->service, r->conf.db.name, r->nfiles);
+        return 3;
+    }
+    if (mig_applied_load(r) != 0)
+        return 1;
+    size_t pending = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        if (mig_applied_find(r, r->files[i].version) == NULL) {
+            if (first == NULL)
+                first = r->files[i].name;
+            pending++;
+        }
+    }
+    if (pending > 0) {
+        printf("%s: schema %s: %zu pending, the first %s\n", r->service, r->conf.db.name, pending, first);
+        return 3;
+    }
+    printf("%s: schema %s up to date (%zu applied)\n", r->service, r->conf.db.name, r->napplied);
+    return 0;
+}
+
 /* Provisions, then applies and records each pending file in order, stopping
  * at the first that fails. 0, or -1 after saying why. */
 static int mig_apply(mig_run *r)
@@ -777,8 +828,12 @@ int main(int argc, char **argv)
     }
     r.arena = sh_arena_create(64 * 1024);
     status = 1;
-    if (mig_files_load(&r) == 0 && mig_connect(&r) == 0)
-        status = (r.status_only ? mig_status(&r) : mig_apply_locked(&r)) == 0 ? 0 : 1;
+    if (mig_files_load(&r) == 0 && mig_connect(&r) == 0) {
+        if (r.check_only)
+            status = mig_check(&r);
+        else
+            status = (r.status_only ? mig_status(&r) : mig_apply_locked(&r)) == 0 ? 0 : 1;
+    }
     if (r.db != NULL)
         mysql_close(r.db);
     mysql_library_end();

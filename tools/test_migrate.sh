@@ -159,16 +159,18 @@ schema_exists() { [[ $(sql "SELECT COUNT(*) FROM information_schema.SCHEMATA WHE
 
 run usage-none --
 expect_rc 2 "no arguments"
-expect_err "usage: pl-migrate --service NAME --dir DIR [--status]" "no arguments"
+expect_err "usage: pl-migrate --service NAME --dir DIR [--status | --check]" "no arguments"
 run usage-nodir -- --service accounts
 expect_rc 2 "--service without --dir"
 run usage-unknown -- --service accounts --dir "$TMP" --bogus
 expect_rc 2 "an unknown option"
 run usage-extra -- --service accounts --dir "$TMP" extra
 expect_rc 2 "an extra argument"
+run usage-status-check -- --service accounts --dir "$TMP" --status --check
+expect_rc 2 "--status with --check"
 run help -- --help
 expect_rc 0 "--help"
-expect_out "usage: pl-migrate --service NAME --dir DIR [--status]" "--help"
+expect_out "usage: pl-migrate --service NAME --dir DIR [--status | --check]" "--help"
 for var in PL_DB_SOCKET PL_DB_HOST PL_DB_PORT PL_DB_ADMIN_USER PL_DB_ADMIN_PASSWORD PL_DB_NAME PL_DB_USER \
   PL_DB_PASSWORD PL_DB_USER_HOST; do
   expect_out "$var" "--help names $var"
@@ -330,6 +332,36 @@ expect_rc 0 "scratch apply"
 expect_eq "$OUT" $'scratch: applied 001_things.sql\nscratch: applied 002_seed.sql' "scratch apply"
 expect_eq "$(things)" 2 "both statements of 002 ran"
 ok "multi-statement files, in order; dotfiles and *.md ignored"
+
+# --check: as the service's own user, 0 when every file of the directory is
+# recorded, 3 while some are pending, 1 when it cannot tell; changes nothing
+run check-up-to-date "${S[@]}" "${SP[@]}" -- --service scratch --dir "$M" --check
+expect_rc 0 "--check, up to date"
+expect_eq "$OUT" "scratch: schema scratch up to date (2 applied)" "--check, up to date"
+cp "$M/001_things.sql" "$TMP/empty/001_things.sql"
+run check-newer-recorded "${S[@]}" "${SP[@]}" -- --service scratch --dir "$TMP/empty" --check
+rm "$TMP/empty/001_things.sql"
+expect_rc 0 "--check with a recorded migration the directory lacks (an older image)"
+printf "INSERT INTO things VALUES (3, 'three');\n" >"$M/003_pending.sql"
+printf "INSERT INTO things VALUES (4, 'four');\n" >"$M/004_pending.sql"
+before=$(sql "SELECT COUNT(*) FROM things; SELECT COUNT(*) FROM schema_migrations" scratch)
+run check-pending "${S[@]}" "${SP[@]}" -- --service scratch --dir "$M" --check
+expect_rc 3 "--check with pending migrations"
+expect_eq "$OUT" "scratch: schema scratch: 2 pending, the first 003_pending.sql" "--check with pending migrations"
+expect_eq "$(sql "SELECT COUNT(*) FROM things; SELECT COUNT(*) FROM schema_migrations" scratch)" "$before" \
+  "--check applied nothing"
+rm "$M/003_pending.sql" "$M/004_pending.sql"
+run check-wrong-password "${S[@]}" PL_DB_PASSWORD=Wrong_password_0123 -- --service scratch --dir "$M" --check
+expect_rc 1 "--check with a wrong password"
+expect_err "cannot connect to the database at $SOCK as scratch" "--check with a wrong password"
+refused check-no-password "the service user's password is missing" -- --service scratch --dir "$M" --check
+sql "CREATE USER chk@'%' IDENTIFIED BY 'Abcdefghijkl_0123-xyz'"
+run check-no-schema "${S[@]}" "${SP[@]}" -- --service chk --dir "$M" --check
+expect_rc 3 "--check before the schema exists"
+expect_eq "$OUT" "chk: schema chk: not migrated yet (2 pending)" "--check before the schema exists"
+schema_exists chk && fail "--check created schema chk"
+sql "DROP USER chk@'%'"
+ok "--check: 0 up to date (a newer release's rows do not count), 3 pending, 1 cannot tell; as the service's user"
 
 printf "INSERT INTO things VALUES (10, 'ten');\n" >"$M/010_more.sql"
 printf -- '-- nothing to do yet\n/* really */\n' >"$M/011_noop.sql"

@@ -45,8 +45,9 @@ YAML
 # container_security INDENT: the container-level securityContext of the
 # service image's containers: no privilege escalation, no capability, and a
 # read-only root: a pool and pl-migrate write no file (their logs go to
-# stderr, their sockets are TCP), so they get no writable volume at all
-# (docs/kubernetes.md: how that was checked).
+# stderr, their pool's socket is TCP); a pool's one writable volume is the
+# emptyDir of its master's status socket (docs/kubernetes.md: how that was
+# checked).
 container_security() {
   sed "s/^/$(printf '%*s' "$1" '')/" <<'YAML'
 securityContext:
@@ -94,26 +95,52 @@ $(pod_security 6)
 $(labels "$svc" 14)
       # preStop's wait, then SIGTERM: in-flight requests finish (PL_SHUTDOWN_TIMEOUT_MS, 10 s)
       terminationGracePeriodSeconds: 20
+      # a release's new pods start only once its pl-migrate Job has applied
+      # every migration of this image (pl-migrate --check, as the service's
+      # own user, every 2 s); after PL_MIGRATIONS_WAIT_S (300 s) it fails,
+      # the kubelet runs it again after a back-off, and the rollout waits at
+      # this pod while the old ones serve on
+      initContainers:
+        - name: wait-migrations
+          image: pilotlight/service:latest
+          command: [/usr/local/bin/wait-migrations.sh]
+          env:
+            - {name: PL_SERVICE, value: $svc}
+          envFrom:
+            - configMapRef: {name: pilotlight-services}
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+            limits: {memory: 64Mi}
+$(container_security 10)
+          volumeMounts:
+            - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
       containers:
         - name: $svc
           image: pilotlight/service:latest
           env:
             - {name: PL_SERVICE, value: $svc}
+            # the master answers _status itself here, from the scoreboard:
+            # the liveness probe's socket (a worker may all be busy)
+            - {name: PL_STATUS_LISTEN, value: "unix:/run/pilotlight/status/status.sock"}
           envFrom:
             - configMapRef: {name: pilotlight-services}
           ports:
             - {name: fastcgi, containerPort: 9000}
           # GET /api/$svc/health over FastCGI (the pool speaks no HTTP):
-          # ready when the service and its database answer; alive when the
-          # pool answers GET /api/$svc/_status, which touches no database (a
-          # database outage, a hung server included, restarts nothing)
+          # ready when the service and its database answer (a worker answers:
+          # out of the Service after 3 failures in a row, 15 s, so a pod whose
+          # workers are all busy for a moment is not taken out); alive when
+          # the pool's master answers GET /api/$svc/_status on its status
+          # socket, which waits for no worker and touches no database (busy
+          # workers, a slow database or an outage, a hung server included,
+          # restart nothing)
           readinessProbe:
             exec: {command: [/usr/local/bin/healthcheck.sh]}
             periodSeconds: 5
-            timeoutSeconds: 3
-            failureThreshold: 2
+            timeoutSeconds: 4
+            failureThreshold: 3
           livenessProbe:
-            exec: {command: [/usr/local/bin/healthcheck.sh, --live]}
+            exec: {command: [/usr/local/bin/healthcheck.sh, --live, $svc, /run/pilotlight/status/status.sock]}
             initialDelaySeconds: 5
             periodSeconds: 10
             timeoutSeconds: 5
@@ -128,7 +155,9 @@ $(labels "$svc" 14)
 $(container_security 10)
           volumeMounts:
             - {name: secrets, mountPath: /run/pilotlight/secrets, readOnly: true}
+            - {name: status, mountPath: /run/pilotlight/status}
       volumes:
+        # first: accounts-signing-key.yaml adds to volumes/0's items
         - name: secrets
           secret:
             secretName: pilotlight-secrets
@@ -137,6 +166,7 @@ $(container_security 10)
             items:
               - {key: db_$svc.password, path: db_$svc.password}
               - {key: jwt_public.keys, path: jwt_public.keys}
+        - {name: status, emptyDir: {sizeLimit: 1Mi}} # the master's status socket
 ---
 apiVersion: v1
 kind: Service

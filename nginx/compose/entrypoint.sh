@@ -86,8 +86,9 @@ case $PL_TLS_REDIRECT in
   esac
   cat >"$dir/public.d/tls-redirect.conf" <<EOF
 # made by nginx/compose/entrypoint.sh (PL_TLS_REDIRECT=1): plain HTTP only
-# redirects to HTTPS, method and body kept (308)
-if (\$https = "") {
+# redirects to HTTPS, method and body kept (308); not what came over TLS to
+# a trusted proxy (\$pl_https: PL_TRUSTED_PROXIES and X-Forwarded-Proto)
+if (\$pl_https = "") {
     return 308 https://$authority\$request_uri;
 }
 EOF

@@ -241,6 +241,9 @@ def check(path, external_secrets):
             cmd = c.get(probe, {}).get("exec", {}).get("command", [])
             if not cmd or not cmd[0].endswith("/healthcheck.sh"):
                 err(svc, f"its {probe} is not the health check (GET /api/{svc}/health): {cmd}")
+        inits = pod_spec(d).get("initContainers", [])
+        if not any((i.get("command") or [""])[0].endswith("/wait-migrations.sh") for i in inits):
+            err(svc, "its pods do not wait for their migrations (an init container running wait-migrations.sh)")
 
     for w in workloads:
         hardening(f"{w['kind']}/{w['metadata']['name']}", pod_spec(w), err)
@@ -409,11 +412,15 @@ def podman(path, outdir, prefix):
         name = w["metadata"]["name"]
         tmpl = copy.deepcopy(w["spec"]["template"])
         spec = tmpl["spec"]
-        for c in spec.get("containers", []):
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
             for ref in c.get("envFrom", []):
                 if "configMapRef" in ref:
                     ref["configMapRef"]["name"] = prefix + ref["configMapRef"]["name"]
         ports = {c["name"]: c.pop("ports", []) for c in spec.get("containers", [])}
+        # podman 4.3 restarts an init container that exited 0 under the
+        # pod's restartPolicy Always, until kube play fails removing it: the
+        # test runs the init containers' wait in the running container instead
+        inits = [c["name"] for c in spec.pop("initContainers", [])]
         claims = []
         for v in spec.get("volumes", []):
             if "configMap" in v:
@@ -449,8 +456,8 @@ def podman(path, outdir, prefix):
                          "spec": pspec})
         # the ConfigMaps it names go in its file: podman's --configmap
         # files serve environment variables, not volumes
-        names = {ref["configMapRef"]["name"] for c in spec.get("containers", []) for ref in c.get("envFrom", [])
-                 if "configMapRef" in ref}
+        names = {ref["configMapRef"]["name"] for c in spec.get("containers", []) + spec.get("initContainers", [])
+                 for ref in c.get("envFrom", []) if "configMapRef" in ref}
         names |= {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
         mine = [c for c in configmaps if c["metadata"]["name"] in names]
         (out / f"{name}.yaml").write_text(yaml.safe_dump_all(mine + claims + objs, sort_keys=False))
@@ -471,6 +478,7 @@ def podman(path, outdir, prefix):
             "claims": [c["metadata"]["name"] for c in claims],
             "terminationGracePeriodSeconds": spec.get("terminationGracePeriodSeconds", 30),
             "containers": [container_plan(c) for c in spec["containers"]],
+            "initContainers": inits,
         }
     plan["services"] = service_pods
     (out / "plan.json").write_text(json.dumps(plan, indent=1))

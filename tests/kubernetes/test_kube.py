@@ -325,6 +325,69 @@ def test_a_hung_database_fails_no_liveness_probe():
         podman("unpause", db)
 
 
+def test_workers_all_stuck_fail_no_liveness_probe():
+    """Every worker of a pool stopped (SIGSTOP: to a new request, what every
+    worker busy on a slow database under load looks like: it waits in the
+    backlog). The liveness probe still passes within its timeout, since the
+    pool's master answers it on its status socket (PL_STATUS_LISTEN) without
+    a worker, so the kubelet restarts nothing; the same _status asked on
+    the pool's port (a worker's: the probe before), and readiness, wait."""
+    for svc in SERVICES:
+        w = PLAN.workload(svc)
+        c = w["containers"][0]
+        assert "/run/pilotlight/status/status.sock" in c["livenessProbe"]["exec"]["command"], c["livenessProbe"]
+        for pod in w["pods"]:
+            name = f"{pod}-{c['name']}"
+            # a worker up (ondemand: the readiness probe's keeps one), then
+            # the processes: the supervisor (pid 1), its master, the master's workers
+            assert PLAN.probe(pod, c, c["readinessProbe"])[0]
+            procs, _ = processes_and_mounts(name)
+            pl = {p["Pid"]: p["PPid"] for p in procs if p.get("Name") == f"pl-{svc}"}
+            workers = [pid for pid, ppid in pl.items() if ppid in pl and pl[ppid] in pl]
+            assert workers, f"{name}: no worker of pl-{svc} to stop: {procs}"
+            podman("exec", name, "sh", "-c", 'kill -STOP "$@"', "sh", *workers)
+            try:
+                started = time.monotonic()
+                ok, what = PLAN.probe(pod, c, c["livenessProbe"])
+                took = time.monotonic() - started
+                assert ok, f"{pod} not alive with its workers stuck: {what}"
+                assert took < c["livenessProbe"]["timeoutSeconds"], f"{pod}'s liveness probe took {took:.1f} s"
+                old = podman("exec", name, "timeout", "3", "/usr/local/bin/healthcheck.sh", "--live", svc,
+                             "127.0.0.1:9000", check=False, timeout=15)
+                assert old.returncode == 124, f"{pod}: _status on the pool's port answered with every worker stopped"
+                figure("liveness with every worker stopped (master's status socket)", pod=pod, seconds=round(took, 2))
+            finally:
+                podman("exec", name, "sh", "-c", 'kill -CONT "$@"', "sh", *workers)
+
+
+def test_a_service_pod_waits_for_its_migrations():
+    """The init container's wait (docker/wait-migrations.sh, pl-migrate
+    --check as the service's own user), run in each service's container:
+    done at once when the Job has applied every migration of the image;
+    with one more migration than the database holds (a release whose Job
+    has not run), it waits, then fails after PL_MIGRATIONS_WAIT_S."""
+    for svc in SERVICES:
+        w = PLAN.workload(svc)
+        assert w["initContainers"] == ["wait-migrations"], w["initContainers"]  # (left out of podman's pods)
+        name = f"{w['pods'][0]}-{w['containers'][0]['name']}"
+        r = podman("exec", name, "/usr/local/bin/wait-migrations.sh", check=False, timeout=30)
+        assert r.returncode == 0 and "up to date" in r.stdout, (r.returncode, r.stdout, r.stderr)
+        later = "/run/pilotlight/status/later-migrations"  # the one writable path
+        podman("exec", name, "sh", "-c", f'mkdir -p {later} && cp /usr/share/pilotlight/migrations/{svc}/*.sql {later}/'
+               f' && echo "SELECT 1;" >{later}/999_next_release.sql')
+        try:
+            started = time.monotonic()
+            r = podman("exec", "-e", f"PL_MIGRATIONS_DIR={later}", "-e", "PL_MIGRATIONS_WAIT_S=3", name,
+                       "/usr/local/bin/wait-migrations.sh", check=False, timeout=30)
+            took = time.monotonic() - started
+        finally:
+            podman("exec", name, "rm", "-rf", later)
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "1 pending, the first 999_next_release.sql" in r.stderr, r.stderr
+        assert "still not migrated for this image after 3 s" in r.stderr, r.stderr
+        assert 3 <= took < 12, took
+
+
 def test_a_database_outage_fails_readiness_but_not_liveness():
     """The services' probes: with MariaDB stopped every service pod is
     unready (out of its Service) but alive (the kubelet restarts nothing);
