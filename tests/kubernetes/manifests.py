@@ -169,6 +169,14 @@ def check(path, external_secrets):
     configmaps = set(by_kind.get("ConfigMap", {}))
     secrets = set(by_kind.get("Secret", {})) | set(external_secrets)
 
+    def missing_key(where, what, secret, key):
+        """A key a pod needs from a Secret of these manifests that the Secret
+        lacks: the pod would wait in ContainerCreating on a cluster. (A
+        Secret made outside, --external-secret, cannot be looked into.)"""
+        sec = by_kind.get("Secret", {}).get(secret)
+        if sec is not None and key not in (sec.get("data") or {}) and key not in (sec.get("stringData") or {}):
+            err(where, f"{what} needs key {key} of Secret {secret}, which has no such key")
+
     for w in workloads:
         where = f"{w['kind']}/{w['metadata']['name']}"
         tmpl_labels = w["spec"]["template"].get("metadata", {}).get("labels", {})
@@ -193,6 +201,14 @@ def check(path, external_secrets):
                 err(where, f"volume {v['name']} names Secret {v['secret']['secretName']}, which is not there")
             if "secret" in v and "optional" not in v["secret"]:
                 err(where, f"volume {v['name']}: say `optional:` (podman 4.3's kube play crashes without it)")
+            if "secret" in v and not v["secret"].get("optional"):
+                for item in v["secret"].get("items", []):
+                    missing_key(where, f"volume {v['name']}", v["secret"]["secretName"], item["key"])
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            for e in c.get("env", []):
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref and not ref.get("optional"):
+                    missing_key(where, f"container {c['name']}'s {e['name']}", ref["name"], ref["key"])
 
     def pods_of(selector):
         return [w for w in workloads if w["kind"] != "Job"

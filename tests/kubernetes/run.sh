@@ -208,6 +208,20 @@ main() {
   kb_overlay
   kubectl kustomize "$KB_OVERLAY" >"$KB_DIR/test.yaml"
   $PY "$PL_ROOT/tests/kubernetes/manifests.py" check "$KB_DIR/test.yaml"
+  # and the check finds a key the pods need missing from the Secret
+  $PY - "$KB_DIR/test.yaml" "$KB_DIR/test-no-key.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "Secret" and "db_chat.password" in (d.get("data") or {}):
+        del d["data"]["db_chat.password"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+PY
+  if $PY "$PL_ROOT/tests/kubernetes/manifests.py" check "$KB_DIR/test-no-key.yaml" >"$KB_DIR/no-key.log" 2>&1 ||
+    ! grep -q 'needs key db_chat.password' "$KB_DIR/no-key.log"; then
+    tail_log "$KB_DIR/no-key.log"
+    die "manifests.py check did not find db_chat.password missing from the Secret"
+  fi
   $PY "$PL_ROOT/tests/kubernetes/manifests.py" podman "$KB_DIR/test.yaml" "$KB_PLAY" "$KB_PREFIX"
 
   t=$SECONDS
