@@ -68,7 +68,7 @@ check_settings() {
     die "PL_HSTS_MAX_AGE must be a number of seconds, not '$PL_HSTS_MAX_AGE'"
   [[ $PL_NCHAN_SHM_SIZE =~ ^[1-9][0-9]*[kKmM]$ ]] ||
     die "PL_NCHAN_SHM_SIZE must be a size like 64m, not '$PL_NCHAN_SHM_SIZE'"
-  local t url
+  local t url cidr
   for t in PL_UPSTREAM_CONNECT_TIMEOUT PL_UPSTREAM_READ_TIMEOUT; do
     [[ ${!t} =~ ^[1-9][0-9]{0,4}(ms|s|m)?$ ]] || die "$t must be a time like 2s or 500ms, not '${!t}'"
   done
@@ -83,9 +83,9 @@ check_settings() {
   [[ $PL_CORS_MAX_AGE =~ ^(0|[1-9][0-9]{0,5})$ ]] ||
     die "PL_CORS_MAX_AGE must be a number of seconds, not '$PL_CORS_MAX_AGE'"
   read -ra TRUSTED <<<"${PL_TRUSTED_PROXIES//,/ }"
-  for url in "${TRUSTED[@]}"; do
-    [[ $url =~ $PROXY_CIDR ]] ||
-      die "PL_TRUSTED_PROXIES: '$url' is not an address or CIDR (like 10.0.0.0/8 or fd00::/8)"
+  for cidr in "${TRUSTED[@]}"; do
+    [[ $cidr =~ $PROXY_CIDR ]] ||
+      die "PL_TRUSTED_PROXIES: '$cidr' is not an address or CIDR (like 10.0.0.0/8 or fd00::/8)"
   done
   [[ -z ${PL_OPENAPI_FILE:-} || -r $PL_OPENAPI_FILE ]] || die "PL_OPENAPI_FILE $PL_OPENAPI_FILE is not readable"
 }

@@ -298,8 +298,6 @@ static int sh_db_fail(sh_db *db, unsigned err, const char *msg, const char *sql)
     return -1;
 }
 
-/* Opens a connection to one server (host and port, or the socket): the
- * connection, or NULL with sh_db_last_errno set and the failure logged. */
 /* A handle with every session setting of ours, not yet connected; NULL when
  * out of memory. */
 static MYSQL *sh_db_handle(const sh_db_config *c)
@@ -321,6 +319,8 @@ static MYSQL *sh_db_handle(const sh_db_config *c)
     return conn;
 }
 
+/* Opens a connection to one server (host and port, or the socket): the
+ * connection, or NULL with sh_db_last_errno set and the failure logged. */
 static MYSQL *sh_db_open(const sh_db_config *c, const char *host, unsigned port)
 {
     MYSQL *conn = sh_db_handle(c);
@@ -348,23 +348,28 @@ static MYSQL *sh_db_open(const sh_db_config *c, const char *host, unsigned port)
 
 /* Whether a server of PL_DB_HOSTS may take requests: a Galera node only when
  * it is Synced (a joiner, a donor or a node outside the primary component is
- * skipped); any other server (@@wsrep_on 0, or unknown: MySQL) always. */
+ * skipped); any other server (@@wsrep_on 0, or unknown: MySQL) always. One
+ * query, for sh_db_node_ready and the standby's non-blocking check alike:
+ * SH_DB_READY_SQL, then sh_db_ready_answer on its error or its row. */
+static const char SH_DB_READY_SQL[] = "SELECT @@wsrep_on, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                                      "WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE')";
+
+static bool sh_db_ready_answer(unsigned err, MYSQL_ROW row)
+{
+    if (err != 0)
+        return err == ER_UNKNOWN_SYSTEM_VARIABLE; /* not a MariaDB with Galera */
+    return row != NULL && row[0] != NULL &&
+           (strcmp(row[0], "1") != 0 || (row[1] != NULL && strcmp(row[1], "4") == 0)); /* 4: Synced */
+}
+
 static bool sh_db_node_ready(MYSQL *conn, const char *host)
 {
-    bool ready = false;
-    if (mysql_query(conn, "SELECT @@wsrep_on") != 0)
-        return mysql_errno(conn) == ER_UNKNOWN_SYSTEM_VARIABLE; /* not a MariaDB with Galera */
-    MYSQL_RES *r = mysql_store_result(conn);
-    MYSQL_ROW row = r != NULL ? mysql_fetch_row(r) : NULL;
-    bool galera = row != NULL && row[0] != NULL && strcmp(row[0], "1") == 0;
-    mysql_free_result(r);
-    if (row == NULL)
-        return false;
-    if (!galera)
-        return true;
-    if (mysql_query(conn, "SHOW STATUS LIKE 'wsrep_local_state'") == 0 && (r = mysql_store_result(conn)) != NULL) {
-        row = mysql_fetch_row(r);
-        ready = row != NULL && row[1] != NULL && strcmp(row[1], "4") == 0; /* 4: Synced */
+    bool ready;
+    if (mysql_real_query(conn, SH_DB_READY_SQL, sizeof(SH_DB_READY_SQL) - 1) != 0) {
+        ready = sh_db_ready_answer(mysql_errno(conn), NULL);
+    } else {
+        MYSQL_RES *r = mysql_store_result(conn);
+        ready = r != NULL && sh_db_ready_answer(0, mysql_fetch_row(r));
         mysql_free_result(r);
     }
     if (!ready)
@@ -503,27 +508,24 @@ static int sh_db_standby_wait(MYSQL *conn, int status, int64_t deadline_us)
         (ok) = st_ == 0;                                                                                               \
     } while (0)
 
-/* Whether the standby's server may take requests (see sh_db_node_ready), with
- * the non-blocking calls: a Galera node only when Synced. */
+/* Whether the standby's server may take requests (sh_db_node_ready's
+ * question), with the non-blocking calls. */
 static bool sh_db_standby_ready(MYSQL *conn, int64_t deadline)
 {
     int err = 0;
     MYSQL_RES *r = NULL;
-    static const char q[] = "SELECT @@wsrep_on, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-                            "WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE')";
     bool ok;
-    SH_DB_STANDBY_RUN(ok, conn, deadline, mysql_real_query_start(&err, conn, q, sizeof(q) - 1),
+    SH_DB_STANDBY_RUN(ok, conn, deadline,
+                      mysql_real_query_start(&err, conn, SH_DB_READY_SQL, sizeof(SH_DB_READY_SQL) - 1),
                       mysql_real_query_cont(&err, conn, ev_));
     if (!ok)
         return false;
     if (err != 0)
-        return mysql_errno(conn) == ER_UNKNOWN_SYSTEM_VARIABLE; /* not a MariaDB with Galera */
+        return sh_db_ready_answer(mysql_errno(conn), NULL);
     SH_DB_STANDBY_RUN(ok, conn, deadline, mysql_store_result_start(&r, conn), mysql_store_result_cont(&r, conn, ev_));
     if (!ok || r == NULL)
         return false;
-    MYSQL_ROW row = mysql_fetch_row(r);
-    bool ready = row != NULL && row[0] != NULL &&
-                 (strcmp(row[0], "1") != 0 || (row[1] != NULL && strcmp(row[1], "4") == 0)); /* 4: Synced */
+    bool ready = sh_db_ready_answer(0, mysql_fetch_row(r));
     mysql_free_result(r);
     return ready;
 }

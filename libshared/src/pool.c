@@ -643,11 +643,18 @@ static bool sh_listen_has_waiting(int fd)
 #define SH_STANDBY_RETRY_US     1000000
 #define SH_STANDBY_RETRY_MAX_US 60000000
 
+/* Whether the master should hold a standby and has none: it has one to make,
+ * is neither stopping nor on probation, and the pool has no worker at all. */
+static bool sh_master_standby_wanted(const sh_master *m)
+{
+    return m->cb->standby_open != NULL && m->standby_fd < 0 && !m->stopping && m->ready_fd < 0 &&
+           sh_sb_workers(m->sb) == 0;
+}
+
 /* The pool has no worker and nothing waits: hold a standby for the next one. */
 static void sh_master_standby_open(sh_master *m)
 {
-    if (m->cb->standby_open == NULL || m->standby_fd >= 0 || m->stopping || m->ready_fd >= 0 ||
-        sh_sb_workers(m->sb) != 0 || sh_now_us() < m->standby_retry_us || sh_listen_has_waiting(m->listen_fd))
+    if (!sh_master_standby_wanted(m) || sh_now_us() < m->standby_retry_us || sh_listen_has_waiting(m->listen_fd))
         return;
     m->standby_fd = m->cb->standby_open(m->cb->ctx);
     if (m->standby_fd >= 0) {
@@ -1079,8 +1086,7 @@ int sh_pool_run(const sh_pool_config *cfg, int listen_fd, int ready_fd, sh_score
         }
         if (cfg->mode == SH_POOL_DYNAMIC && !m.stopping && (deadline < 0 || m.next_tick_us < deadline))
             deadline = m.next_tick_us;
-        if (cb->standby_open != NULL && m.standby_fd < 0 && m.standby_retry_us > now && !m.stopping && m.ready_fd < 0 &&
-            sh_sb_workers(sb) == 0 && (deadline < 0 || m.standby_retry_us < deadline))
+        if (sh_master_standby_wanted(&m) && m.standby_retry_us > now && (deadline < 0 || m.standby_retry_us < deadline))
             deadline = m.standby_retry_us;
         int64_t wake_in = sh_master_wake_in(&m);
         if (wake_in >= 0 && (deadline < 0 || now + wake_in < deadline))
