@@ -135,22 +135,33 @@ class World:
         return [tuple(r) for r in rows]
 
 
-def value_for(name, schema, world, data, where):
+def value_for(name, schema, world, data, where, as_text=False):
     """A value for a parameter or field: most often one that means something
     here (the world's ids, its real password), else anything the schema allows,
-    or something it does not."""
+    or something it does not. as_text: a path or query parameter, where what
+    is invalid in JSON may spell a valid value (the string "1" is the id 1)."""
     kind = data.draw(st.sampled_from(["meaningful", "meaningful", "schema", "invalid"]), label=f"{name} kind")
     choices = meaningful(name, where, world)
     if kind == "meaningful" and choices:
         return data.draw(st.sampled_from(choices), label=name)
     if kind == "invalid":
-        return data.draw(invalid_value(schema), label=name)
+        wrong = invalid_value(schema)
+        if as_text and is_id(schema):
+            # never a real id but the world's, spelt as text either (an admin
+            # of the world deleting /users/1 deleted the stack's admin)
+            wrong = wrong.filter(lambda v: not real_id_text(path_text(v)) or int(path_text(v)) in (choices or []))
+        return data.draw(wrong, label=name)
     if is_id(schema):
         # never a real id but the world's: an admin of the world may change,
         # disable or delete whatever an id names (other tests' users, the admin)
         return data.draw(st.one_of(st.sampled_from((choices or []) + [HUGE_ID, INT64_MAX]),
                                    st.integers(HUGE_ID, INT64_MAX)), label=name)
     return data.draw(from_schema(schema), label=name)
+
+
+def real_id_text(text):
+    """Whether a path or query value spells an id that may exist."""
+    return text.isdigit() and 1 <= int(text) < HUGE_ID
 
 
 def is_id(schema):
@@ -281,7 +292,7 @@ def test_generated_requests(method, path, op, admin):
                         ['"1"', '"2"', "*", 'W/"1"', '"1", "2"', "1", "", '"', "x" * 300, str(uuid.uuid4()),
                          '"quoted-key"', "ключ"]), label=name)
                 continue
-            value = value_for(p["name"], p["schema"], world, data, path)
+            value = value_for(p["name"], p["schema"], world, data, path, as_text=True)
             if p["in"] == "path":
                 url_path = url_path.replace("{" + p["name"] + "}", path_text(value))
             elif p["required"] or data.draw(st.booleans(), label=f"send {p['name']}"):
