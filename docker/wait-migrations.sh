@@ -44,7 +44,8 @@ while :; do
     echo "wait-migrations: waiting: $out" >&2
     last=$out
   fi
-  if [ $(($(date +%s) - start)) -ge "$wait_s" ]; then
+  # whole seconds: more than wait_s of them is at least wait_s past
+  if [ $(($(date +%s) - start)) -gt "$wait_s" ]; then
     echo "wait-migrations: $svc: the database is still not migrated for this image after $wait_s s" \
       "(has this release's pl-migrate Job run? docs/kubernetes.md, A new release)" >&2
     exit 1
