@@ -40,15 +40,24 @@ migrations_max() {
 
 # backup_make FILE: the backup, written to FILE.tmp and renamed (mode 0600:
 # it holds the signing key). An existing FILE is refused: a backup is never
-# written over.
+# written over. Taken while the stack serves; on a stopped stack (after
+# `down`: nothing can write meanwhile, the last backup before a move) MariaDB
+# is started for it alone and stopped again after.
 backup_make() {
   local file=$1 tmp svc schema version schemas=() started=$SECONDS manifest_services='{}' files='{}' f sum
+  local started_db=0
   [[ ! -e $file && ! -L $file ]] || die "$file exists: name another file or a directory (a backup is never written over)"
-  db_ping || die "MariaDB is not running: ./pilotlight up first (a backup is taken while the stack serves)"
+  if ! db_ping; then
+    [[ -d $DATADIR/mysql ]] || die "this stack has no data in $DATADIR to back up"
+    ! proc_pid "$RUN/mysqld.pid" "$MARIADBD" >/dev/null || die "MariaDB runs but does not answer on $DB_SOCKET"
+    say "MariaDB is not running: starting it for the backup alone (stopped again after)"
+    db_start
+    started_db=1
+  fi
   mkdir -p "$(dirname -- "$file")" "$PL_VAR/tmp"
   tmp=$(mktemp -d "$PL_VAR/tmp/backup.XXXXXX")
-  # shellcheck disable=SC2064 # the path is fixed now
-  trap "rm -rf -- '$tmp' '$file.tmp'" EXIT
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "rm -rf -- '$tmp' '$file.tmp'; ((! $started_db)) || db_stop" EXIT
   for svc in "${SERVICES[@]}"; do
     schema=$(svc_schema "$svc")
     version=$(db_sql "SELECT COALESCE(MAX(version), 0) FROM \`$schema\`.schema_migrations") ||
@@ -105,6 +114,26 @@ backup_open() {
     ((version <= max)) ||
       die "$file is from a newer schema of $svc (migration $version; this checkout has up to $max): update Pilotlight first; nothing was restored"
   done < <(jq -r '.services | to_entries[] | "\(.key) \(.value.migration)"' "$dir/manifest.json")
+}
+
+# backup_unpack FILE DIR: FILE checked as restore checks it, then its
+# members (manifest.json, databases.sql, keys/) left in DIR, a new or empty
+# directory (mode 0700: the signing key): for loading into a database other
+# than this stack's, such as a cluster (docs/scaling-out.md). Touches no
+# stack; a file that fails a check leaves DIR as it was.
+backup_unpack() {
+  local file=$1 dir=${2%/} tmp
+  [[ ! -e $dir || -d $dir ]] || die "$dir exists and is not a directory"
+  [[ ! -d $dir ]] || [[ -z $(ls -A -- "$dir") ]] || die "$dir is not empty"
+  mkdir -p -- "$(dirname -- "$dir")"
+  tmp=$(mktemp -d "$(dirname -- "$dir")/.pl-unpack.XXXXXX") || die "cannot write beside $dir"
+  # shellcheck disable=SC2064 # the path is fixed now
+  trap "rm -rf -- '$tmp'" EXIT
+  backup_open "$file" "$tmp"
+  chmod 0700 "$tmp"
+  [[ ! -d $dir ]] || rmdir -- "$dir"
+  mv -T -- "$tmp" "$dir" || die "could not move the unpacked backup to $dir"
+  say "unpacked $file (made $(jq -r .created_at "$dir/manifest.json"); schemas $(jq -r '[.services[].schema] | join(", ")' "$dir/manifest.json")) into $dir: databases.sql, keys/, manifest.json"
 }
 
 # backup_restore FILE: onto a stopped or fresh stack (var/ wiped): MariaDB

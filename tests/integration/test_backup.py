@@ -215,3 +215,44 @@ def test_backup_into_a_directory_names_its_file_and_never_writes_over_one(stack)
         assert made[0].read_bytes() == first and len(list(out.iterdir())) == 1
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_backup_of_a_stopped_stack_then_unpacked_for_another_database(stack):
+    """After `down` (nothing writes: the last backup before a move to
+    several hosts), backup starts MariaDB for itself alone and stops it
+    after; `restore --unpack` checks the file as restore does and leaves its
+    dump and keys in a directory, touching no stack; a damaged file, or a
+    directory that is not empty, is refused and nothing is written."""
+    email = f"stopped-{uuid.uuid4().hex[:8]}@example.com"
+    assert post("/api/accounts/signup", {"email": email, "password": DEFAULT_PASSWORD,
+                                         "display_name": "Stopped"}).status_code == 201
+    out = pathlib.Path(tempfile.mkdtemp(prefix="plbk-stopped-", dir="/tmp"))
+    try:
+        stack.must("down")
+        p = stack.must("backup", str(out / "last.tar.gz"))
+        assert "starting it for the backup alone" in p.stdout + p.stderr, p.stdout + p.stderr
+        ping = subprocess.run(["mariadb-admin", "--no-defaults", f"--socket={stack.var}/run/mysqld.sock", "ping"],
+                              capture_output=True)
+        assert ping.returncode != 0, "MariaDB still runs after the backup of a stopped stack"
+        assert not (stack.var / "run" / "mysqld.pid").exists()
+
+        p = stack.must("restore", "--unpack", str(out / "last.tar.gz"), str(out / "unpacked"))
+        unpacked = out / "unpacked"
+        assert sorted(x.name for x in unpacked.iterdir()) == ["databases.sql", "keys", "manifest.json"]
+        assert (unpacked.stat().st_mode & 0o777) == 0o700
+        assert email.encode() in (unpacked / "databases.sql").read_bytes()
+        assert (unpacked / "keys" / "jwt_signing.key").read_bytes() == \
+            (stack.var / "secrets" / "jwt_signing.key").read_bytes()
+        assert json.loads((unpacked / "manifest.json").read_text())["services"].keys() >= {"accounts", "chat"}
+
+        p = stack.run("restore", "--unpack", str(out / "last.tar.gz"), str(unpacked))
+        assert p.returncode != 0 and "not empty" in p.stderr, p.stdout + p.stderr
+        data = (out / "last.tar.gz").read_bytes()
+        (out / "cut.tar.gz").write_bytes(data[:len(data) // 2])
+        p = stack.run("restore", "--unpack", str(out / "cut.tar.gz"), str(out / "from-cut"))
+        assert p.returncode != 0 and "damaged" in p.stderr, p.stdout + p.stderr
+        assert not (out / "from-cut").exists() and not list(out.glob(".pl-unpack.*"))
+        assert not (stack.var / "run" / "mysqld.pid").exists(), "--unpack started something"
+    finally:
+        stack.must("up")
+        shutil.rmtree(out, ignore_errors=True)
