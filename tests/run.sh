@@ -10,6 +10,7 @@
 
 TEST_RESULTS=()
 TEST_FAILED=0
+TEST_FAILED_LOGS=() # "step name:its log" of each failed step
 TEST_KEEP=0       # --keep
 TEST_SANITIZE=0   # --sanitize
 TEST_STACK_ONLY=0 # --stack-only
@@ -18,27 +19,42 @@ STEP_RC=0
 readonly TEST_CORS_ORIGINS="https://app.pilotlight.test http://127.0.0.1:5173"
 
 # step NAME FUNCTION: run one test step in a subshell with errexit and record
-# ok / FAILED in TEST_RESULTS, its status in STEP_RC. Never call it as
-# `step ... || x`: bash would then ignore errexit inside the step.
+# ok / FAILED in TEST_RESULTS, its status in STEP_RC; its output is shown and
+# kept in $PL_VAR/log/steps/ (a failed step's last lines are shown again
+# before the summary). Never call it as `step ... || x`: bash would then
+# ignore errexit inside the step.
 step() {
-  local name=$1 rc
+  local name=$1 rc log
   shift
   say "== $name"
+  log=$PL_VAR/log/steps/$(tr -c 'a-zA-Z0-9\n' '-' <<<"$name").log
+  mkdir -p "${log%/*}"
   set +e
   (
     set -e
     "$@"
-  )
-  rc=$?
+  ) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
   set -e
   case $rc in
   0) TEST_RESULTS+=("ok       $name") ;;
   *)
     TEST_RESULTS+=("FAILED   $name (exit $rc)")
+    TEST_FAILED_LOGS+=("$name:$log")
     TEST_FAILED=1
     ;;
   esac
   STEP_RC=$rc
+}
+
+# step_failures: each failed step's last lines again (whoever reads only the
+# end of a long run's output sees why), and where its whole output is.
+step_failures() {
+  local entry
+  for entry in "${TEST_FAILED_LOGS[@]}"; do
+    say "== why '${entry%%:*}' failed (its last lines; all of it: ${entry#*:})"
+    grep -v '^[[:space:]]*$' "${entry#*:}" | tail -n 15 | sed 's/^/  | /'
+  done
 }
 
 # unit_tests: the C unit tests under ASan and UBSan (meson's suite unit:
@@ -72,9 +88,11 @@ browser_tests() {
 }
 
 # multihost_tests: Pilotlight on several hosts on this machine (network
-# namespaces; tests/multihost), with the stack's build; skipped (ok) only
-# where the kernel has no network namespaces.
+# namespaces; tests/multihost), with the stack's build, its cluster started
+# from this test stack's data (a backup, as an operator moves one host's
+# install); skipped (ok) only where the kernel has no network namespaces.
 multihost_tests() {
+  export PL_MULTIHOST_FROM_VAR=$PL_VAR PL_MULTIHOST_FROM_URL=$HTTP_URL # (a step is a subshell)
   PL_BUILD_DIR=$PL_BUILD_DIR PL_VAR=$PL_VAR bash "$PL_ROOT/tests/multihost/run.sh"
 }
 
@@ -171,6 +189,7 @@ test_finish() {
   if ((TEST_SANITIZE)); then
     step "sanitizer reports" sanitizer_reports
   fi
+  step_failures
   say "== summary"
   if ((rc == 130)); then TEST_RESULTS+=("FAILED   interrupted"); fi
   for line in "${TEST_RESULTS[@]}"; do printf '  %s\n' "$line"; done

@@ -36,11 +36,22 @@ history; failures are counted per phase, and only those a phase allows (a
 request in flight on what was lost) are there. db1 then rejoins the cluster
 and must hold the same data.
 
+Before all that, when it is given a running single-host stack
+(PL_MULTIHOST_FROM_VAR, its PL_VAR, and PL_MULTIHOST_FROM_URL, its URL: as
+`./pilotlight test` does), the cluster starts from that stack's data, moved
+as docs/scaling-out.md says: a user, a project and a chat message made
+there, `./pilotlight backup` of that stack, `./pilotlight restore --unpack`,
+the dump loaded into db1 (Galera replicates it), the token keys given to the
+service hosts, the migrations run. Then the user logs in through a front,
+its token from the single host still verifies, its refresh token still
+refreshes, and its project, its message and every row are there.
+
   multihost.py              as root: builds the hosts, runs itself inside
                             plmh-cli, and removes every namespace and process
                             it made, whatever happens
 Environment: PL_ROOT (the checkout), PL_BUILD_DIR (the binaries),
-PL_MULTIHOST_VAR (its state; default $PL_VAR/multihost).
+PL_MULTIHOST_VAR (its state; default $PL_VAR/multihost),
+PL_MULTIHOST_FROM_VAR and PL_MULTIHOST_FROM_URL (above; optional).
 """
 import collections
 import json
@@ -84,6 +95,8 @@ READ_TIMEOUT = "6s"             # nginx: a pool that sent nothing for this long 
 REQUEST_TIMEOUT = 20.0          # the driver's own: a request taking longer is a hang
 CUT_S, DB_S, REDIS_DOWN_S, REDIS_AFTER_S, FRONT_S, BASE_S = 9.0, 9.0, 4.0, 6.0, 7.0, 5.0
 IN_FLIGHT_S = 1.0               # a failure that started this long after its fault is not "in flight"
+MOVED = VAR / "one-host"        # the single-host stack's backup, unpacked, and what was made there
+TABLES = (("accounts", "users"), ("projects", "projects"), ("chat", "messages"))
 
 
 def addr(host):
@@ -144,10 +157,15 @@ def build_hosts():
         run("ip", "-n", ns, "link", "set", "eth0", "up")
         run("ip", "-n", ns, "link", "set", "lo", "up")
     # A database host notices a client host that vanished (and ends its
-    # sessions: transactions, named locks) in about 3 s, not 2 hours: what
-    # an operator sets on database hosts.
+    # sessions: transactions, named locks) in about 3 s, not hours: what an
+    # operator sets on database hosts. Keepalive finds a silent session; a
+    # session whose last answer was never acknowledged (the client host went
+    # while holding a room's lock, the answer in flight: keepalive does not
+    # run while data waits) is given up after tcp_retries2 retransmissions
+    # (3: about 3 s; the kernel's 15: about 15 minutes).
     for db in DBS:
-        for k, v in (("tcp_keepalive_time", 1), ("tcp_keepalive_intvl", 1), ("tcp_keepalive_probes", 2)):
+        for k, v in (("tcp_keepalive_time", 1), ("tcp_keepalive_intvl", 1), ("tcp_keepalive_probes", 2),
+                     ("tcp_retries2", 3)):
             run("ip", "netns", "exec", NS + db, "sysctl", "-q", "-w", f"net.ipv4.{k}={v}")
     # the fronts' internal listeners under one name, for the service hosts
     for host in SVC_HOSTS:
@@ -161,6 +179,12 @@ def outside():
         say("needs root (network namespaces)")
         return 2
     cleanup()  # a previous run's leftovers
+    shutil.rmtree(VAR, ignore_errors=True)
+    VAR.mkdir(parents=True)
+    if os.environ.get("PL_MULTIHOST_FROM_VAR"):
+        one_host_backup(pathlib.Path(os.environ["PL_MULTIHOST_FROM_VAR"]), os.environ["PL_MULTIHOST_FROM_URL"])
+    else:
+        say("no single-host stack given (PL_MULTIHOST_FROM_VAR): the cluster starts empty")
     try:
         try:
             build_hosts()
@@ -177,6 +201,51 @@ def outside():
         left = namespaces()
         if left:
             say(f"could not remove namespaces: {' '.join(left)}")
+
+
+def row_counts(rows):
+    return ", ".join(f"{k} {v['count']}" for k, v in rows.items())
+
+
+def one_host_backup(from_var, url):
+    """On the machine's own network, before the hosts: a user, a project and
+    a message on the single-host stack, then its backup, checked and
+    unpacked into MOVED as an operator does (docs/scaling-out.md), with what
+    was made and each table's rows in MOVED/made.json."""
+    t0 = time.time()
+    s = requests.Session()
+    email = f"moved-{uuid.uuid4().hex[:12]}@example.com"
+
+    def call(method, path, expect, body=None, token=None):
+        r = s.request(method, url + path, json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"} if token else {})
+        if r.status_code != expect:
+            raise RuntimeError(f"single-host stack: {method} {path}: {r.status_code} {r.text[:200]}")
+        return r.json()
+
+    call("POST", "/api/accounts/signup", 201, {"email": email, "password": PASSWORD, "display_name": "Moved"})
+    login = call("POST", "/api/accounts/login", 200, {"email": email, "password": PASSWORD})
+    token = login["access_token"]
+    project = call("POST", "/api/projects", 201, {"name": "made on one host"}, token)["project"]
+    msg = call("POST", "/api/chat/rooms/lobby/messages", 201, {"body": "said on one host"}, token)
+    backup = VAR / "one-host.tar.gz"
+    env = dict(os.environ, PL_VAR=str(from_var))
+    run(ROOT / "pilotlight", "backup", backup, env=env, timeout=300)
+    run(ROOT / "pilotlight", "restore", "--unpack", backup, MOVED, env=env, timeout=300)
+    rows = {}
+    for schema, table in TABLES:
+        r = run("mariadb", "--no-defaults", f"--socket={from_var / 'run' / 'mysqld.sock'}", "-N", "-B", "-e",
+                f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{schema}`.`{table}`", timeout=30)
+        count, top = r.stdout.split()
+        rows[f"{schema}.{table}"] = {"count": int(count), "max_id": int(top)}
+    made = {"email": email, "token": token, "refresh_token": login["refresh_token"], "user_id": login["user"]["id"],
+            "project": {"id": project["id"], "name": project["name"]},
+            "message": {"id": msg["message"]["id"], "body": "said on one host"},
+            "rows": rows, "backup_bytes": backup.stat().st_size}
+    (MOVED / "made.json").write_text(json.dumps(made))
+    say(f"single-host stack {url}: a user, a project and a message made, backed up "
+        f"({made['backup_bytes'] / 1e6:.1f} MB; {row_counts(rows)}) "
+        f"and unpacked ({time.time() - t0:.1f}s)")
 
 
 # --- inside plmh-cli: the servers -----------------------------------------------------------------
@@ -271,8 +340,8 @@ def secrets():
     s = VAR / "secrets"
     s.mkdir(parents=True, exist_ok=True)
     os.chmod(s, 0o700)
-    for svc in SERVICES:
-        (s / f"db_{svc}.password").write_text(uuid.uuid4().hex)
+    for name in [f"db_{svc}" for svc in SERVICES] + ["redis"]:
+        (s / f"{name}.password").write_text(uuid.uuid4().hex)
     run(BUILD / "services" / "accounts" / "pl-accounts", "keygen", s / "jwt_signing.key", s / "jwt_public.keys")
     run("sh", ROOT / "nginx" / "self-signed.sh", s / "tls.crt", s / "tls.key")
 
@@ -283,6 +352,83 @@ def migrate():
         run(BUILD / "tools" / "pl-migrate", "--service", svc, "--dir", ROOT / "migrations" / svc, timeout=120,
             env=clean_env(PL_DB_SOCKET=VAR / "db1" / "mysqld.sock",
                           PL_DB_PASSWORD_FILE=VAR / "secrets" / f"db_{svc}.password"))
+
+
+def load_one_host():
+    """The single host's dump into db1 (every node gets it: Galera), its
+    token keys in place of this run's, before the migrations (which make the
+    services' users, with these hosts' passwords)."""
+    t0 = time.time()
+    with open(MOVED / "databases.sql", "rb") as dump:
+        r = subprocess.run(["mariadb", "--no-defaults", f"--socket={VAR / 'db1' / 'mysqld.sock'}"], stdin=dump,
+                           capture_output=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"loading the single host's dump into db1 failed: {r.stderr.decode()[-500:]}")
+    for key in ("jwt_signing.key", "jwt_public.keys"):
+        shutil.copyfile(MOVED / "keys" / key, VAR / "secrets" / key)
+    say(f"the single host's dump loaded into db1 and its token keys given to the service hosts "
+        f"({time.time() - t0:.1f}s)")
+
+
+def check_one_host():
+    """What was made on the single host, through the cluster, once it is up
+    (both fronts): problems."""
+    made = json.loads((MOVED / "made.json").read_text())
+    problems, s = [], requests.Session()
+
+    def call(front, method, path, body=None, token=None):
+        try:
+            r = s.request(method, front_url(front) + path, json=body, timeout=REQUEST_TIMEOUT,
+                          headers={"Authorization": f"Bearer {token}"} if token else {})
+            return r.status_code, (r.json() if r.headers.get("Content-Type", "").startswith("application/json")
+                                   else None)
+        except requests.RequestException as e:
+            return None, str(e)
+
+    st, me = call("fe2", "GET", "/api/accounts/me", token=made["token"])
+    if st != 200 or me.get("user", me).get("email") != made["email"]:
+        problems.append(f"moved: the single host's access token on fe2: {st} {me}")
+    st, body = call("fe1", "POST", "/api/accounts/login", {"email": made["email"], "password": PASSWORD})
+    token = body.get("access_token") if st == 200 else None
+    if token is None:
+        problems.append(f"moved: login on fe1: {st} {body}")
+    st, body = call("fe2", "POST", "/api/accounts/refresh", {"refresh_token": made["refresh_token"]})
+    if st != 200 or not body.get("access_token"):
+        problems.append(f"moved: the single host's refresh token on fe2: {st} {body}")
+    st, body = call("fe1", "GET", f"/api/projects/{made['project']['id']}", token=token or made["token"])
+    if st != 200 or body["project"]["name"] != made["project"]["name"]:
+        problems.append(f"moved: its project on fe1: {st} {body}")
+    st, body = call("fe2", "GET", f"/api/chat/rooms/lobby/messages?before={made['message']['id'] + 1}&limit=1",
+                    token=token or made["token"])
+    got = (body or {}).get("messages", [{}])[:1] if st == 200 else []
+    if not got or got[0].get("id") != made["message"]["id"] or got[0].get("body") != made["message"]["body"]:
+        problems.append(f"moved: its message in the lobby's history on fe2: {st} {body}")
+    problems += check_moved_rows("db2")
+    say(f"moved from one host: {row_counts(made['rows'])} rows on every "
+        f"node; its user logged in through fe1, its token and refresh token from the single host worked through "
+        f"fe2, its project and message there: {'yes' if not problems else 'NO'}")
+    return problems
+
+
+def check_moved_rows(db):
+    """Every row moved from the single host is on db: problems."""
+    if not MOVED.is_dir():
+        return []
+    rows, problems = json.loads((MOVED / "made.json").read_text())["rows"], []
+    for schema, table in TABLES:
+        want = rows[f"{schema}.{table}"]
+        count = sql(db, f"SELECT COUNT(*) FROM `{schema}`.`{table}` WHERE id <= {want['max_id']}")[0][0]
+        if int(count) != want["count"]:
+            problems.append(f"moved: {schema}.{table}: {count} of the single host's {want['count']} rows on {db}")
+    return problems
+
+
+def moved_max_id(table):
+    """The highest id of the single host's rows in table (0 when the
+    cluster started empty): the run's own rows are above it."""
+    if not MOVED.is_dir():
+        return 0
+    return json.loads((MOVED / "made.json").read_text())["rows"][table]["max_id"]
 
 
 def db_hosts(host, svc):
@@ -324,7 +470,8 @@ def front_start(front):
         PL_INTERNAL_PORT=INTERNAL_PORT, PL_NGINX_WORKERS=1, PL_NGINX_DIR=d / "nginx", PL_RUN_DIR=d,
         PL_LOG_DIR=VAR / "log" / front, PL_WEB_ROOT=d / "web", PL_NGINX_USER="root root",
         PL_TLS_CERT_FILE=VAR / "secrets" / "tls.crt", PL_TLS_KEY_FILE=VAR / "secrets" / "tls.key",
-        PL_NCHAN_REDIS_URL=f"redis://{addr('redis')}:6379", PL_UPSTREAM_READ_TIMEOUT=READ_TIMEOUT,
+        PL_NCHAN_REDIS_URL=f"redis://:{redis_password()}@{addr('redis')}:6379",
+        PL_UPSTREAM_READ_TIMEOUT=READ_TIMEOUT,
         **{f"PL_UPSTREAM_{svc.upper()}": " ".join(f"{addr(h)}:{PORT[svc]}" for h in SVC_HOSTS) for svc in SERVICES})
     (VAR / "log" / front).mkdir(parents=True, exist_ok=True)
     run("bash", ROOT / "nginx" / "render.sh", d / "nginx", env=env)
@@ -346,12 +493,17 @@ def front_pids(front):
     return [master, *map(int, kids)]
 
 
+def redis_password():
+    return (VAR / "secrets" / "redis.password").read_text().strip()
+
+
 def redis_start():
     (VAR / "redis").mkdir(exist_ok=True)
-    # as an operator runs it: what it stored survives a stop (append-only file)
+    # as an operator runs it: a password (the fronts' URL carries it), and
+    # what it stored survives a stop (append-only file)
     PROCS.start("redis", "redis", ["redis-server", "--bind", addr("redis"), "--port", "6379", "--save", "",
                                    "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no",
-                                   "--dir", VAR / "redis"])
+                                   "--requirepass", redis_password(), "--dir", VAR / "redis"])
 
 
 def wait_http(url, timeout=60):
@@ -379,6 +531,8 @@ def stack_up():
         db_wait_synced(db)  # one at a time: each takes a state transfer (rsync) from a node
     say(f"Galera cluster of {galera_state('db1').get('wsrep_cluster_size')} nodes Synced "
         f"({time.time() - t0:.1f}s)")
+    if MOVED.is_dir():
+        load_one_host()
     migrate()
     redis_start()
     for host in SVC_HOSTS:
@@ -796,15 +950,17 @@ def allowed(ph, rec):
 NCHAN_BUG = "nchan 1.3.6's Redis reconnection (fixed in 1.3.7)"
 
 
-def nchan_bug_events(ph):
-    """When, during a phase, a front's nchan logged the trail of its Redis
-    reconnection bug: a reconnection that timed out (in nchan 1.3.6, Debian
-    12's, that path closes a file descriptor nchan no longer owns: upstream
-    commit bcb82302, in 1.3.7), or a Redis reply that is not Redis's (nchan
-    reading from a descriptor nginx had reused for a client or a pool).
-    Whatever nginx reused it for breaks: the request it held fails (no answer,
-    a 504 after the read timeout, even the answer of another request),
-    possibly after the phase that caused it."""
+def nchan_bug_events(ph=None):
+    """When, and on which front, nchan logged the trail of its Redis
+    reconnection bug (during the phase ph, or during the whole run): a
+    reconnection that timed out (in nchan 1.3.6, Debian 12's, that path
+    closes a file descriptor nchan no longer owns: upstream commit bcb82302,
+    in 1.3.7), or a Redis reply that is not Redis's (nchan reading from a
+    descriptor nginx had reused for a client or a pool). Whatever nginx
+    reused it for breaks: the request it held fails (no answer, a 504 after
+    the read timeout, even the answer of another request), possibly after
+    the phase that caused it. One (front, second) per event: the log has
+    whole seconds, and each nginx worker of a front logs its own."""
     events = []
     for front in FRONTS:
         try:
@@ -815,9 +971,9 @@ def nchan_bug_events(ph):
             if "nchan: Redis" in line and ("connection failed: connection timed out" in line or
                                           "Protocol error" in line):
                 t = time.mktime(time.strptime(line[:19], "%Y/%m/%d %H:%M:%S"))
-                if ph.t0 - 1 <= t <= (ph.t1 or time.time()) + 1 and t not in events:
-                    events.append(t)
-    return sorted(events)
+                if (ph is None or ph.t0 - 1 <= t <= (ph.t1 or time.time()) + 1) and (front, t) not in events:
+                    events.append((front, t))
+    return sorted(events, key=lambda e: e[1])
 
 
 # Requests one logged event of nchan's bug may break: the descriptor nginx
@@ -825,21 +981,29 @@ def nchan_bug_events(ph):
 # too (seen: a chat post with no answer, and the next one answered with
 # another request's answer, within a second of one event).
 NCHAN_CASUALTIES_PER_EVENT = 2
+# When they fail: from 2.5 s before the event (the log has whole seconds) to
+# NCHAN_CASUALTY_AFTER_S after it: a request on the broken descriptor waits
+# the read timeout (6 s) for its 504, and a kept-alive connection whose
+# descriptor nchan closed fails only at the client's next request on it.
+NCHAN_CASUALTY_AFTER_S = 10.0
+NCHAN_LEFT = {}  # (front, t) of each event -> casualties it may still take (over every phase)
 
 
 def nchan_casualties(ph, failed):
-    """The failures of a phase that nchan's bug explains: at most
-    NCHAN_CASUALTIES_PER_EVENT per event it logged, started within 2.5 s of
-    it (the log has whole seconds)."""
-    events, taken = nchan_bug_events(ph) * NCHAN_CASUALTIES_PER_EVENT, []
+    """The failures of a phase that nchan's bug explains: through the front
+    that logged the event, at most NCHAN_CASUALTIES_PER_EVENT per event (over
+    the whole run), started within its window."""
+    for e in nchan_bug_events():
+        NCHAN_LEFT.setdefault(e, NCHAN_CASUALTIES_PER_EVENT)
+    taken = []
     for r in sorted(failed, key=lambda r: r[4]):
         kind, front, status, err, t0, t1, json_ok, ok, method = r
         if status not in (None, 504) and err != "answer for another request":
             continue
-        for i, t in enumerate(events):
-            if abs(t0 - t) <= 2.5:
+        for e, left in NCHAN_LEFT.items():
+            if left > 0 and e[0] == front and e[1] - 2.5 <= t0 <= e[1] + NCHAN_CASUALTY_AFTER_S:
                 taken.append(r)
-                del events[i]
+                NCHAN_LEFT[e] -= 1
                 break
     return taken
 
@@ -885,7 +1049,8 @@ def check_writes(clients, db):
             problems.append(f"project {pid}: version {version} after {patches[pid]} acknowledged updates "
                             f"(+{failed[pid]} failed)")
     stored = {r[0]: (int(r[1]), r[2], r[3]) for r in
-              sql(db, "SELECT client_msg_id, id, room, body FROM messages WHERE client_msg_id IS NOT NULL", "chat")}
+              sql(db, "SELECT client_msg_id, id, room, body FROM messages WHERE client_msg_id IS NOT NULL "
+                      f"AND id > {moved_max_id('chat.messages')}", "chat")}
     sent = set()
     for c in clients:
         for cid, room, body, mid in c.messages:
@@ -1015,11 +1180,10 @@ def rejoin_db1():
 
 
 def inside():
-    shutil.rmtree(VAR, ignore_errors=True)
-    VAR.mkdir(parents=True)
     clients, subs, writers = [], [], []
     try:
         stack_up()
+        moved_problems = check_one_host() if MOVED.is_dir() else []
         start_phase("setup", "none")
         # clients 0 and 1: one user, one shared project (each updates it through its own front)
         clients = [Client(i) for i in range(CLIENTS)]
@@ -1064,6 +1228,7 @@ def inside():
         phase().t1 = time.time()
         PHASES.pop()  # settle: no load to count
         acked, problems = check_writes(clients + writers, "db2")
+        problems += moved_problems + check_moved_rows("db2")  # and still there after every fault
         problems += check_subscribers(subs, "db2")
         ok = report(clients, subs, acked, problems)
         ok &= rejoin_db1()
