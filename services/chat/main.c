@@ -29,7 +29,9 @@ static const char *const chat_sql[CHAT_STMT_COUNT] = {
     [CHAT_ROOM_UNLOCK] = "SELECT RELEASE_LOCK(?)",
     [CHAT_MSG_INSERT] =
         "INSERT INTO messages (room, author_id, author_name, body, client_msg_id) VALUES (?, ?, ?, ?, ?)",
-    [CHAT_MSG_BY_ID] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE id = ?",
+    /* a new message, and the id of the one before it in its room (NULL: none), which its live event carries */
+    [CHAT_MSG_BY_ID] = "SELECT " CHAT_MSG_COLUMNS ", (SELECT MAX(p.id) FROM messages p WHERE p.room = m.room "
+                       "AND p.id < m.id) FROM messages m WHERE m.id = ?",
     [CHAT_MSG_BY_CLIENT_ID] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE author_id = ? AND client_msg_id = ?",
     [CHAT_MSG_AFTER] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
     [CHAT_MSG_BEFORE] = "SELECT " CHAT_MSG_COLUMNS " FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?",

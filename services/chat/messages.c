@@ -68,10 +68,16 @@ static int chat_reply_existing(sh_req *req, const char *client_msg_id)
 
 static int64_t chat_publish_failed_at; /* this worker's last failure to publish (sh_now_us), 0: none */
 
-/* Publishes one stored message to its room's channel: 0, or -1 (logged). */
+/* Publishes one stored message to its room's channel: 0, or -1 (logged).
+ * row is CHAT_MSG_BY_ID's: the live event is the message with prev_id, the
+ * id of the message before it in the room (null: none). A subscriber whose
+ * last message is older than prev_id missed one that was stored but never
+ * published (its worker died between the two, or lost its database, which
+ * then released the room's lock) and reads history after its last id. */
 static int chat_publish(sh_req *req, const char *room, const sh_row *row)
 {
     json_object *m = sh_req_own(req, chat_message_json(row));
+    json_object_object_add(m, "prev_id", sh_row_is_null(row, 7) ? NULL : json_object_new_int64(sh_row_int(row, 7)));
     size_t len;
     const char *json = sh_json_to_string(m, &len);
     long status = 0;
@@ -119,7 +125,7 @@ static void chat_deliver(sh_req *req, const char *room, const sh_row *row)
     bool backing_off = chat_publish_failed_at != 0 && sh_now_us() - chat_publish_failed_at < CHAT_PUBLISH_BACKOFF_US;
     if (sh_db_query(req, chat_stmt[CHAT_RESYNC_GET], &marked, "s", room) != 0)
         return; /* the database went after the insert: stored, neither published nor marked (as when a worker
-                   dies between the two) */
+                   dies between the two); the room's next message, whose prev_id is this one, shows the gap */
     if (marked.nrows == 0 && !backing_off && chat_publish(req, room, row) == 0)
         return;
     if (marked.nrows == 0)

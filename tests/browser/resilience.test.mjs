@@ -2,7 +2,8 @@
 // a blip while a room opens, offline with a pending message, a long gap in a
 // room that was empty, the lobby's count after a blip and after a visit, a
 // user disabled or logged out elsewhere, rate limits and server errors in
-// human words, a ?next= to another host, a chat resync event.
+// human words, a ?next= to another host, a chat resync event, a message
+// never delivered live that the next one names.
 import assert from 'node:assert/strict';
 import { ADMIN, accountMenu, adminToken, apiCall, expectText, newProject, newUser, scenario, shot, sleep, until } from './lib.mjs';
 
@@ -69,6 +70,34 @@ scenario('a resync event: the room reads what its live connection missed, and st
   await expectText(chat.locator('.message-body'), 'Live again');
   assert.equal(await chat.locator('.message-body', { hasText: 'Missed live' }).count(), 1, 'once');
   assert.equal(await chat.getByRole('status').textContent(), 'Live');
+});
+
+scenario('a message never delivered live: the next one names it (prev_id) and the room reads it from history', async (open) => {
+  const owner = await newUser('previd');
+  const project = await newProject(owner, 'Prev id');
+  const room = `project-${project.id}`;
+  const { page } = await open({ signedInAs: owner });
+  // the room's WebSocket through a route that can drop what the server sends
+  let dropping = false;
+  await page.routeWebSocket(new RegExp(`/rooms/${room}/live\\?ticket=`), (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((m) => {
+      if (!dropping) ws.send(m);
+    });
+  });
+  await page.goto(`/projects/${project.id}`);
+  const chat = page.locator(`[data-room="${room}"]`);
+  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  // stored, never delivered (as when the worker that stored it died before publishing), and no resync event
+  dropping = true;
+  assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Never published' } })).status, 201);
+  await sleep(1000);
+  assert.equal(await chat.locator('.message-body', { hasText: 'Never published' }).count(), 0, 'not delivered live');
+  dropping = false;
+  assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Names it' } })).status, 201);
+  await expectText(chat.locator('.message-body').last(), 'Names it');
+  await expectText(chat.locator('.message-body', { hasText: 'Never published' }), 'Never published');
+  assert.deepEqual(await chat.locator('.message-body').allTextContents(), ['Never published', 'Names it'], 'both, once, in order');
 });
 
 scenario('offline then online: the badge says so, a message waits as pending and is delivered once', async (open) => {

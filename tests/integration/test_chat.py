@@ -141,14 +141,21 @@ def sse_subscribe(room, **creds):
 
 
 class Subscriber:
-    """What both kinds of live subscriber look like to a test: next message (parsed)."""
+    """What both kinds of live subscriber look like to a test: next message
+    (parsed; its prev_id, which only live events carry, taken off into
+    prev_ids, so that it compares equal to the POST's answer and history)."""
 
     def __init__(self, recv, settimeout, close):
         self._recv, self._settimeout, self.close = recv, settimeout, close
+        self.prev_ids = []
 
     def next(self, timeout=2.0):
         self._settimeout(timeout)
-        return json.loads(self._recv())
+        m = json.loads(self._recv())
+        if "id" in m:
+            assert "prev_id" in m, m
+            self.prev_ids.append(m.pop("prev_id"))
+        return m
 
     def nothing_within(self, seconds):
         try:
@@ -250,6 +257,28 @@ def test_websocket_and_eventsource_receive_a_post_within_a_second(api, alice, bo
     assert history(api, bob, "lobby", before=sent["id"] + 1, limit=1) == [sent]
 
 
+def test_a_live_message_names_the_one_before_it_and_so_shows_one_never_published(api, alice):
+    """prev_id: null for a room's first message, then the id before it in
+    the room. A message stored but never published (its worker died, or lost
+    its database, in between: made here by writing the row alone) shows as
+    the next live message's prev_id, newer than the last one a subscriber
+    has: history then has it."""
+    r = api.post("/api/projects", {"name": "a new room"}, token=alice.token)
+    assert r.status_code == 201, r.text
+    room = f"project-{r.json()['project']['id']}"
+    with ws_subscribe(room, access_token=alice.token) as ws:
+        first = post(api, alice, room, "first in the room")
+        assert ws.next(2.0) == first and ws.prev_ids == [None]
+        sql("INSERT INTO messages (room, author_id, author_name, body) "
+            f"VALUES ('{room}', {alice.id}, 'Alice', 'stored, never published')", "chat")
+        lost = history_after(api, alice, room, first["id"])
+        assert [m["body"] for m in lost] == ["stored, never published"]
+        third = post(api, alice, room, "third")
+        assert ws.next(2.0) == third and ws.prev_ids[-1] == lost[0]["id"] > first["id"]
+        assert ws.nothing_within(0.3)
+    assert history_after(api, alice, room, first["id"]) == [lost[0], third]
+
+
 def test_concurrent_posts_arrive_in_order_once_and_match_history(api, make_user):
     room = "lobby"
     users = [make_user(display_name=f"Poster {i}") for i in range(4)]
@@ -273,6 +302,7 @@ def test_concurrent_posts_arrive_in_order_once_and_match_history(api, make_user)
     ids = [m["id"] for m in got_ws]
     assert ids == sorted(set(ids)), "WebSocket: out of order or twice"
     assert ids == posted, "WebSocket: missing or extra"
+    assert ws.prev_ids == [before or None] + ids[:-1], "each live message names the one before it"
     assert got_sse == got_ws
     assert history_after(api, reader, room, before) == got_ws
 

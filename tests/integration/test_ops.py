@@ -560,6 +560,7 @@ def test_live_chat_over_https_websocket_and_http2_eventsource(make_user):
         assert r.status_code == 201, r.text
         sent = r.json()["message"]
         got = jsonlib.loads(ws.recv())
+        assert (got.pop("prev_id") or 0) < sent["id"]  # (live events name the message before)
         assert got == sent
     finally:
         ws.close()

@@ -4,7 +4,9 @@
 // itself (1 s, 2 s, 4 s ... at most 15 s apart, with a new ticket; at once
 // when the browser is back online), and every time it opens it reads the
 // history after the last message the page has, so nothing sent while it was
-// away is missed. Each live event is a stored message's JSON. Only a 403 or
+// away is missed. Each live event is a stored message's JSON (with prev_id,
+// the id of the one before it in the room: a gap is read from history), or
+// {"resync": true}. Only a 403 or
 // 404 for the room is a refusal; a network failure or a restarting service
 // is retried, never shown as "not allowed".
 import { chat } from '../api.js';
@@ -78,7 +80,10 @@ export function connectLive(room, { lastId, deliver, status, onDrop, onOlder }) 
   const onEvent = (e) => {
     try {
       const m = JSON.parse(e.data);
-      if (m && typeof m.id === 'number') deliver([m]);
+      // a message whose previous one in the room (prev_id) the page does
+      // not have: one was stored but never delivered live; history has both
+      if (m && typeof m.id === 'number' && typeof m.prev_id === 'number' && m.prev_id > (lastId() || 0)) fillGap();
+      else if (m && typeof m.id === 'number') deliver([m]);
       // live delivery was interrupted: what was missed is in history
       else if (m && m.resync === true) fillGap();
     } catch {
