@@ -45,19 +45,21 @@ migrations_max() {
 # is started for it alone and stopped again after.
 backup_make() {
   local file=$1 tmp svc schema version schemas=() started=$SECONDS manifest_services='{}' files='{}' f sum
-  local started_db=0
   [[ ! -e $file && ! -L $file ]] || die "$file exists: name another file or a directory (a backup is never written over)"
+  mkdir -p -- "$(dirname -- "$file")" "$PL_VAR/tmp" || die "cannot make the directory of $file"
+  tmp=$(mktemp -d "$PL_VAR/tmp/backup.XXXXXX")
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "rm -rf -- '$tmp' '$file.tmp'" EXIT
   if ! db_ping; then
     [[ -d $DATADIR/mysql ]] || die "this stack has no data in $DATADIR to back up"
     ! proc_pid "$RUN/mysqld.pid" "$MARIADBD" >/dev/null || die "MariaDB runs but does not answer on $DB_SOCKET"
     say "MariaDB is not running: starting it for the backup alone (stopped again after)"
+    # stopped again however this ends (an error, an interrupt)
+    # shellcheck disable=SC2064
+    trap "rm -rf -- '$tmp' '$file.tmp'; db_stop" EXIT
+    trap 'exit 130' INT TERM HUP
     db_start
-    started_db=1
   fi
-  mkdir -p "$(dirname -- "$file")" "$PL_VAR/tmp"
-  tmp=$(mktemp -d "$PL_VAR/tmp/backup.XXXXXX")
-  # shellcheck disable=SC2064 # the paths are fixed now
-  trap "rm -rf -- '$tmp' '$file.tmp'; ((! $started_db)) || db_stop" EXIT
   for svc in "${SERVICES[@]}"; do
     schema=$(svc_schema "$svc")
     version=$(db_sql "SELECT COALESCE(MAX(version), 0) FROM \`$schema\`.schema_migrations") ||
@@ -103,6 +105,15 @@ backup_open() {
   if [[ ! -f $dir/manifest.json ]] || ! jq -e ".format == $BACKUP_FORMAT" "$dir/manifest.json" >/dev/null 2>&1; then
     die "$file has no manifest this version of Pilotlight reads: nothing was restored"
   fi
+  # every member a backup has, each with its checksum; services: each a schema and a migration version
+  jq -e '(.files | type == "object") and ([.files | keys[]] | sort == ["databases.sql", "keys/jwt_public.keys", "keys/jwt_signing.key"])
+         and (.services | type == "object" and length > 0)
+         and all(.services[]; (.schema | type == "string" and test("^[A-Za-z0-9_]{1,64}$")) and (.migration | type == "number" and . >= 0 and floor == .))' \
+    "$dir/manifest.json" >/dev/null 2>&1 ||
+    die "$file's manifest does not list databases.sql, both keys and each service's schema and migration: nothing was restored"
+  f=$(cd -- "$dir" && find . -mindepth 1 \( -type f -o -type l \) ! -name manifest.json \
+    ! -path ./databases.sql ! -path ./keys/jwt_signing.key ! -path ./keys/jwt_public.keys -print -quit)
+  [[ -z $f ]] || die "$file holds ${f#./}, which a backup does not: nothing was restored"
   while read -r f want; do
     [[ -f $dir/$f ]] || die "$file lacks $f: nothing was restored"
     got=$(sha256sum <"$dir/$f")
@@ -123,9 +134,13 @@ backup_open() {
 # stack; a file that fails a check leaves DIR as it was.
 backup_unpack() {
   local file=$1 dir=${2%/} tmp
+  case ${dir##*/} in
+  '' | . | ..) die "name a directory to make (or an empty one), not '$2'" ;;
+  esac
+  [[ ! -L $dir ]] || die "$dir is a symbolic link: name the directory itself"
   [[ ! -e $dir || -d $dir ]] || die "$dir exists and is not a directory"
   [[ ! -d $dir ]] || [[ -z $(ls -A -- "$dir") ]] || die "$dir is not empty"
-  mkdir -p -- "$(dirname -- "$dir")"
+  [[ -d $(dirname -- "$dir") ]] || die "$(dirname -- "$dir") does not exist"
   tmp=$(mktemp -d "$(dirname -- "$dir")/.pl-unpack.XXXXXX") || die "cannot write beside $dir"
   # shellcheck disable=SC2064 # the path is fixed now
   trap "rm -rf -- '$tmp'" EXIT

@@ -20,14 +20,14 @@ readonly TEST_CORS_ORIGINS="https://app.pilotlight.test http://127.0.0.1:5173"
 
 # step NAME FUNCTION: run one test step in a subshell with errexit and record
 # ok / FAILED in TEST_RESULTS, its status in STEP_RC; its output is shown and
-# kept in $PL_VAR/log/steps/ (a failed step's last lines are shown again
+# kept in $PL_VAR/test-steps/ (a failed step's last lines are shown again
 # before the summary). Never call it as `step ... || x`: bash would then
 # ignore errexit inside the step.
 step() {
   local name=$1 rc log
   shift
   say "== $name"
-  log=$PL_VAR/log/steps/$(tr -c 'a-zA-Z0-9\n' '-' <<<"$name").log
+  log=$PL_VAR/test-steps/$(tr -c 'a-zA-Z0-9\n' '-' <<<"$name").log
   mkdir -p "${log%/*}"
   set +e
   (

@@ -235,6 +235,9 @@ def test_backup_of_a_stopped_stack_then_unpacked_for_another_database(stack):
                               capture_output=True)
         assert ping.returncode != 0, "MariaDB still runs after the backup of a stopped stack"
         assert not (stack.var / "run" / "mysqld.pid").exists()
+        (out / "afile").write_text("not a directory")
+        p = stack.run("backup", str(out / "afile" / "x.tar.gz"))
+        assert p.returncode != 0 and not (stack.var / "run" / "mysqld.pid").exists(), p.stdout + p.stderr
 
         p = stack.must("restore", "--unpack", str(out / "last.tar.gz"), str(out / "unpacked"))
         unpacked = out / "unpacked"
@@ -253,6 +256,23 @@ def test_backup_of_a_stopped_stack_then_unpacked_for_another_database(stack):
         assert p.returncode != 0 and "damaged" in p.stderr, p.stdout + p.stderr
         assert not (out / "from-cut").exists() and not list(out.glob(".pl-unpack.*"))
         assert not (stack.var / "run" / "mysqld.pid").exists(), "--unpack started something"
+
+        # a manifest that lists no members (so none is checked), or a member no backup has: refused
+        for name, edit in (("bare", lambda m, d: (m.update(files={}), (d / "databases.sql").unlink())),
+                           ("extra", lambda m, d: (d / "keys" / "other.key").write_text("x"))):
+            d = out / name
+            shutil.copytree(unpacked, d)
+            m = json.loads((d / "manifest.json").read_text())
+            edit(m, d)
+            (d / "manifest.json").write_text(json.dumps(m))
+            with tarfile.open(out / f"{name}.tar.gz", "w:gz") as t:
+                for f in sorted(d.rglob("*")):
+                    t.add(f, arcname=str(f.relative_to(d)), recursive=False)
+            p = stack.run("restore", "--unpack", str(out / f"{name}.tar.gz"), str(out / f"{name}-dir"))
+            assert p.returncode != 0 and "nothing was restored" in p.stderr, (name, p.stdout + p.stderr)
+            assert not (out / f"{name}-dir").exists()
+        p = stack.run("restore", "--unpack", str(out / "last.tar.gz"), str(out / "no" / "such" / "dir"))
+        assert p.returncode != 0 and "does not exist" in p.stderr and not (out / "no").exists(), p.stderr
     finally:
         stack.must("up")
         shutil.rmtree(out, ignore_errors=True)
