@@ -34,37 +34,42 @@ scenario('a network blip while opening a room: it recovers by itself, never "Not
   assert.equal(await chat.getByRole('textbox', { name: 'Message', exact: true }).isEnabled(), true);
 });
 
+// droppingLive(page, room): the room's WebSocket through a route that drops
+// what the server sends while .dropping is true; .opened counts connections,
+// .toPage sends to the page as the server would.
+async function droppingLive(page, room) {
+  const live = { dropping: false, opened: 0, toPage: null };
+  await page.routeWebSocket(new RegExp(`/rooms/${room}/live\\?ticket=`), (ws) => {
+    live.opened += 1;
+    const server = ws.connectToServer();
+    server.onMessage((m) => {
+      if (!live.dropping) ws.send(m);
+    });
+    live.toPage = ws;
+  });
+  return live;
+}
+
 scenario('a resync event: the room reads what its live connection missed, and stays live', async (open) => {
   const owner = await newUser('resync');
   const project = await newProject(owner, 'Resync');
   const room = `project-${project.id}`;
   const { page } = await open({ signedInAs: owner });
-  // the room's WebSocket through a route that can drop what the server sends
-  let dropping = false;
-  let toPage = null;
-  let opened = 0;
-  await page.routeWebSocket(new RegExp(`/rooms/${room}/live\\?ticket=`), (ws) => {
-    opened += 1;
-    const server = ws.connectToServer();
-    server.onMessage((m) => {
-      if (!dropping) ws.send(m);
-    });
-    toPage = ws;
-  });
+  const live = await droppingLive(page, room);
   await page.goto(`/projects/${project.id}`);
   const chat = page.locator(`[data-room="${room}"]`);
   await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   // a message the live connection never delivers, as when chat could not publish
-  dropping = true;
+  live.dropping = true;
   const post = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Missed live' } });
   assert.equal(post.status, 201);
   await sleep(1000);
   assert.equal(await chat.locator('.message-body', { hasText: 'Missed live' }).count(), 0, 'not delivered live');
-  dropping = false;
+  live.dropping = false;
   // the server's resync event: the client reads history after its last message
-  toPage.send(JSON.stringify({ resync: true }));
+  live.toPage.send(JSON.stringify({ resync: true }));
   await expectText(chat.locator('.message-body'), 'Missed live');
-  assert.equal(opened, 1, 'no reconnect: the same subscription goes on');
+  assert.equal(live.opened, 1, 'no reconnect: the same subscription goes on');
   const next = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Live again' } });
   assert.equal(next.status, 201);
   await expectText(chat.locator('.message-body'), 'Live again');
@@ -77,23 +82,16 @@ scenario('a message never delivered live: the next one names it (prev_id) and th
   const project = await newProject(owner, 'Prev id');
   const room = `project-${project.id}`;
   const { page } = await open({ signedInAs: owner });
-  // the room's WebSocket through a route that can drop what the server sends
-  let dropping = false;
-  await page.routeWebSocket(new RegExp(`/rooms/${room}/live\\?ticket=`), (ws) => {
-    const server = ws.connectToServer();
-    server.onMessage((m) => {
-      if (!dropping) ws.send(m);
-    });
-  });
+  const live = await droppingLive(page, room);
   await page.goto(`/projects/${project.id}`);
   const chat = page.locator(`[data-room="${room}"]`);
   await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   // stored, never delivered (as when the worker that stored it died before publishing), and no resync event
-  dropping = true;
+  live.dropping = true;
   assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Never published' } })).status, 201);
   await sleep(1000);
   assert.equal(await chat.locator('.message-body', { hasText: 'Never published' }).count(), 0, 'not delivered live');
-  dropping = false;
+  live.dropping = false;
   assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Names it' } })).status, 201);
   await expectText(chat.locator('.message-body').last(), 'Names it');
   await expectText(chat.locator('.message-body', { hasText: 'Never published' }), 'Never published');
