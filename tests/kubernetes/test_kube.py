@@ -289,12 +289,13 @@ def test_signup_project_and_a_chat_message_live_on_both_fronts():
         sent = r.json()["message"]
         ws.settimeout(5)
         got = json.loads(ws.recv())
-        got.pop("prev_id")  # (live events name the message before; the POST's answer does not)
+        got_prev = got.pop("prev_id")  # (live events name the message before; the POST's answer does not)
         across = time.monotonic() - started
         sse.join(5)
     finally:
         ws.close()
     assert got == sent, "the WebSocket subscriber on front 2 got another message"
+    assert [m.pop("prev_id") for m in sse_got] == [got_prev], f"the EventSource subscriber on front 1 got {sse_got}"
     assert sse_got == [sent], f"the EventSource subscriber on front 1 got {sse_got}"
     figure("chat message posted through front 1, received on front 2 (WebSocket)", seconds=round(across, 3))
 

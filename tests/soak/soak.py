@@ -529,6 +529,11 @@ class Subscriber(threading.Thread):
                         if not self.fill_gap():
                             raise ValueError("history unread after a resync event")
                         continue
+                    last = self.ids[-1] if self.ids else self.start_id
+                    if m.get("prev_id") is not None and m["prev_id"] > last:  # one stored, never published
+                        if not self.fill_gap():
+                            raise ValueError("history unread after a gap named by prev_id")
+                        continue
                     if m["id"] in seen_here:
                         self.dup_live += 1
                     seen_here.add(m["id"])

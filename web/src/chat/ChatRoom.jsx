@@ -64,11 +64,15 @@ export default function ChatRoom({ room, title, className = '' }) {
   const sendLoop = useRef(null);
   const wake = useRef(null);
 
+  // deliver(messages, own): adds messages from history or live delivery; own:
+  // this page's POST answer, which is shown but does not move lastId (the
+  // newest message received in the room's order), so that a live message
+  // whose prev_id the page lacks, or a resync, still reads what came before it
   const deliver = useCallback(
-    (incoming) => {
+    (incoming, own = false) => {
       if (incoming.length === 0) return;
       const fresh = incoming.filter((m) => m.id > lastId.current);
-      for (const m of incoming) if (m.id > lastId.current) lastId.current = m.id;
+      if (!own) for (const m of incoming) if (m.id > lastId.current) lastId.current = m.id;
       // shown here, so not new for the nav's count once the user leaves (LiveHub)
       lastSeen[room] = Math.max(lastSeen[room] || 0, lastId.current);
       setMessages((old) => merge(old, incoming));
@@ -149,7 +153,7 @@ export default function ChatRoom({ room, title, className = '' }) {
           setFirstUnread(null);
           pendingRef.current = pendingRef.current.filter((p) => p.cid !== next.cid);
           setPending((ps) => ps.filter((p) => p.cid !== next.cid));
-          deliver([data.message]);
+          deliver([data.message], true);
         } catch (err) {
           if (err.status === 401) return;
           if (!isTransient(err)) {

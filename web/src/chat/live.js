@@ -50,7 +50,27 @@ export function connectLive(room, { lastId, deliver, status, onDrop, onOlder }) 
     timer = setTimeout(open, delay);
   };
 
+  // one history read at a time: a request for another while one runs makes
+  // it go round once more (reading after the newest id by then)
+  let filling = false;
+  let again = false;
   const fillGap = async () => {
+    if (filling) {
+      again = true;
+      return;
+    }
+    filling = true;
+    try {
+      do {
+        again = false;
+        await readGap();
+      } while (again && !stopped);
+    } finally {
+      filling = false;
+    }
+  };
+
+  const readGap = async () => {
     try {
       for (;;) {
         const after = lastId();
