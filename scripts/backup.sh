@@ -48,15 +48,17 @@ backup_make() {
   [[ ! -e $file && ! -L $file ]] || die "$file exists: name another file or a directory (a backup is never written over)"
   mkdir -p -- "$(dirname -- "$file")" "$PL_VAR/tmp" || die "cannot make the directory of $file"
   tmp=$(mktemp -d "$PL_VAR/tmp/backup.XXXXXX")
+  local clean
+  clean="rm -rf -- $(printf '%q %q' "$tmp" "$file.tmp")"
   # shellcheck disable=SC2064 # the paths are fixed now
-  trap "rm -rf -- '$tmp' '$file.tmp'" EXIT
+  trap "$clean" EXIT
   if ! db_ping; then
     [[ -d $DATADIR/mysql ]] || die "this stack has no data in $DATADIR to back up"
     ! proc_pid "$RUN/mysqld.pid" "$MARIADBD" >/dev/null || die "MariaDB runs but does not answer on $DB_SOCKET"
     say "MariaDB is not running: starting it for the backup alone (stopped again after)"
     # stopped again however this ends (an error, an interrupt)
     # shellcheck disable=SC2064
-    trap "rm -rf -- '$tmp' '$file.tmp'; db_stop" EXIT
+    trap "$clean; db_stop" EXIT
     trap 'exit 130' INT TERM HUP
     db_start
   fi
@@ -102,27 +104,36 @@ backup_open() {
   if ! gzip -t -- "$file" 2>/dev/null || ! tar -C "$dir" -xzf "$file" 2>/dev/null; then
     die "$file is damaged (not a whole gzipped tar): nothing was restored"
   fi
-  if [[ ! -f $dir/manifest.json ]] || ! jq -e ".format == $BACKUP_FORMAT" "$dir/manifest.json" >/dev/null 2>&1; then
+  if [[ ! -f $dir/manifest.json || -L $dir/manifest.json ]] ||
+    ! jq -e ".format == $BACKUP_FORMAT" "$dir/manifest.json" >/dev/null 2>&1; then
     die "$file has no manifest this version of Pilotlight reads: nothing was restored"
   fi
-  # every member a backup has, each with its checksum; services: each a schema and a migration version
+  # every member a backup has, each with its checksum; services: each a
+  # service's name, its schema (not one of MariaDB's own) and a migration
+  # version, all of them plain words and numbers (they reach SQL and bash)
   jq -e '(.files | type == "object") and ([.files | keys[]] | sort == ["databases.sql", "keys/jwt_public.keys", "keys/jwt_signing.key"])
+         and all(.files[]; type == "string" and test("^[0-9a-f]{64}$"))
          and (.services | type == "object" and length > 0)
-         and all(.services[]; (.schema | type == "string" and test("^[A-Za-z0-9_]{1,64}$")) and (.migration | type == "number" and . >= 0 and floor == .))' \
+         and all(.services | keys[]; test("^[a-z][a-z0-9_-]{0,63}$"))
+         and all(.services[]; (.schema | type == "string" and test("^[A-Za-z0-9_]{1,64}$")
+                                and (ascii_downcase | IN("mysql", "information_schema", "performance_schema", "sys") | not))
+                              and (.migration | type == "number" and . >= 0 and . < 1000000000 and floor == .))' \
     "$dir/manifest.json" >/dev/null 2>&1 ||
     die "$file's manifest does not list databases.sql, both keys and each service's schema and migration: nothing was restored"
-  f=$(cd -- "$dir" && find . -mindepth 1 \( -type f -o -type l \) ! -name manifest.json \
-    ! -path ./databases.sql ! -path ./keys/jwt_signing.key ! -path ./keys/jwt_public.keys -print -quit)
+  # nothing else: no other file, link, directory or device (tar refused ../ and absolute names already)
+  f=$(cd -- "$dir" && find . -mindepth 1 \( \( ! -type d ! -path ./manifest.json ! -path ./databases.sql \
+    ! -path ./keys/jwt_signing.key ! -path ./keys/jwt_public.keys \) -o \( -type d ! -path ./keys \) \) -print -quit)
   [[ -z $f ]] || die "$file holds ${f#./}, which a backup does not: nothing was restored"
   while read -r f want; do
-    [[ -f $dir/$f ]] || die "$file lacks $f: nothing was restored"
+    [[ -f $dir/$f && ! -L $dir/$f ]] || die "$file lacks $f (as a plain file): nothing was restored"
     got=$(sha256sum <"$dir/$f")
     [[ ${got%% *} == "$want" ]] || die "$f in $file does not match its checksum: nothing was restored"
   done < <(jq -r '.files | to_entries[] | "\(.key) \(.value)"' "$dir/manifest.json")
   while read -r svc version; do
     [[ " ${SERVICES[*]} " == *" $svc "* ]] || die "$file holds service $svc, which this checkout does not have"
+    [[ $version =~ ^[0-9]{1,9}$ ]] || die "$file's manifest gives $svc no migration number: nothing was restored"
     max=$(migrations_max "$svc")
-    ((version <= max)) ||
+    ((10#$version <= max)) ||
       die "$file is from a newer schema of $svc (migration $version; this checkout has up to $max): update Pilotlight first; nothing was restored"
   done < <(jq -r '.services | to_entries[] | "\(.key) \(.value.migration)"' "$dir/manifest.json")
 }
@@ -143,7 +154,7 @@ backup_unpack() {
   [[ -d $(dirname -- "$dir") ]] || die "$(dirname -- "$dir") does not exist"
   tmp=$(mktemp -d "$(dirname -- "$dir")/.pl-unpack.XXXXXX") || die "cannot write beside $dir"
   # shellcheck disable=SC2064 # the path is fixed now
-  trap "rm -rf -- '$tmp'" EXIT
+  trap "rm -rf -- $(printf %q "$tmp")" EXIT
   backup_open "$file" "$tmp"
   chmod 0700 "$tmp"
   [[ ! -d $dir ]] || rmdir -- "$dir"
@@ -164,7 +175,7 @@ backup_restore() {
   mkdir -p "$PL_VAR/tmp"
   tmp=$(mktemp -d "$PL_VAR/tmp/restore.XXXXXX")
   # shellcheck disable=SC2064 # the path is fixed now
-  trap "rm -rf -- '$tmp'" EXIT
+  trap "rm -rf -- $(printf %q "$tmp")" EXIT
   backup_open "$file" "$tmp"
   for svc in "${SERVICES[@]}"; do
     for inst in $(present_instances "$svc"); do

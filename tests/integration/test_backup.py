@@ -258,8 +258,21 @@ def test_backup_of_a_stopped_stack_then_unpacked_for_another_database(stack):
         assert not (stack.var / "run" / "mysqld.pid").exists(), "--unpack started something"
 
         # a manifest that lists no members (so none is checked), or a member no backup has: refused
+        pwned = pathlib.Path(f"/tmp/pl-backup-pwned-{uuid.uuid4().hex[:8]}")
+
+        def symlinked(m, d):
+            (d / "databases.sql").unlink()
+            (d / "databases.sql").symlink_to("/etc/hostname")
+
         for name, edit in (("bare", lambda m, d: (m.update(files={}), (d / "databases.sql").unlink())),
-                           ("extra", lambda m, d: (d / "keys" / "other.key").write_text("x"))):
+                           ("extra", lambda m, d: (d / "keys" / "other.key").write_text("x")),
+                           ("nested", lambda m, d: (d / "keys" / "sub").mkdir()),
+                           ("symlink", symlinked),
+                           # names and numbers that bash would run as commands if they reached its arithmetic
+                           ("key", lambda m, d: m["services"].update(
+                               {f"accounts SERVICES[$(touch${{IFS}}{pwned})]": {"schema": "x", "migration": 1}})),
+                           ("number", lambda m, d: m["services"]["chat"].update(migration=f"$(touch {pwned})")),
+                           ("mysql", lambda m, d: m["services"]["chat"].update(schema="mysql"))):
             d = out / name
             shutil.copytree(unpacked, d)
             m = json.loads((d / "manifest.json").read_text())
@@ -271,6 +284,7 @@ def test_backup_of_a_stopped_stack_then_unpacked_for_another_database(stack):
             p = stack.run("restore", "--unpack", str(out / f"{name}.tar.gz"), str(out / f"{name}-dir"))
             assert p.returncode != 0 and "nothing was restored" in p.stderr, (name, p.stdout + p.stderr)
             assert not (out / f"{name}-dir").exists()
+            assert not pwned.exists(), f"{name}: the manifest ran a command"
         p = stack.run("restore", "--unpack", str(out / "last.tar.gz"), str(out / "no" / "such" / "dir"))
         assert p.returncode != 0 and "does not exist" in p.stderr and not (out / "no").exists(), p.stderr
     finally:
