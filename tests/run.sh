@@ -53,7 +53,7 @@ step_failures() {
   local entry
   for entry in "${TEST_FAILED_LOGS[@]}"; do
     say "== why '${entry%%:*}' failed (its last lines; all of it: ${entry#*:})"
-    grep -v '^[[:space:]]*$' "${entry#*:}" | tail -n 15 | sed 's/^/  | /'
+    { grep -v '^[[:space:]]*$' "${entry#*:}" || true; } | tail -n 15 | sed 's/^/  | /'
   done
 }
 

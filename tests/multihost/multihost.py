@@ -94,7 +94,7 @@ CLIENTS = 6                     # client threads, half on each front
 THINK_S = (0.01, 0.04)          # pause between a client's requests
 READ_TIMEOUT = "6s"             # nginx: a pool that sent nothing for this long fails the request
 REQUEST_TIMEOUT = 20.0          # the driver's own: a request taking longer is a hang
-CUT_S, DB_S, REDIS_DOWN_S, REDIS_AFTER_S, FRONT_S, BASE_S = 9.0, 9.0, 4.0, 6.0, 10.0, 5.0
+CUT_S, DB_S, REDIS_DOWN_S, REDIS_AFTER_S, FRONT_S, BASE_S = 9.0, 9.0, 4.0, 11.0, 10.0, 5.0
 IN_FLIGHT_S = 1.0               # a failure that started this long after its fault is not "in flight"
 MOVED = VAR / "one-host"        # the single-host stack's backup, unpacked, and what was made there
 TABLES = (("accounts", "users"), ("projects", "projects"), ("chat", "messages"))
@@ -291,7 +291,9 @@ def clean_env(**extra):
 def sql(db, statement, database=None):
     """Rows of a statement as MariaDB's root on that node's socket (unix
     sockets are files: any namespace reaches them)."""
-    cmd = ["mariadb", "--no-defaults", f"--socket={VAR / db / 'mysqld.sock'}", "-N", "-B", "-e", statement]
+    # (in UTC, as the services store times: FROM_UNIXTIME and UNIX_TIMESTAMP then agree with them)
+    cmd = ["mariadb", "--no-defaults", f"--socket={VAR / db / 'mysqld.sock'}", "-N", "-B", "-e",
+           f"SET time_zone = '+00:00'; {statement}"]
     if database:
         cmd.insert(2, f"--database={database}")
     r = run(*cmd, timeout=30)
@@ -1082,18 +1084,22 @@ def check_writes(clients, db):
     return acked, problems
 
 
-# Live delivery is back, on every front, once the faults are over: each
-# subscriber gets live (not from history) every message of its room stored
-# from this long after fe1 was stopped (its subscribers have moved to fe2)
-# until the load stops. History would fill any gap, so without this a front
-# that never reconnected to Redis, or a room left marked for resync, would
-# pass.
+# Live delivery is back on every front after the faults: each subscriber
+# gets live (not from history) every message of its room stored in two
+# windows. After Redis's return: from the room's resync (or REDIS_LIVE_S
+# after Redis started again) until fe1 is stopped, through both fronts,
+# fe1's too (nchan reconnected to Redis on each). After fe1 was stopped:
+# from LIVE_AGAIN_S later (fe1's subscribers have moved to fe2), or the
+# room's resync, until the load stops. History would fill any gap, so
+# without this a front that never reconnected to Redis, or a room left
+# marked for resync, would pass.
+REDIS_LIVE_S = 3.0
 LIVE_AGAIN_S = 3.0
 
 
-def resyncs_done():
-    """room -> when the chat pools last logged resync_done for it (the
-    room's mark gone: its posts are published again)."""
+def resyncs_done(before):
+    """room -> when the chat pools last logged resync_done for it before the
+    time before (the room's mark gone: its posts are published again)."""
     done = {}
     for f in (VAR / "log").glob("chat@*.log"):
         with open(f, errors="replace") as fh:
@@ -1102,28 +1108,41 @@ def resyncs_done():
                     e = json.loads(line)
                     room = e["msg"].split(":")[0].removeprefix("room ")
                     t = calendar.timegm(time.strptime(e["time"][:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + e["time"][19:-1])
-                    done[room] = max(done.get(room, 0.0), t)
+                    if t < before:
+                        done[room] = max(done.get(room, 0.0), t)
     return done
 
 
-def check_live_again(subs, db, until):
+def live_windows():
+    """(name, start, end, room -> when its resync was done) for each window."""
+    redis = next(ph for ph in PHASES if ph.name == "Redis stopped")
     front = next(ph for ph in PHASES if ph.name == "front stopped")
-    done = resyncs_done()
-    problems = []
-    for s in subs:
-        # (a publish lost with fe1 marks the room; until its resync is done, history carries it)
-        since = max(front.fault_at + LIVE_AGAIN_S, done.get(s.room, 0.0) + 0.2)
-        want = [int(r[0]) for r in sql(db, f"SELECT id FROM messages WHERE room = '{s.room}' AND created_at "
-                                           f"BETWEEN FROM_UNIXTIME({since:.6f}) AND FROM_UNIXTIME({until:.6f})",
-                                       "chat")]
-        if not want:
-            problems.append(f"subscriber {s.sid} ({s.room}): no message stored in its room from {since - front.fault_at:.1f} s "
-                            "after fe1 was stopped until the load stopped: live delivery not checked")
-        missed = [i for i in want if i not in s.live_ids]
-        if missed:
-            problems.append(f"subscriber {s.sid} ({s.room} on {s.home}): {len(missed)} of the {len(want)} messages "
-                            f"stored in its room from {since - front.fault_at:.1f} s after fe1 was stopped did not come live "
-                            f"(first {missed[:5]})")
+    back = next(t for t, text in redis.events if text == "Redis started again") + redis.t0
+    return [("after Redis came back", back + REDIS_LIVE_S, front.fault_at - 0.2, resyncs_done(front.fault_at)),
+            ("after fe1 was stopped", front.fault_at + LIVE_AGAIN_S, None, resyncs_done(float("inf")))]
+
+
+def check_live_again(subs, db, until):
+    problems, seen = [], []
+    for name, start, end, done in live_windows():
+        end = end or until
+        counts = []
+        for s in subs:
+            # (a room whose publish failed is marked; until its resync is done, history carries it)
+            since = max(start, done.get(s.room, 0.0) + 0.2)
+            want = [int(r[0]) for r in sql(db, f"SELECT id FROM messages WHERE room = '{s.room}' AND created_at "
+                                               f"BETWEEN FROM_UNIXTIME({since:.6f}) AND FROM_UNIXTIME({end:.6f})",
+                                           "chat")]
+            if not want:
+                problems.append(f"subscriber {s.sid} ({s.room}): no message stored in its room {name} "
+                                f"({end - since:.1f}s): live delivery not checked")
+            missed = [i for i in want if i not in s.live_ids]
+            counts.append(f"{len(want) - len(missed)}/{len(want)}")
+            if missed:
+                problems.append(f"subscriber {s.sid} ({s.room} on {s.home}): {len(missed)} of the {len(want)} "
+                                f"messages stored in its room {name} did not come live (first {missed[:5]})")
+        seen.append(f"{name}: {' '.join(counts)}")
+    say(f"live again, per subscriber (live / stored in its room): {'; '.join(seen)}")
     return problems
 
 
