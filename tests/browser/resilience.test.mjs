@@ -50,22 +50,28 @@ async function droppingLive(page, room) {
   return live;
 }
 
-scenario('a resync event: the room reads what its live connection missed, and stays live', async (open) => {
-  const owner = await newUser('resync');
-  const project = await newProject(owner, 'Resync');
+// aRoomMissingOne(open, name, body): a new user's project room, open and
+// live, in which body was posted and stored but its live delivery dropped
+// (as when chat could not publish it): {owner, room, chat, live}.
+async function aRoomMissingOne(open, name, body) {
+  const owner = await newUser(name);
+  const project = await newProject(owner, name);
   const room = `project-${project.id}`;
   const { page } = await open({ signedInAs: owner });
   const live = await droppingLive(page, room);
   await page.goto(`/projects/${project.id}`);
   const chat = page.locator(`[data-room="${room}"]`);
   await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
-  // a message the live connection never delivers, as when chat could not publish
   live.dropping = true;
-  const post = await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Missed live' } });
-  assert.equal(post.status, 201);
+  assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body } })).status, 201);
   await sleep(1000);
-  assert.equal(await chat.locator('.message-body', { hasText: 'Missed live' }).count(), 0, 'not delivered live');
+  assert.equal(await chat.locator('.message-body', { hasText: body }).count(), 0, 'not delivered live');
   live.dropping = false;
+  return { owner, room, chat, live };
+}
+
+scenario('a resync event: the room reads what its live connection missed, and stays live', async (open) => {
+  const { owner, room, chat, live } = await aRoomMissingOne(open, 'resync', 'Missed live');
   // the server's resync event: the client reads history after its last message
   live.toPage.send(JSON.stringify({ resync: true }));
   await expectText(chat.locator('.message-body'), 'Missed live');
@@ -78,20 +84,8 @@ scenario('a resync event: the room reads what its live connection missed, and st
 });
 
 scenario('a message never delivered live: the next one names it (prev_id) and the room reads it from history', async (open) => {
-  const owner = await newUser('previd');
-  const project = await newProject(owner, 'Prev id');
-  const room = `project-${project.id}`;
-  const { page } = await open({ signedInAs: owner });
-  const live = await droppingLive(page, room);
-  await page.goto(`/projects/${project.id}`);
-  const chat = page.locator(`[data-room="${room}"]`);
-  await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   // stored, never delivered (as when the worker that stored it died before publishing), and no resync event
-  live.dropping = true;
-  assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Never published' } })).status, 201);
-  await sleep(1000);
-  assert.equal(await chat.locator('.message-body', { hasText: 'Never published' }).count(), 0, 'not delivered live');
-  live.dropping = false;
+  const { owner, room, chat } = await aRoomMissingOne(open, 'previd', 'Never published');
   assert.equal((await apiCall('POST', `/api/chat/rooms/${room}/messages`, { token: owner.token, body: { body: 'Names it' } })).status, 201);
   await expectText(chat.locator('.message-body').last(), 'Names it');
   await expectText(chat.locator('.message-body', { hasText: 'Never published' }), 'Never published');
