@@ -739,6 +739,7 @@ class Subscriber(threading.Thread):
         self.connects = self.disconnects = self.failed_connects = self.resyncs = self.gaps = 0
         self.live_by_front = collections.Counter()
         self.live_ids = set()
+        self.front_log = []  # (time, front) of each connection
 
     def get(self, path):
         try:
@@ -748,6 +749,14 @@ class Subscriber(threading.Thread):
         except (requests.RequestException, ValueError):
             self.front = FRONTS[1 - FRONTS.index(self.front)]
             return None
+
+    def front_at(self, t):
+        """The front this subscriber was connected through at time t."""
+        front = self.home
+        for when, f in self.front_log:
+            if when <= t:
+                front = f
+        return front
 
     def add(self, m, live):
         i = m["id"]
@@ -792,6 +801,7 @@ class Subscriber(threading.Thread):
         ws.settimeout(0.5)
         self.ws = ws
         self.connects += 1
+        self.front_log.append((time.time(), self.front))
         if not self.fill_gap():
             self.drop()
             return False
@@ -952,6 +962,9 @@ def allowed(ph, rec):
     """Whether a failed request is one the phase's fault may cost: a request
     in flight on what was lost, answered as the phase's rule says."""
     kind, front, status, err, t0, t1, json_ok, ok, method = rec
+    if ph.rule == "front" and ph.fault_at is not None and t0 >= ph.fault_at and front == "fe1" and \
+            err == "ConnectionError" and t1 - t0 < 0.5:
+        return True  # sent to fe1 after it stopped, refused at once: that client goes on through fe2
     if ph.fault_at is None or t0 > ph.fault_at + IN_FLIGHT_S or t1 < ph.fault_at:
         return False
     if ph.rule == "cut":      # in flight on svc2: nginx's JSON 502/504 (not an idempotent one: sent again)
@@ -1123,7 +1136,9 @@ def live_windows():
 
 
 def check_live_again(subs, db, until):
-    problems, seen = [], []
+    problems, seen, bug = [], [], []
+    redis = next(ph for ph in PHASES if ph.name == "Redis stopped")
+    nchan_broken = {f for f, _ in nchan_bug_events(redis)}
     for name, start, end, done in live_windows():
         end = end or until
         counts = []
@@ -1138,11 +1153,18 @@ def check_live_again(subs, db, until):
                                 f"({end - since:.1f}s): live delivery not checked")
             missed = [i for i in want if i not in s.live_ids]
             counts.append(f"{len(want) - len(missed)}/{len(want)}")
+            if missed and name == "after Redis came back" and s.front_at(start) in nchan_broken:
+                # nchan 1.3.6's bug on that front (its trail logged): live delivery there came back later or
+                # not in this window; history still gave the subscriber every message (check_subscribers)
+                bug.append(f"subscriber {s.sid} ({s.room} on {s.front_at(start)}) {len(missed)}/{len(want)}")
+                continue
             if missed:
                 problems.append(f"subscriber {s.sid} ({s.room} on {s.home}): {len(missed)} of the {len(want)} "
                                 f"messages stored in its room {name} did not come live (first {missed[:5]})")
         seen.append(f"{name}: {' '.join(counts)}")
     say(f"live again, per subscriber (live / stored in its room): {'; '.join(seen)}")
+    if bug:
+        say(f"      not live after Redis came back, on a front that logged {NCHAN_BUG}'s trail: {', '.join(bug)}")
     return problems
 
 
