@@ -17,7 +17,10 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define D(field) offsetof(sh_db_config, field)
@@ -530,6 +533,80 @@ static bool sh_db_standby_ready(MYSQL *conn, int64_t deadline)
     return ready;
 }
 
+/* The standby is made in the pool's master, which must never wait on a name
+ * server (its status socket answers liveness probes; a name server that does
+ * not answer held one for 30 s): a host name is resolved by a child process,
+ * waited for until deadline_us. The numeric address goes into buf (len at
+ * least INET6_ADDRSTRLEN); a numeric host is copied as it is. 0, or -1 with
+ * *why set. */
+static int sh_db_resolve_bounded(const char *host, char *buf, size_t len, int64_t deadline_us, const char **why)
+{
+    unsigned char any[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, any) == 1 || inet_pton(AF_INET6, host, any) == 1) {
+        size_t n = strlen(host); /* (a numeric address: at most INET6_ADDRSTRLEN - 1) */
+        if (n >= len)
+            return (*why = "an address too long", -1);
+        memcpy(buf, host, n + 1);
+        return 0;
+    }
+    int fds[2];
+    *why = "cannot resolve its name without waiting (pipe or fork failed)";
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) { /* the resolver: one lookup, its first address, then gone */
+        close(fds[0]);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+        struct addrinfo *res = NULL;
+        char out[INET6_ADDRSTRLEN] = "";
+        if (getaddrinfo(host, NULL, &hints, &res) == 0 && res != NULL) {
+            const void *a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                                                       : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+            if (inet_ntop(res->ai_family, a, out, sizeof(out)) == NULL)
+                out[0] = '\0';
+        }
+        ssize_t n = write(fds[1], out, strlen(out));
+        _exit(n >= 0 && out[0] != '\0' ? 0 : 1);
+    }
+    close(fds[1]);
+    size_t have = 0;
+    *why = "its name not resolved within 250 ms";
+    for (;;) {
+        int64_t left_ms = (deadline_us - sh_now_us()) / 1000;
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        int ready = left_ms > 0 ? poll(&p, 1, (int)left_ms) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) /* the time is up (or poll failed): not a moment more */
+            break;
+        ssize_t n = read(fds[0], buf + have, len - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) /* the end of its answer, or an error */
+            break;
+        have += (size_t)n;
+        if (have == len - 1) /* more than an address: taken as the end */
+            break;
+    }
+    close(fds[0]);
+    buf[have] = '\0';
+    int status = 0;
+    kill(pid, SIGKILL); /* gone already, or still waiting on the name server */
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (have == 0) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+            *why = "its name does not resolve";
+        return -1;
+    }
+    return 0;
+}
+
 int sh_db_standby(sh_db *db, bool (*stop)(void))
 {
     const sh_db_config *c = db->cfg;
@@ -543,10 +620,13 @@ int sh_db_standby(sh_db *db, bool (*stop)(void))
     if (conn == NULL)
         goto failed;
     mysql_options(conn, MYSQL_OPT_NONBLOCK, 0); /* the blocking calls still work on it (the worker's) */
+    char addr[INET6_ADDRSTRLEN + 1];
+    if (c->socket == NULL && sh_db_resolve_bounded(host, addr, sizeof(addr), deadline, &why) != 0)
+        goto failed;
     why = "no answer within 250 ms";
     bool ok;
     SH_DB_STANDBY_RUN(ok, conn, deadline,
-                      mysql_real_connect_start(&ret, conn, c->socket ? NULL : host, c->user, c->password, c->name,
+                      mysql_real_connect_start(&ret, conn, c->socket ? NULL : addr, c->user, c->password, c->name,
                                                c->socket ? 0 : port, c->socket, CLIENT_FOUND_ROWS),
                       mysql_real_connect_cont(&ret, conn, ev_));
     if (!ok)

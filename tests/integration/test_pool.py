@@ -7,11 +7,14 @@ scoreboard (PL_STATUS_LISTEN): reading them wakes no worker. "Zero workers"
 is checked on the processes: the master's live children."""
 import concurrent.futures
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, VAR, log_lines, master_pid, pool_status, sql,
@@ -373,3 +376,62 @@ def test_a_master_killed_while_a_worker_is_busy_is_back_before_that_worker_ends(
         assert slow.result().status_code == 200
     assert not events_since(svc, mark, "listen_failed")
     assert len(events_since(svc, mark, "master_restarted")) == 1
+
+
+def test_a_name_server_that_never_answers_never_holds_the_master(tmp_path):
+    """The master makes its standby within 250 ms, the name of the database
+    host included: a name is resolved by a child process the master waits for
+    no longer than that (getaddrinfo would have held it for the resolver's
+    whole timeout, and a liveness probe with it: 30 s under podman). A
+    projects pool in a network namespace of its own, whose name server takes
+    queries and never answers, PL_DB_HOST a name: _status on its status
+    socket answers at once while the standby fails, again and again."""
+    ns = f"plsb-{os.getpid()}"
+    etc = pathlib.Path("/etc/netns") / ns
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        pytest.skip("no network namespaces here (not root?)")
+    procs = []
+    try:
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:5 attempts:2\n")
+        # an address besides loopback (getaddrinfo's AI_ADDRCONFIG asks nothing of a host without one)
+        for cmd in (["link", "set", "lo", "up"], ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                    ["addr", "add", "10.99.0.1/24", "dev", "v0"], ["link", "set", "v0", "up"], ["link", "set", "v1", "up"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        # the name server: reads queries, answers none
+        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+                                       "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                       "s.bind(('127.0.0.1', 53))\nwhile True: s.recv(512)"]))
+        wait_until(lambda: b"127.0.0.1:53 " in subprocess.run(["ip", "netns", "exec", ns, "ss", "-lun"],
+                                                              capture_output=True).stdout,
+                   timeout=10, message="the name server to listen")
+        env = {k: v for k, v in (p.split("=", 1) for p in
+               pathlib.Path(f"/proc/{master_pid('projects')}/environ").read_text().split("\0") if "=" in p)}
+        for k in ("PL_DB_SOCKET", "PL_DB_HOSTS", "PL_INVOKE_SOCKET_DIR", "PL_LISTEN_FD", "PL_LISTEN_GROUP"):
+            env.pop(k, None)
+        status = tmp_path / "status.sock"
+        env.update(PL_SUPERVISE="0", PL_LISTEN="127.0.0.1:19999", PL_DB_HOST="db.pilotlight.test", PL_DB_PORT="3306",
+                   PL_STATUS_LISTEN=f"unix:{status}", PL_PID_FILE=str(tmp_path / "master.pid"),
+                   PL_LOG_FILE=str(tmp_path / "pool.log"), PL_DB_STANDBY="1")
+        binary = pathlib.Path(os.readlink(f"/proc/{master_pid('projects')}/exe"))
+        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, str(binary)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_until(lambda: status.exists(), timeout=20, message="the pool's status socket")
+        worst, end = 0.0, time.monotonic() + 4.0  # the master tries again 1 s after a failure
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            r = subprocess.run(["bash", str(ROOT / "docker" / "healthcheck.sh"), "--live", "projects", str(status)],
+                               capture_output=True, text=True, timeout=30)
+            worst = max(worst, time.monotonic() - t0)
+            assert r.returncode == 0, r.stdout + r.stderr
+            time.sleep(0.05)
+        failed = [ln for ln in (tmp_path / "pool.log").read_text().splitlines() if '"standby_failed"' in ln]
+        assert len(failed) >= 2, "the standby was not tried again and again"
+        assert all("within 250 ms" in ln for ln in failed), failed
+        assert worst < 1.0, f"_status took {worst:.2f} s while the master's standby waited on the name server"
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(etc, ignore_errors=True)
