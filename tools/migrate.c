@@ -495,8 +495,8 @@ static int mig_connect(mig_run *r)
         }
         return -1;
     }
-    if (mysql_real_connect(r->db, sock ? NULL : c->db.host, user, password, NULL, sock ? 0 : (unsigned)c->db.port,
-                           sock, CLIENT_MULTI_STATEMENTS) != NULL)
+    if (mysql_real_connect(r->db, sock ? NULL : c->db.host, user, password, NULL, sock ? 0 : (unsigned)c->db.port, sock,
+                           CLIENT_MULTI_STATEMENTS) != NULL)
         return 0;
     if (sock != NULL)
         mig_err("cannot connect to the database at %s as %s: %s", sock, user, mysql_error(r->db));
@@ -711,6 +711,24 @@ static int mig_record(mig_run *r, const mig_file *f)
 
 /* Lists applied and pending migrations, then checks them, changing nothing.
  * 0, or -1 when a check failed (after saying why). */
+/* The files of DIR not recorded as applied: how many, the first of them in
+ * *first (NULL: none), each printed as pending when list is set. */
+static size_t mig_pending(mig_run *r, bool list, const char **first)
+{
+    size_t pending = 0;
+    *first = NULL;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        if (mig_applied_find(r, r->files[i].version) != NULL)
+            continue;
+        if (list)
+            printf("%s: pending %s\n", r->service, r->files[i].name);
+        if (*first == NULL)
+            *first = r->files[i].name;
+        pending++;
+    }
+    return pending;
+}
+
 static int mig_status(mig_run *r)
 {
     bool exists = false;
@@ -718,13 +736,8 @@ static int mig_status(mig_run *r)
         return -1;
     for (size_t i = 0; i < r->napplied; i++)
         printf("%s: applied %s at %s\n", r->service, r->applied[i].name, r->applied[i].applied_at);
-    size_t pending = 0;
-    for (size_t i = 0; i < r->nfiles; i++) {
-        if (mig_applied_find(r, r->files[i].version) == NULL) {
-            printf("%s: pending %s\n", r->service, r->files[i].name);
-            pending++;
-        }
-    }
+    const char *first;
+    size_t pending = mig_pending(r, true, &first);
     printf("%s: schema %s: %zu applied, %zu pending\n", r->service, r->conf.db.name, r->napplied, pending);
     return mig_verify(r);
 }
@@ -744,15 +757,8 @@ static int mig_check(mig_run *r)
     }
     if (mig_applied_load(r) != 0)
         return 1;
-    size_t pending = 0;
-    const char *first = NULL;
-    for (size_t i = 0; i < r->nfiles; i++) {
-        if (mig_applied_find(r, r->files[i].version) == NULL) {
-            if (first == NULL)
-                first = r->files[i].name;
-            pending++;
-        }
-    }
+    const char *first;
+    size_t pending = mig_pending(r, false, &first);
     if (pending > 0) {
         printf("%s: schema %s: %zu pending, the first %s\n", r->service, r->conf.db.name, pending, first);
         return 3;
