@@ -47,6 +47,7 @@ WORKDIR /src/web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY web/index.html web/api-reference.html web/vite.config.js ./
+COPY services/list /src/services/list
 COPY web/public public
 COPY web/src src
 RUN npm run build && mkdir -p /out && cp -r dist/. /out/

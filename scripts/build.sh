@@ -33,7 +33,7 @@ build_web() {
   fi
   if [[ -f $dist/index.html ]]; then
     newer=$(find "$web"/*.html "$web/package.json" "$web/package-lock.json" "$web/vite.config.js" \
-      "$web/src" "$web/public" -newer "$dist/index.html" -print -quit 2>/dev/null)
+      "$web/src" "$web/public" "$PL_ROOT/services/list" -newer "$dist/index.html" -print -quit 2>/dev/null)
     if [[ -z $newer ]]; then
       say "the web client is up to date (web/dist)"
       return 0

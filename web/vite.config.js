@@ -6,11 +6,20 @@
 // Entries: one HTML page each in `pages` below (the app is index.html). A
 // second page of the build (an API reference, say) is one more line there,
 // and nginx serves it as the file it is.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
 import optimizeLocales from '@react-aria/optimize-locales-plugin';
 
 const api = process.env.PL_API_URL || 'http://127.0.0.1:8080';
+
+// services/list, one name a line: the one list of the services (the runner,
+// nginx/render.sh, meson and the images read it too). The app gets it as
+// __PL_SERVICES__: the admin's System page draws their pools.
+const services = readFileSync(resolve(import.meta.dirname, '../services/list'), 'utf8').split('\n').filter(Boolean);
+for (const name of services) {
+  if (!/^[a-z][a-z0-9]{0,30}$/.test(name)) throw new Error(`services/list: '${name}' is not a service name`);
+}
 
 const pages = {
   main: 'index.html',
@@ -21,6 +30,7 @@ const pages = {
 export default defineConfig({
   // JSX through esbuild: no React plugin needed for a production build.
   esbuild: { jsx: 'automatic' },
+  define: { __PL_SERVICES__: JSON.stringify(services) },
   plugins: [
     // React Aria's strings in English only (the app is in English): not the 30-odd other locales
     { ...optimizeLocales.vite({ locales: ['en-US'] }), enforce: 'pre' },

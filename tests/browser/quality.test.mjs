@@ -112,7 +112,16 @@ scenario('the admin’s System page draws each pool live from admin/status', asy
     if (/\/admin\/status$/.test(r.url())) asked.push(new URL(r.url()).pathname);
   });
   await admin.page.goto('/admin/system');
-  for (const svc of ['accounts', 'projects', 'chat']) await admin.page.locator(`[data-service="${svc}"] .chart canvas`).first().waitFor();
+  // every service of services/list, the one list (the build puts it in), and no other
+  const services = fs
+    .readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../services/list'), 'utf8')
+    .split('\n')
+    .filter(Boolean);
+  for (const svc of services) await admin.page.locator(`[data-service="${svc}"] .chart canvas`).first().waitFor();
+  assert.deepEqual(
+    await admin.page.locator('[data-service]').evaluateAll((els) => [...new Set(els.map((e) => e.dataset.service))]),
+    services,
+  );
   const rps = admin.page.locator('[data-service="projects"] [data-stat="rps"]');
   // two readings make a rate
   await admin.page.waitForFunction(() => {

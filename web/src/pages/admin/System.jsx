@@ -16,7 +16,8 @@ import { Notice } from '../../components/UI.jsx';
 import { humanError } from '../../lib/errors.js';
 import { useTitle } from '../../lib/store.js';
 
-const SERVICES = ['accounts', 'projects', 'chat'];
+// services/list, put in by the build (vite.config.js)
+const SERVICES = __PL_SERVICES__;
 const KEEP = 180; // samples per service
 const WINDOW_S = 300; // the charts' time span
 const SELF = 'admin_status';
