@@ -244,7 +244,7 @@ def log_lines(name):
     path = VAR / "log" / f"{name}.log"
     if not path.exists():
         return lines
-    for line in path.read_text(errors="replace").splitlines():
+    for line in path.read_text(errors="replace").split("\n"):  # not splitlines(): U+2028 is no line end here
         try:
             lines.append(json.loads(line))
         except ValueError:

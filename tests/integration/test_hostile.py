@@ -397,8 +397,9 @@ def test_forged_internal_markers_do_not_open_internal_routes(api, user, unchange
 
 def access_log_ids():
     path = VAR / "log" / "nginx-access.log"
-    # (nginx's escape=json leaves bytes >= 0x80 alone: a hostile path can put bad UTF-8 in a line)
-    return {json.loads(line)["request_id"] for line in path.read_text(errors="replace").splitlines()
+    # (nginx's escape=json leaves bytes >= 0x80 alone: a hostile path can put bad UTF-8 in a line,
+    # or U+2028 and U+0085, where str.splitlines() would cut it: a JSON line ends at "\n" only)
+    return {json.loads(line)["request_id"] for line in path.read_text(errors="replace").split("\n")
             if line.startswith("{")}
 
 

@@ -28,7 +28,7 @@ def ids_in(path, key, prefix):
     if not path.exists():
         return []
     found = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in path.read_text(errors="replace").split("\n"):  # not splitlines(): U+2028 is no line end here
         if prefix in line:
             rid = json.loads(line).get(key, "")
             if rid.startswith(prefix):
