@@ -16,9 +16,11 @@ const api = process.env.PL_API_URL || 'http://127.0.0.1:8080';
 // services/list, one name a line: the one list of the services (the runner,
 // nginx/render.sh, meson and the images read it too). The app gets it as
 // __PL_SERVICES__: the admin's System page draws their pools.
-const services = readFileSync(resolve(import.meta.dirname, '../services/list'), 'utf8').split('\n').filter(Boolean);
+// Read as scripts/lib.sh's read_services reads it: what it refuses, the build refuses.
+const serviceList = readFileSync(resolve(import.meta.dirname, '../services/list'), 'utf8');
+const services = serviceList.replace(/\n$/, '').split('\n');
 for (const name of services) {
-  if (!/^[a-z][a-z0-9]{0,30}$/.test(name)) throw new Error(`services/list: '${name}' is not a service name`);
+  if (!/^[a-z][a-z0-9]{0,30}$/.test(name)) throw new Error(`services/list: '${name}' is not a service name ([a-z][a-z0-9]*)`);
 }
 
 const pages = {

@@ -59,6 +59,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import shutil
 import signal
 import socket
@@ -560,7 +561,7 @@ class Phase:
         self.t1 = None
         self.fault_at = None
         self.events = []
-        self.records = []      # (kind, front, status, error, t0, t1, json_ok)
+        self.records = []      # (kind, front, status, error, t0, t1, json_ok, ok, method, path, message)
 
     def event(self, text):
         self.events.append((time.time() - self.t0, text))
@@ -637,7 +638,9 @@ class Client(threading.Thread):
         if ok and (body or about) and not answers(about or body, data):
             # a success, but the answer of another request: a failure, and the write's outcome unknown
             ok, err = False, "answer for another request"
-        phase().records.append((kind, front, status, err, t0, t1, json_ok, ok, method))
+        message = data["error"].get("message") if isinstance(data, dict) and \
+            isinstance(data.get("error"), dict) else None
+        phase().records.append((kind, front, status, err, t0, t1, json_ok, ok, method, path, message))
         return ok, status, data
 
     def setup(self, signup=True):
@@ -961,7 +964,7 @@ def phase_front():
 def allowed(ph, rec):
     """Whether a failed request is one the phase's fault may cost: a request
     in flight on what was lost, answered as the phase's rule says."""
-    kind, front, status, err, t0, t1, json_ok, ok, method = rec
+    kind, front, status, err, t0, t1, json_ok, ok, method, _, _ = rec
     if ph.rule == "front" and ph.fault_at is not None and t0 >= ph.fault_at and front == "fe1" and \
             err == "ConnectionError" and t1 - t0 < 0.5:
         return True  # sent to fe1 after it stopped, refused at once: that client goes on through fe2
@@ -993,7 +996,7 @@ def nchan_bug_events(ph=None):
     events = []
     for front in FRONTS:
         try:
-            lines = (VAR / "log" / front / "nginx-error.log").read_text(errors="replace").splitlines()
+            lines = (VAR / "log" / front / "nginx-error.log").read_text(errors="replace").split("\n")
         except OSError:
             continue
         for line in lines:
@@ -1018,42 +1021,54 @@ NCHAN_CASUALTY_AFTER_S = 10.0
 NCHAN_LEFT = {}  # (front, t) of each event -> casualties it may still take (over every phase)
 
 
-def front_refusal_seconds(front):
-    """The seconds at which a front's nginx logged that it refused a request
-    because of what nchan's bug did to it: every server of the upstream
-    disabled ("no live upstreams": a request nchan broke counts as a failed
-    server for fail_timeout, 5 s, and in this test one broken request per
-    pool host is enough), or a connection to a pool whose descriptor nchan
-    had closed under it ("(9: Bad file descriptor)")."""
-    seconds = set()
+NGINX_UNREACHABLE = "the service is not reachable"  # the message of nginx's own JSON 502 (nginx/api.conf)
+
+
+def front_refusals(front):
+    """The requests a front's nginx refused because every server of their
+    service's upstream was disabled: [second, method, path, service] for
+    each "no live upstreams" line of its error log (one line a request)."""
+    refusals = []
     try:
         text = (VAR / "log" / front / "nginx-error.log").read_text(errors="replace")
     except OSError:
-        return seconds
+        return refusals
     for line in text.split("\n"):
-        if "no live upstreams" in line or "(9: Bad file descriptor)" in line:
-            seconds.add(time.mktime(time.strptime(line[:19], "%Y/%m/%d %H:%M:%S")))
-    return seconds
+        m = re.search(r'no live upstreams .* request: "([A-Z]+) (\S+) HTTP/[0-9.]+", '
+                      r'upstream: "fastcgi://([a-z0-9]+)"', line)
+        if m:
+            t = time.mktime(time.strptime(line[:19], "%Y/%m/%d %H:%M:%S"))
+            refusals.append([t, m.group(1), m.group(2), m.group(3)])
+    return refusals
 
 
 def nchan_casualties(ph, failed):
     """The failures of a phase that nchan's bug explains, through the front
     that logged the event and started within its window: no answer, a 504 or
     another request's answer, at most NCHAN_CASUALTIES_PER_EVENT per event
-    (over the whole run); and a JSON 502 that the front's log shows it gave
-    because of them (front_refusal_seconds), which the cap does not bound: a
-    disabled server refuses every request of its fail_timeout."""
+    (over the whole run). And nginx's own JSON 502 for a request that the
+    front's error log shows it refused with every server of the service
+    disabled ("no live upstreams", matched one to one by method, path and
+    second): a request nchan broke counts as a failed server for its
+    fail_timeout (5 s), so one broken request to each pool host of a service
+    makes the front refuse all of the service's requests for a while, which
+    the cap does not bound. That no worker crashed meanwhile (which would
+    disable the servers too) is checked apart (check_no_crash)."""
     for e in nchan_bug_events():
         NCHAN_LEFT.setdefault(e, NCHAN_CASUALTIES_PER_EVENT)
-    refused = {f: front_refusal_seconds(f) for f in FRONTS}
+    refusals = {f: front_refusals(f) for f in FRONTS}
     taken = []
     for r in sorted(failed, key=lambda r: r[4]):
-        kind, front, status, err, t0, t1, json_ok, ok, method = r
-        if status == 502 and json_ok and front in refused and \
-                any(t0 - 1 <= t <= t1 + 1 for t in refused[front]) and \
+        kind, front, status, err, t0, t1, json_ok, ok, method, path, message = r
+        if status == 502 and message == NGINX_UNREACHABLE and \
                 any(e[0] == front and e[1] - 2.5 <= t0 <= e[1] + NCHAN_CASUALTY_AFTER_S for e in NCHAN_LEFT):
-            taken.append(r)
-            continue
+            svc = path.split("/")[2] if path.startswith("/api/") else ""
+            line = next((x for x in refusals[front] if x[1:] == [method, path, svc] and
+                         int(t0) - 1 <= x[0] <= t1 + 1), None)
+            if line is not None:
+                refusals[front].remove(line)  # one line, one request
+                taken.append(r)
+                continue
         if status not in (None, 504) and err != "answer for another request":
             continue
         for e, left in NCHAN_LEFT.items():
@@ -1219,6 +1234,14 @@ def check_subscribers(subs, db):
     return problems
 
 
+def check_no_crash():
+    """No worker of any pool crashed: the faults here cut links and kill
+    servers, never a worker, and a crash would disable its server in nginx
+    as nchan's casualties do (nchan_casualties)."""
+    n = log_count("worker_crash")
+    return [f"pool workers crashed: {n} (worker_crash in the pools' logs)"] if n else []
+
+
 def log_count(event):
     n = 0
     for f in (VAR / "log").glob("*@*.log"):
@@ -1247,7 +1270,7 @@ def report(clients, subs, acked, problems):
         say(f"  {ph.name:<22} {len(recs):>8} {len(failed):>6} {len(allow):>7}  {p50:>6.0f} {p99:>7.0f}  {verdict}")
         for r in failed:
             if r not in allow:
-                kind, front, status, err, t0, t1, json_ok, _, method = r
+                kind, front, status, err, t0, t1, json_ok, _, method, _, _ = r
                 problems.append(f"{ph.name}: {kind} via {front} at +{t0 - ph.t0:.1f}s "
                                 f"({t1 - t0:.1f}s): {status or err}{'' if json_ok or not status else ' (not JSON)'}")
         if nchan_bug_events(ph):
@@ -1363,6 +1386,7 @@ def inside():
         problems += moved_problems + check_moved_rows("db2")  # and still there after every fault
         problems += check_live_again(subs, "db2", load_stopped)  # before check_subscribers fills the gaps
         problems += check_subscribers(subs, "db2")
+        problems += check_no_crash()
         if marked:
             problems.append(f"rooms still marked for a resync 20 s after the load stopped: {marked}")
         ok = report(clients, subs, acked, problems)
