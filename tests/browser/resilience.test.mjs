@@ -129,9 +129,17 @@ scenario('a room empty until a long gap offline: the newest messages, and the re
   const project = await newProject(owner, 'Empty gap');
   const room = `project-${project.id}`;
   const { page, context } = await open({ signedInAs: owner });
+  let reads = 0; // the room's history reads the server answered
+  page.on('response', (r) => {
+    if (r.request().method() === 'GET' && new URL(r.url()).pathname === `/api/chat/rooms/${room}/messages`) reads++;
+  });
   await page.goto(`/projects/${project.id}`);
   const chat = page.locator(`[data-room="${room}"]`);
   await chat.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  // the read that follows the live connection's opening answered before the
+  // gap begins (served after the first post, it would give the page that
+  // post, and the rest would come after it, with nothing earlier to load)
+  await until(async () => reads >= 2, "the room's history read on load and again when live", 5000);
   await context.setOffline(true);
   await chat.getByRole('status').filter({ hasText: 'Offline — retrying' }).waitFor();
   const N = 70;
