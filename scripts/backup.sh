@@ -111,10 +111,10 @@ backup_open() {
   # every member a backup has, each with its checksum; services: each a
   # service's name, its schema (not one of MariaDB's own) and a migration
   # version, all of them plain words and numbers (they reach SQL and bash)
-  jq -e '(.files | type == "object") and ([.files | keys[]] | sort == ["databases.sql", "keys/jwt_public.keys", "keys/jwt_signing.key"])
+  jq -e --arg name "$SERVICE_NAME_RE" '(.files | type == "object") and ([.files | keys[]] | sort == ["databases.sql", "keys/jwt_public.keys", "keys/jwt_signing.key"])
          and all(.files[]; type == "string" and test("^[0-9a-f]{64}$"))
          and (.services | type == "object" and length > 0)
-         and all(.services | keys[]; test("^[a-z][a-z0-9_-]{0,63}$"))
+         and all(.services | keys[]; test($name))
          and all(.services[]; (.schema | type == "string" and test("^[A-Za-z0-9_]{1,64}$")
                                 and (ascii_downcase | IN("mysql", "information_schema", "performance_schema", "sys") | not))
                               and (.migration | type == "number" and . >= 0 and . < 1000000000 and floor == .))' \

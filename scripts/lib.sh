@@ -117,13 +117,17 @@ tail_log() {
 }
 
 # ---- the services -----------------------------------------------------------
+# What a service's name may be (a word that names a schema, a socket, an
+# nginx upstream and a variable): the runner's one rule, an ERE.
+readonly SERVICE_NAME_RE='^[a-z][a-z0-9]{0,30}$'
+
 # services/list: one name a line, in start order (the runner, the compose
 # entrypoints, migrations, meson and nginx/render.sh all read it).
 read_services() {
   local name list=$PL_ROOT/services/list
   SERVICES=()
   while IFS= read -r name || [[ -n $name ]]; do
-    [[ $name =~ ^[a-z][a-z0-9]{0,30}$ ]] || die "$list: '$name' is not a service name ([a-z][a-z0-9]*)"
+    [[ $name =~ $SERVICE_NAME_RE ]] || die "$list: '$name' is not a service name ([a-z][a-z0-9]*)"
     SERVICES+=("$name")
   done <"$list"
   ((${#SERVICES[@]} > 0)) || die "$list names no service"

@@ -709,8 +709,6 @@ static int mig_record(mig_run *r, const mig_file *f)
 
 /* ---- the two modes ----------------------------------------------------------------------------- */
 
-/* Lists applied and pending migrations, then checks them, changing nothing.
- * 0, or -1 when a check failed (after saying why). */
 /* The files of DIR not recorded as applied: how many, the first of them in
  * *first (NULL: none), each printed as pending when list is set. */
 static size_t mig_pending(mig_run *r, bool list, const char **first)
@@ -729,6 +727,8 @@ static size_t mig_pending(mig_run *r, bool list, const char **first)
     return pending;
 }
 
+/* Lists applied and pending migrations, then checks them, changing nothing.
+ * 0, or -1 when a check failed (after saying why). */
 static int mig_status(mig_run *r)
 {
     bool exists = false;
