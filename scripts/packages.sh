@@ -10,6 +10,8 @@ readonly APT_PACKAGES=(
   docker-compose chromium
   # the several-hosts test: Redis, Galera (rsync state transfers), network namespaces
   redis-server galera-4 rsync iproute2
+  # a pool in a network namespace reaching the test stack's MariaDB (test_pool.py)
+  socat
 )
 # only for the containers suite (tests/containers/run.sh): rootful podman with
 # runc and netavark/aardvark-dns (compose service names), debootstrap for the

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -533,17 +534,22 @@ static bool sh_db_standby_ready(MYSQL *conn, int64_t deadline)
     return ready;
 }
 
+/* The most addresses of a host name the standby tries, in getaddrinfo's order. */
+#define SH_DB_RESOLVE_MAX 8
+
 /* The standby is made in the pool's master, which must never wait on a name
  * server (its status socket answers liveness probes; a name server that does
  * not answer held one for 30 s): a host name is resolved by a child process,
- * waited for until deadline_us. The numeric address goes into buf (len at
- * least INET6_ADDRSTRLEN); a numeric host is copied as it is. 0, or -1 with
- * *why set. */
+ * waited for until deadline_us, then killed and reaped. Its numeric addresses
+ * (scope included: getnameinfo) go into buf, one a line, at most
+ * SH_DB_RESOLVE_MAX; a numeric host, and "localhost" (which libmariadb takes
+ * for its socket, as the workers' connections do), go in as they are.
+ * 0, or -1 with *why set. */
 static int sh_db_resolve_bounded(const char *host, char *buf, size_t len, int64_t deadline_us, const char **why)
 {
     unsigned char any[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, host, any) == 1 || inet_pton(AF_INET6, host, any) == 1) {
-        size_t n = strlen(host); /* (a numeric address: at most INET6_ADDRSTRLEN - 1) */
+    if (strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, any) == 1 || inet_pton(AF_INET6, host, any) == 1) {
+        size_t n = strlen(host);
         if (n >= len)
             return (*why = "an address too long", -1);
         memcpy(buf, host, n + 1);
@@ -553,25 +559,45 @@ static int sh_db_resolve_bounded(const char *host, char *buf, size_t len, int64_
     *why = "cannot resolve its name without waiting (pipe or fork failed)";
     if (pipe2(fds, O_CLOEXEC) != 0)
         return -1;
-    pid_t pid = fork();
+    pid_t master = getpid(), pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
         return -1;
     }
-    if (pid == 0) { /* the resolver: one lookup, its first address, then gone */
-        close(fds[0]);
+    if (pid == 0) { /* the resolver: one lookup, its addresses, then gone */
+        /* gone with the master; none of its handlers (they write to its
+         * signal pipe), none of its descriptors (its sockets) but the pipe */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != master)
+            _exit(1);
+        for (int s = 1; s < NSIG; s++)
+            signal(s, SIG_DFL); /* (SIGKILL and SIGSTOP refuse: no matter) */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int w = fds[1] == 3 ? 3 : dup2(fds[1], 3); /* (a dup2 clears O_CLOEXEC) */
+        if (w != 3 || close_range(4, ~0U, 0) != 0)
+            _exit(1);
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
         struct addrinfo *res = NULL;
-        char out[INET6_ADDRSTRLEN] = "";
-        if (getaddrinfo(host, NULL, &hints, &res) == 0 && res != NULL) {
-            const void *a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                                                       : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-            if (inet_ntop(res->ai_family, a, out, sizeof(out)) == NULL)
-                out[0] = '\0';
+        char out[SH_DB_RESOLVE_MAX * (NI_MAXHOST + 1)];
+        size_t used = 0;
+        int n = 0;
+        if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+            for (struct addrinfo *a = res; a != NULL && n < SH_DB_RESOLVE_MAX; a = a->ai_next) {
+                char one[NI_MAXHOST];
+                if (getnameinfo(a->ai_addr, a->ai_addrlen, one, sizeof(one), NULL, 0, NI_NUMERICHOST) != 0)
+                    continue;
+                size_t l = strlen(one);
+                memcpy(out + used, one, l);
+                out[used + l] = '\n';
+                used += l + 1;
+                n++;
+            }
         }
-        ssize_t n = write(fds[1], out, strlen(out));
-        _exit(n >= 0 && out[0] != '\0' ? 0 : 1);
+        ssize_t wrote = used > 0 ? write(w, out, used) : 0;
+        _exit(used > 0 && wrote == (ssize_t)used ? 0 : 1);
     }
     close(fds[1]);
     size_t have = 0;
@@ -590,10 +616,12 @@ static int sh_db_resolve_bounded(const char *host, char *buf, size_t len, int64_
         if (n <= 0) /* the end of its answer, or an error */
             break;
         have += (size_t)n;
-        if (have == len - 1) /* more than an address: taken as the end */
+        if (have == len - 1) /* full: the whole lines are kept */
             break;
     }
     close(fds[0]);
+    while (have > 0 && buf[have - 1] != '\n') /* a line cut short is no address */
+        have--;
     buf[have] = '\0';
     int status = 0;
     kill(pid, SIGKILL); /* gone already, or still waiting on the name server */
@@ -615,23 +643,35 @@ int sh_db_standby(sh_db *db, bool (*stop)(void))
     int64_t deadline = sh_now_us() + SH_DB_STANDBY_MS * 1000;
     const char *host = db->nhosts > 0 ? db->hosts[0].host : c->host;
     unsigned port = db->nhosts > 0 ? db->hosts[0].port : (unsigned)c->port;
-    MYSQL *conn = sh_db_handle(c), *ret = NULL;
-    const char *why = "out of memory";
-    if (conn == NULL)
+    MYSQL *conn = NULL, *ret = NULL;
+    const char *why = NULL;
+    char addrs[SH_DB_RESOLVE_MAX * (NI_MAXHOST + 1)] = "", err[256];
+    if (c->socket == NULL && sh_db_resolve_bounded(host, addrs, sizeof(addrs), deadline, &why) != 0)
         goto failed;
-    mysql_options(conn, MYSQL_OPT_NONBLOCK, 0); /* the blocking calls still work on it (the worker's) */
-    char addr[INET6_ADDRSTRLEN + 1];
-    if (c->socket == NULL && sh_db_resolve_bounded(host, addr, sizeof(addr), deadline, &why) != 0)
-        goto failed;
-    why = "no answer within 250 ms";
-    bool ok;
-    SH_DB_STANDBY_RUN(ok, conn, deadline,
-                      mysql_real_connect_start(&ret, conn, c->socket ? NULL : addr, c->user, c->password, c->name,
-                                               c->socket ? 0 : port, c->socket, CLIENT_FOUND_ROWS),
-                      mysql_real_connect_cont(&ret, conn, ev_));
-    if (!ok)
-        goto failed;
-    why = mysql_error(conn);
+    bool ok = false;
+    char *addr = addrs;
+    do { /* each address in turn (or the socket), while the time lasts */
+        char *end = addr + strcspn(addr, "\n"), *next = *end == '\n' ? end + 1 : end;
+        *end = '\0';
+        if (conn != NULL)
+            mysql_close(conn);
+        why = "out of memory";
+        if ((conn = sh_db_handle(c)) == NULL)
+            goto failed;
+        mysql_options(conn, MYSQL_OPT_NONBLOCK, 0); /* the blocking calls still work on it (the worker's) */
+        why = "no answer within 250 ms";
+        SH_DB_STANDBY_RUN(ok, conn, deadline,
+                          mysql_real_connect_start(&ret, conn, c->socket ? NULL : addr, c->user, c->password, c->name,
+                                                   c->socket ? 0 : port, c->socket, CLIENT_FOUND_ROWS),
+                          mysql_real_connect_cont(&ret, conn, ev_));
+        if (!ok)
+            goto failed; /* the time is up */
+        if (ret == NULL) {
+            snprintf(err, sizeof(err), "%s", mysql_error(conn));
+            why = err;
+        }
+        addr = next;
+    } while (ret == NULL && *addr != '\0');
     if (ret == NULL)
         goto failed;
     why = "not a Synced Galera node, or no answer within 250 ms";

@@ -6,6 +6,8 @@ _status and _metrics are answered by each pool's master from its
 scoreboard (PL_STATUS_LISTEN): reading them wakes no worker. "Zero workers"
 is checked on the processes: the master's live children."""
 import concurrent.futures
+import contextlib
+import json
 import os
 import pathlib
 import shutil
@@ -17,7 +19,7 @@ import time
 import pytest
 import requests
 
-from conftest import (BASE_URL, INTERNAL_URL, ROOT, SERVICES, VAR, log_lines, master_pid, pool_status, sql,
+from conftest import (BASE_URL, DB_SOCKET, INTERNAL_URL, ROOT, SERVICES, VAR, log_lines, master_pid, pool_status, sql,
                       wait_until, worker_pids)
 
 IDLE_TIMEOUT_S = int(os.environ.get("PL_IDLE_TIMEOUT_MS", "1500")) / 1000
@@ -378,14 +380,15 @@ def test_a_master_killed_while_a_worker_is_busy_is_back_before_that_worker_ends(
     assert len(events_since(svc, mark, "master_restarted")) == 1
 
 
-def test_a_name_server_that_never_answers_never_holds_the_master(tmp_path):
-    """The master makes its standby within 250 ms, the name of the database
-    host included: a name is resolved by a child process the master waits for
-    no longer than that (getaddrinfo would have held it for the resolver's
-    whole timeout, and a liveness probe with it: 30 s under podman). A
-    projects pool in a network namespace of its own, whose name server takes
-    queries and never answers, PL_DB_HOST a name: _status on its status
-    socket answers at once while the standby fails, again and again."""
+@contextlib.contextmanager
+def projects_pool_in_a_namespace(tmp_path, db_host, resolv=None, hosts=None, forward=None, mute_dns=False):
+    """A projects pool (a master and its status socket, no supervisor) in a
+    network namespace of its own with PL_DB_HOST=db_host: /etc/netns files
+    resolv.conf and hosts (ip netns exec puts them over /etc's), an address
+    besides loopback (getaddrinfo's AI_ADDRCONFIG asks nothing of a host
+    without one), forward: an "addr:port" inside it passed on to this
+    stack's MariaDB socket, and mute_dns: a name server on 127.0.0.1 that
+    takes queries and answers none. Yields (status socket, log file)."""
     ns = f"plsb-{os.getpid()}"
     etc = pathlib.Path("/etc/netns") / ns
     if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
@@ -393,30 +396,68 @@ def test_a_name_server_that_never_answers_never_holds_the_master(tmp_path):
     procs = []
     try:
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:5 attempts:2\n")
-        # an address besides loopback (getaddrinfo's AI_ADDRCONFIG asks nothing of a host without one)
+        for name, text in (("resolv.conf", resolv), ("hosts", hosts)):
+            if text is not None:
+                (etc / name).write_text(text)
         for cmd in (["link", "set", "lo", "up"], ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
                     ["addr", "add", "10.99.0.1/24", "dev", "v0"], ["link", "set", "v0", "up"], ["link", "set", "v1", "up"]):
             subprocess.run(["ip", "-n", ns, *cmd], check=True)
-        # the name server: reads queries, answers none
-        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
-                                       "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                                       "s.bind(('127.0.0.1', 53))\nwhile True: s.recv(512)"]))
-        wait_until(lambda: b"127.0.0.1:53 " in subprocess.run(["ip", "netns", "exec", ns, "ss", "-lun"],
-                                                              capture_output=True).stdout,
-                   timeout=10, message="the name server to listen")
+        if mute_dns:
+            procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+                                           "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                           "s.bind(('127.0.0.1', 53))\nwhile True: s.recv(512)"]))
+            wait_until(lambda: b"127.0.0.1:53 " in subprocess.run(["ip", "netns", "exec", ns, "ss", "-lun"],
+                                                                  capture_output=True).stdout,
+                       timeout=10, message="the name server to listen")
+        if forward:
+            host, port = forward.rsplit(":", 1)
+            procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "socat",
+                                           f"TCP-LISTEN:{port},bind={host},reuseaddr,fork",
+                                           f"UNIX-CONNECT:{DB_SOCKET}"]))
+            wait_until(lambda: f"{host}:{port} ".encode() in subprocess.run(["ip", "netns", "exec", ns, "ss", "-ltn"],
+                                                                            capture_output=True).stdout,
+                       timeout=10, message="the forwarder to listen")
         env = {k: v for k, v in (p.split("=", 1) for p in
                pathlib.Path(f"/proc/{master_pid('projects')}/environ").read_text().split("\0") if "=" in p)}
         for k in ("PL_DB_SOCKET", "PL_DB_HOSTS", "PL_INVOKE_SOCKET_DIR", "PL_LISTEN_FD", "PL_LISTEN_GROUP"):
             env.pop(k, None)
         status = tmp_path / "status.sock"
-        env.update(PL_SUPERVISE="0", PL_LISTEN="127.0.0.1:19999", PL_DB_HOST="db.pilotlight.test", PL_DB_PORT="3306",
+        env.update(PL_SUPERVISE="0", PL_LISTEN="127.0.0.1:19999", PL_DB_HOST=db_host, PL_DB_PORT="3306",
                    PL_STATUS_LISTEN=f"unix:{status}", PL_PID_FILE=str(tmp_path / "master.pid"),
                    PL_LOG_FILE=str(tmp_path / "pool.log"), PL_DB_STANDBY="1")
         binary = pathlib.Path(os.readlink(f"/proc/{master_pid('projects')}/exe"))
         procs.append(subprocess.Popen(["ip", "netns", "exec", ns, str(binary)], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_until(lambda: status.exists(), timeout=20, message="the pool's status socket")
+        yield status, tmp_path / "pool.log"
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+def status_over(sock):
+    """GET _status from a master's status socket, over FastCGI as nginx sends it: its JSON."""
+    out = subprocess.run(["cgi-fcgi", "-bind", "-connect", str(sock)], capture_output=True, text=True, timeout=10,
+                         env={"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/api/projects/_status", "QUERY_STRING": "",
+                              "REMOTE_ADDR": "127.0.0.1", "REQUEST_ID": "test", "PL_INTERNAL": "1"}).stdout
+    head, sep, body = out.partition("\n\n")  # (text mode: its CRLFs are newlines)
+    assert sep and head.startswith("Status: 200"), out
+    return json.loads(body)
+
+
+def test_a_name_server_that_never_answers_never_holds_the_master(tmp_path):
+    """The master makes its standby within 250 ms, the name of the database
+    host included: a name is resolved by a child process the master waits for
+    no longer than that (getaddrinfo would have held it for the resolver's
+    whole timeout, and a liveness probe with it: 30 s under podman). A
+    projects pool in a network namespace whose name server takes queries and
+    never answers, PL_DB_HOST a name: _status on its status socket answers at
+    once while the standby fails, again and again."""
+    resolv = "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n"
+    with projects_pool_in_a_namespace(tmp_path, "db.pilotlight.test", resolv=resolv, mute_dns=True) as (status, log):
         worst, end = 0.0, time.monotonic() + 4.0  # the master tries again 1 s after a failure
         while time.monotonic() < end:
             t0 = time.monotonic()
@@ -425,13 +466,23 @@ def test_a_name_server_that_never_answers_never_holds_the_master(tmp_path):
             worst = max(worst, time.monotonic() - t0)
             assert r.returncode == 0, r.stdout + r.stderr
             time.sleep(0.05)
-        failed = [ln for ln in (tmp_path / "pool.log").read_text().splitlines() if '"standby_failed"' in ln]
+        failed = [ln for ln in log.read_text().splitlines() if '"standby_failed"' in ln]
         assert len(failed) >= 2, "the standby was not tried again and again"
         assert all("within 250 ms" in ln for ln in failed), failed
         assert worst < 1.0, f"_status took {worst:.2f} s while the master's standby waited on the name server"
-    finally:
-        for p in reversed(procs):
-            p.kill()
-            p.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        shutil.rmtree(etc, ignore_errors=True)
+
+
+def test_a_name_with_several_addresses_gets_a_standby_on_the_one_that_answers(tmp_path):
+    """A name whose first address answers nothing (an AAAA record where the
+    server listens on IPv4 only, a round-robin name with a node down): the
+    standby tries the next one within its 250 ms, as libmariadb tries them
+    for the workers' connections."""
+    hosts = "127.0.0.1 localhost\n::1 db.pilotlight.test\n127.0.0.1 db.pilotlight.test\n"
+    with projects_pool_in_a_namespace(tmp_path, "db.pilotlight.test", hosts=hosts,
+                                      forward="127.0.0.1:3306") as (status, log):
+        # (glibc orders ::1 first: the address that answers nothing is tried first)
+        wait_until(lambda: '"standby_failed"' in log.read_text() or status_over(status)["db_standby"], timeout=10,
+                   message="the master's standby, or its failure")
+        failed = [ln for ln in log.read_text().splitlines() if '"standby_failed"' in ln]
+        assert not failed, failed
+        assert status_over(status)["db_standby"]
