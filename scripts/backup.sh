@@ -156,7 +156,7 @@ backup_unpack() {
   # shellcheck disable=SC2064 # the path is fixed now
   trap "rm -rf -- $(printf %q "$tmp")" EXIT
   backup_open "$file" "$tmp"
-  chmod 0700 "$tmp"
+  chmod -R go-rwx -- "$tmp" # (the signing key; the dump's password hashes)
   [[ ! -d $dir ]] || rmdir -- "$dir"
   mv -T -- "$tmp" "$dir" || die "could not move the unpacked backup to $dir"
   say "unpacked $file (made $(jq -r .created_at "$dir/manifest.json"); schemas $(jq -r '[.services[].schema] | join(", ")' "$dir/manifest.json")) into $dir: databases.sql, keys/, manifest.json"

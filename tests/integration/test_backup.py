@@ -243,6 +243,9 @@ def test_backup_of_a_stopped_stack_then_unpacked_for_another_database(stack):
         unpacked = out / "unpacked"
         assert sorted(x.name for x in unpacked.iterdir()) == ["databases.sql", "keys", "manifest.json"]
         assert (unpacked.stat().st_mode & 0o777) == 0o700
+        # nothing in it for other users: the signing key, the dump's password hashes
+        assert all(f.stat().st_mode & 0o077 == 0 for f in unpacked.rglob("*")), \
+            [(str(f), oct(f.stat().st_mode)) for f in unpacked.rglob("*")]
         assert email.encode() in (unpacked / "databases.sql").read_bytes()
         assert (unpacked / "keys" / "jwt_signing.key").read_bytes() == \
             (stack.var / "secrets" / "jwt_signing.key").read_bytes()
